@@ -1,0 +1,75 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Troupe",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "troupe", targets: ["Node"]),
+        .executable(name: "troupe-bench", targets: ["Bench"]),
+        .library(name: "ActorRuntime", targets: ["ActorRuntime"]),
+        .library(name: "ActorRuntimeTesting", targets: ["ActorRuntimeTesting"]),
+        .library(name: "Bridges", targets: ["Bridges"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config; scripts/services.sh installs their -dev packages.
+        .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+
+        // The actor runtime: no broker, database or HTTP code may be imported here.
+        .target(
+            name: "ActorRuntime",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // Test kit for ActorRuntime users: probes, event expectations, deadlines.
+        .target(
+            name: "ActorRuntimeTesting",
+            dependencies: ["ActorRuntime", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The gift-card domain: components, their messages and rules.
+        .target(name: "Domain", dependencies: ["ActorRuntime"]),
+        // Real I/O: AMQP (librabbitmq), PostgreSQL (libpq), HTTP.
+        .target(
+            name: "Bridges",
+            dependencies: [
+                "ActorRuntime", "CRabbitMQ", "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The `troupe` executable: operator CLI and node launcher.
+        .executableTarget(
+            name: "Node",
+            dependencies: [
+                "ActorRuntime", "Domain", "Bridges",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // `troupe-bench AREA`: benchmarks with their baselines measured in the same run.
+        .executableTarget(name: "Bench", dependencies: ["ActorRuntime"]),
+
+        .testTarget(name: "ActorRuntimeTests", dependencies: ["ActorRuntime", "ActorRuntimeTesting"]),
+        .testTarget(name: "DomainTests", dependencies: ["Domain"]),
+        .testTarget(name: "BridgesTests", dependencies: ["Bridges"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+// Every target: nonisolated async functions run on their caller's executor (Swift 6.2's
+// `nonisolated(nonsending)` default), which saves an executor hop on every call of the message path.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+}

@@ -1,0 +1,58 @@
+import Logging
+
+/// What a behaviour can do besides handling its message: know itself, spawn and stop children, watch
+/// other actors, set timers, log. Valid only inside the behaviour's own handlers and hooks.
+public final class ActorContext<Message: Sendable> {
+    /// This actor's own reference (to give to others, or to send itself messages).
+    public let myself: ActorRef<Message>
+    /// This actor's timers.
+    public let timers: TimerScheduler<Message>
+    /// A logger carrying `troupe.actor.path`.
+    public var logger: Logger
+    unowned let core: CellCore
+
+    init(myself: ActorRef<Message>, core: CellCore, logger: Logger) {
+        self.myself = myself
+        self.core = core
+        self.logger = logger
+        self.timers = TimerScheduler(target: myself.mailbox)
+    }
+
+    /// Where this actor lives.
+    public var path: ActorPath { myself.path }
+
+    /// The system this actor belongs to.
+    public var system: ActorSystem { core.system }
+
+    /// Paths of the current children, in start order.
+    public var children: [ActorPath] { core.children.map(\.path) }
+
+    /// Starts a child supervised by this actor (name generated when nil).
+    public func spawn<C: ActorBehavior>(_ props: Props<C>, name: String? = nil) throws(ActorSystemError) -> ActorRef<C.Message> {
+        try core.spawnChild(props, name: name)
+    }
+
+    /// Stops this actor once the current message is handled.
+    public func stop() { core.stopSelfRequested = true }
+
+    /// Stops one of this actor's children (ignored for other actors).
+    public func stop<M>(_ child: ActorRef<M>) {
+        guard core.children.contains(where: { $0.id == child.id }) else { return }
+        child.mailbox.sendSystem(.stop)
+    }
+
+    /// Asks to be told, through ``Signal/terminated(_:)``, when `other` stops (at once if it already has).
+    public func watch<M>(_ other: ActorRef<M>) {
+        guard other.id != myself.id, core.watching[other.id] == nil else { return }
+        core.watching[other.id] = other.path
+        if !other.mailbox.sendSystem(.watch(myself.mailbox)) {
+            myself.mailbox.sendSystem(.terminated(other.path, other.id))
+        }
+    }
+
+    /// Stops watching `other`.
+    public func unwatch<M>(_ other: ActorRef<M>) {
+        guard core.watching.removeValue(forKey: other.id) != nil else { return }
+        other.mailbox.sendSystem(.unwatch(myself.id))
+    }
+}

@@ -1,0 +1,50 @@
+/// A handle to send messages to an actor. Stays valid across restarts; once the actor has stopped,
+/// messages sent to it become dead letters.
+public struct ActorRef<Message: Sendable>: Sendable, Hashable, CustomStringConvertible {
+    let mailbox: Mailbox<Message>
+
+    init(_ mailbox: Mailbox<Message>) { self.mailbox = mailbox }
+
+    /// Where the actor lives.
+    public var path: ActorPath { mailbox.path }
+
+    /// This incarnation's identity.
+    public var id: ActorID { mailbox.id }
+
+    /// Sends a message, suspending while the mailbox is full (backpressure). Messages from one sender
+    /// arrive in the order sent. To a stopped actor, the message becomes a dead letter.
+    public func tell(_ message: Message) async {
+        _ = await mailbox.send(message)
+    }
+
+    /// Offers a message without waiting: `.full` leaves it with the caller, `.closed` dead-letters it.
+    @discardableResult
+    public func trySend(_ message: Message) -> EnqueueResult { mailbox.offer(message) }
+
+    /// Sends a message that carries a ``ReplyTo`` and waits for the answer.
+    ///
+    ///     let n = try await counter.ask(timeout: .seconds(1)) { .get(replyTo: $0) }
+    ///
+    /// - Throws: ``AskError`` when no reply comes within `timeout` or the actor has stopped.
+    public func ask<Reply: Sendable>(timeout: Duration, _ makeMessage: (ReplyTo<Reply>) -> Message) async throws(AskError) -> Reply {
+        let reply = ReplyTo<Reply>()
+        let target = path
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            reply.fail(AskError(.timedOut, target: target, timeout: timeout))
+        }
+        defer { timer.cancel() }
+        guard await mailbox.send(makeMessage(reply)) else {
+            throw AskError(.recipientStopped, target: target, timeout: timeout)
+        }
+        return try await reply.value()
+    }
+
+    /// Messages waiting, including those being handled (for metrics and tests).
+    public var mailboxDepth: Int { mailbox.depth }
+
+    public var description: String { "ActorRef(\(path))" }
+
+    public static func == (a: Self, b: Self) -> Bool { a.mailbox === b.mailbox }
+    public func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(mailbox)) }
+}

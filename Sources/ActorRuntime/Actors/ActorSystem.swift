@@ -1,0 +1,159 @@
+import Logging
+import Synchronization
+
+/// One node's tree of actors: spawn top-level actors under the `/user` guardian, shut the tree down,
+/// and learn how it ended.
+///
+/// Failures climb the tree: a supervisor whose restart intensity is exceeded fails in turn; when the
+/// guardian itself gives up, the whole system stops with ``Termination/failed(_:)``, which a node turns
+/// into a non-zero exit (Erlang/OTP's "the application's top supervisor died").
+public final class ActorSystem: Sendable {
+    /// How a system ended.
+    public enum Termination: Sendable, Hashable, CustomStringConvertible {
+        /// ``shutdown()`` was called.
+        case shutdown
+        /// The guardian's restart intensity was exceeded (or it crashed); the reason says why.
+        case failed(String)
+
+        public var description: String {
+            switch self {
+            case .shutdown: "shutdown"
+            case .failed(let reason): "failed: \(reason)"
+            }
+        }
+    }
+
+    /// Settings of a system, with OTP-like defaults.
+    public struct Configuration: Sendable {
+        /// How the guardian supervises top-level actors. Default: one-for-one, 10 restarts in 10 s.
+        public var guardianStrategy: SupervisorStrategy
+        /// The logger actors log through (each adds `troupe.actor.path`).
+        public var logger: Logger
+
+        public init(guardianStrategy: SupervisorStrategy = .oneForOne(maxRestarts: 10, within: .seconds(10)),
+                    logger: Logger = Logger(label: "troupe")) {
+            self.guardianStrategy = guardianStrategy
+            self.logger = logger
+        }
+    }
+
+    private struct TerminationState {
+        var failure: String?
+        var result: Termination?
+        var waiters: [UnsafeContinuation<Termination, Never>] = []
+        var topLevelNames: Set<String> = []
+        var accepting = true
+    }
+
+    public let name: String
+    public let logger: Logger
+    /// Lifecycle events (starts, failures, restarts, dead letters).
+    public let events: EventStream
+    /// Where undeliverable messages go.
+    public let deadLetters: DeadLetterOffice
+    private let guardian: Mailbox<Never>
+    private let state = Mutex(TerminationState())
+
+    /// The path top-level actors live under.
+    public static let userPath = ActorPath(["user"])
+
+    public init(name: String = "troupe", configuration: Configuration = Configuration()) {
+        self.name = name
+        var logger = configuration.logger
+        logger[metadataKey: LogKey.system] = "\(name)"
+        self.logger = logger
+        let events = EventStream()
+        self.events = events
+        self.deadLetters = DeadLetterOffice(logger: logger, events: events, systemName: name)
+        self.guardian = Mailbox(id: .next(), path: Self.userPath, capacity: 1, deadLetters: deadLetters)
+        launch(Props(supervision: configuration.guardianStrategy) { Guardian() }, mailbox: guardian, parent: nil)
+    }
+
+    /// Starts a top-level actor at `/user/<name>`, supervised by the guardian.
+    public func spawn<B: ActorBehavior>(_ props: Props<B>, name: String) throws(ActorSystemError) -> ActorRef<B.Message> {
+        guard ActorPath.isValidName(name) else { throw .invalidName(name) }
+        let path = Self.userPath.appending(name)
+        let error = state.withLock { s -> ActorSystemError? in
+            guard s.accepting else { return .notRunning(Self.userPath) }
+            guard s.topLevelNames.insert(name).inserted else { return .duplicateName(path) }
+            return nil
+        }
+        if let error { throw error }
+        let mailbox = Mailbox<B.Message>(id: .next(), path: path, capacity: props.mailboxCapacity, deadLetters: deadLetters)
+        guard guardian.sendSystem(.adopt(ChildRecord(handle: mailbox, restart: props.restart, backoff: props.restartBackoff))) else {
+            releaseTopLevelName(name)
+            throw .notRunning(Self.userPath)
+        }
+        launch(props, mailbox: mailbox, parent: guardian)
+        return ActorRef(mailbox)
+    }
+
+    /// Stops every actor (children before parents) and waits until all have stopped.
+    @discardableResult
+    public func shutdown() async -> Termination {
+        state.withLock { $0.accepting = false }
+        guardian.sendSystem(.stop)
+        return await terminated()
+    }
+
+    /// Waits until the system has terminated, by shutdown or by failure.
+    public func terminated() async -> Termination {
+        await withUnsafeContinuation { c in
+            let done = state.withLock { s -> Termination? in
+                if let r = s.result { return r }
+                s.waiters.append(c)
+                return nil
+            }
+            if let done { c.resume(returning: done) }
+        }
+    }
+
+    /// How the system ended, or nil while it runs.
+    public var termination: Termination? { state.withLock { $0.result } }
+
+    // MARK: internals
+
+    func startCell<B: ActorBehavior>(_ props: Props<B>, path: ActorPath, parent: any SystemMessageTarget) -> Mailbox<B.Message> {
+        let mailbox = Mailbox<B.Message>(id: .next(), path: path, capacity: props.mailboxCapacity, deadLetters: deadLetters)
+        launch(props, mailbox: mailbox, parent: parent)
+        return mailbox
+    }
+
+    private func launch<B: ActorBehavior>(_ props: Props<B>, mailbox: Mailbox<B.Message>, parent: (any SystemMessageTarget)?) {
+        Task.detached { [self] in
+            let cell = ActorCell(props: props, mailbox: mailbox, system: self, parent: parent)
+            await cell.run()
+        }
+    }
+
+    func releaseTopLevelName(_ name: String) {
+        _ = state.withLock { $0.topLevelNames.remove(name) }
+    }
+
+    func rootFailed(_ error: any Error) {
+        logger.critical("the guardian gave up; stopping the actor system", metadata: [LogKey.reason: "\(error)"])
+        state.withLock {
+            $0.accepting = false
+            if $0.failure == nil { $0.failure = "\(error)" }
+        }
+    }
+
+    func guardianTerminated() {
+        let (result, waiters) = state.withLock { s -> (Termination, [UnsafeContinuation<Termination, Never>]) in
+            let r: Termination = s.failure.map { .failed($0) } ?? .shutdown
+            s.result = r
+            s.accepting = false
+            let w = s.waiters
+            s.waiters = []
+            return (r, w)
+        }
+        events.publish(.systemTerminated(result))
+        events.finish()
+        for w in waiters { w.resume(returning: result) }
+    }
+}
+
+/// The `/user` guardian: handles no messages, only supervises top-level actors.
+final class Guardian: ActorBehavior {
+    func receive(_ message: Never, context: ActorContext<Never>) async throws {}
+}

@@ -1,0 +1,53 @@
+/// The non-generic half of an actor cell: its place in the tree, its children, its watchers.
+/// Confined to the cell's run loop, like the behaviour it hosts.
+class CellCore {
+    enum Phase: Equatable {
+        case starting
+        case running
+        /// Crashed; waits for the supervisor's decision, handling only system messages.
+        case failed
+        /// Restart decided; waits for children to stop, then for the backoff to pass.
+        case restarting
+        /// Stop decided; waits for children to stop.
+        case stopping
+        case terminated
+    }
+
+    let system: ActorSystem
+    let parent: (any SystemMessageTarget)?
+    let strategy: SupervisorStrategy
+    var window: RestartWindow
+    var phase: Phase = .starting
+    var children: [ChildRecord] = []
+    var watchers: [ActorID: any SystemMessageTarget] = [:]
+    var watching: [ActorID: ActorPath] = [:]
+    var stopSelfRequested = false
+    private var generatedNames = 0
+
+    var selfHandle: any SystemMessageTarget { fatalError("subclass") }
+    var path: ActorPath { selfHandle.path }
+
+    init(system: ActorSystem, parent: (any SystemMessageTarget)?, strategy: SupervisorStrategy) {
+        self.system = system
+        self.parent = parent
+        self.strategy = strategy
+        self.window = RestartWindow(strategy.intensity)
+    }
+
+    func spawnChild<C: ActorBehavior>(_ props: Props<C>, name: String?) throws(ActorSystemError) -> ActorRef<C.Message> {
+        guard phase == .running || phase == .starting else { throw .notRunning(path) }
+        let childName: String
+        if let name {
+            guard ActorPath.isValidName(name) else { throw .invalidName(name) }
+            childName = name
+        } else {
+            generatedNames += 1
+            childName = "$\(generatedNames)"
+        }
+        let childPath = path.appending(childName)
+        guard !children.contains(where: { $0.path == childPath }) else { throw .duplicateName(childPath) }
+        let mailbox = system.startCell(props, path: childPath, parent: selfHandle)
+        children.append(ChildRecord(handle: mailbox, restart: props.restart, backoff: props.restartBackoff))
+        return ActorRef(mailbox)
+    }
+}

@@ -1,0 +1,175 @@
+import DequeModule
+import Synchronization
+
+/// A bounded multi-producer, single-consumer mailbox.
+///
+/// Producers append under a short lock; when the user queue is at capacity they suspend (backpressure)
+/// and are admitted in arrival order as the consumer frees room, so one sender's messages stay in order.
+/// The consumer takes the whole queue at once by swapping arrays, so in steady state no message costs an
+/// allocation and the consumer pays one lock per batch. System messages have their own queue, go first,
+/// and are never refused by capacity.
+final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
+    struct Waiter {
+        var message: Message
+        var continuation: UnsafeContinuation<Bool, Never>
+    }
+
+    struct State: ~Copyable {
+        var user: [Message] = []
+        /// Messages taken by the consumer and not yet all handled; they count against capacity.
+        var inFlight = 0
+        var system: [SystemMessage] = []
+        var blocked = Deque<Waiter>()
+        var consumer: UnsafeContinuation<Void, Never>?
+        var consumerWantsUser = false
+        var closed = false
+    }
+
+    let id: ActorID
+    let path: ActorPath
+    let capacity: Int
+    private let state: Mutex<State>
+    private let systemPending = Atomic<Int>(0)
+    let deadLetters: DeadLetterOffice
+
+    init(id: ActorID, path: ActorPath, capacity: Int, deadLetters: DeadLetterOffice) {
+        precondition(capacity > 0, "mailbox capacity must be positive")
+        self.id = id
+        self.path = path
+        self.capacity = capacity
+        self.deadLetters = deadLetters
+        var s = State()
+        s.user.reserveCapacity(min(capacity, 1024))
+        self.state = Mutex(s)
+    }
+
+    // MARK: producers
+
+    /// Enqueues without waiting.
+    func offer(_ message: Message) -> EnqueueResult {
+        var wake: UnsafeContinuation<Void, Never>?
+        let result = state.withLock { s -> EnqueueResult in
+            if s.closed { return .closed }
+            guard s.blocked.isEmpty, s.user.count + s.inFlight < capacity else { return .full }
+            s.user.append(message)
+            if s.consumerWantsUser, let c = s.consumer { s.consumer = nil; wake = c }
+            return .enqueued
+        }
+        wake?.resume()
+        if result == .closed { deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "recipient stopped")) }
+        return result
+    }
+
+    /// Enqueues, suspending while the mailbox is full. Returns false (and dead-letters the message)
+    /// when the actor has stopped.
+    func send(_ message: Message) async -> Bool {
+        switch offer(message) {
+        case .enqueued: return true
+        case .closed: return false
+        case .full: break
+        }
+        let admitted: Bool = await withUnsafeContinuation { (c: UnsafeContinuation<Bool, Never>) in
+            var wake: UnsafeContinuation<Void, Never>?
+            let outcome = state.withLock { s -> Bool? in
+                if s.closed { return false }
+                if s.blocked.isEmpty, s.user.count + s.inFlight < capacity {
+                    s.user.append(message)
+                    if s.consumerWantsUser, let cc = s.consumer { s.consumer = nil; wake = cc }
+                    return true
+                }
+                s.blocked.append(Waiter(message: message, continuation: c))
+                return nil
+            }
+            wake?.resume()
+            if let outcome { c.resume(returning: outcome) }
+        }
+        if !admitted { deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "recipient stopped")) }
+        return admitted
+    }
+
+    @discardableResult
+    func sendSystem(_ message: SystemMessage) -> Bool {
+        var wake: UnsafeContinuation<Void, Never>?
+        let ok = state.withLock { s -> Bool in
+            if s.closed { return false }
+            s.system.append(message)
+            systemPending.add(1, ordering: .releasing)
+            if let c = s.consumer { s.consumer = nil; wake = c }
+            return true
+        }
+        wake?.resume()
+        return ok
+    }
+
+    // MARK: consumer (the owning cell only)
+
+    /// True when system messages wait; cheap enough to ask between user messages.
+    var hasSystemMessages: Bool { systemPending.load(ordering: .acquiring) > 0 }
+
+    /// Moves pending work into the consumer's buffers. `batch` must be empty when `takeUser` is true;
+    /// it is swapped with the queue, so both arrays keep their storage. Returns false when there was nothing.
+    func take(takeUser: Bool, batch: inout [Message], system: inout [SystemMessage]) -> Bool {
+        var admitted: [UnsafeContinuation<Bool, Never>] = []
+        let found = state.withLock { s -> Bool in
+            var found = false
+            if !s.system.isEmpty {
+                swap(&s.system, &system)
+                systemPending.subtract(system.count, ordering: .relaxed)
+                found = true
+            }
+            if takeUser {
+                s.inFlight = 0
+                if !s.user.isEmpty {
+                    swap(&s.user, &batch)
+                    s.inFlight = batch.count
+                    found = true
+                }
+                while !s.blocked.isEmpty, s.user.count + s.inFlight < capacity {
+                    let w = s.blocked.removeFirst()
+                    s.user.append(w.message)
+                    admitted.append(w.continuation)
+                }
+                if !found, !s.user.isEmpty {
+                    swap(&s.user, &batch)
+                    s.inFlight = batch.count
+                    found = true
+                }
+            }
+            return found
+        }
+        for c in admitted { c.resume(returning: true) }
+        return found
+    }
+
+    /// Suspends the consumer until a system message arrives, or a user message when `wantUser`.
+    func waitForWork(wantUser: Bool) async {
+        await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if !s.system.isEmpty || (wantUser && (!s.user.isEmpty || !s.blocked.isEmpty)) || s.closed { return true }
+                s.consumer = c
+                s.consumerWantsUser = wantUser
+                return false
+            }
+            if ready { c.resume() }
+        }
+    }
+
+    /// Closes the mailbox for good; returns what was still queued. Blocked senders are released and
+    /// dead-letter their own messages.
+    func close() -> (user: [Message], system: [SystemMessage]) {
+        let (user, system, blocked) = state.withLock { s -> ([Message], [SystemMessage], Deque<Waiter>) in
+            s.closed = true
+            let out = (s.user, s.system, s.blocked)
+            s.user = []
+            s.system = []
+            s.blocked = []
+            s.inFlight = 0
+            return out
+        }
+        for w in blocked { w.continuation.resume(returning: false) }
+        return (user, system)
+    }
+
+    /// Messages queued now, including those the consumer holds (for metrics and tests).
+    var depth: Int { state.withLock { $0.user.count + $0.inFlight + $0.blocked.count } }
+}

@@ -1,0 +1,32 @@
+/// Runtime-internal messages between cells. They bypass the bounded user queue and are handled
+/// before user messages, so supervision works even when a mailbox is full.
+enum SystemMessage: Sendable {
+    /// child -> parent: the child's handler crashed; it waits for a decision.
+    case childFailed(ActorID, any Error)
+    /// child -> parent: the child has stopped for good.
+    case childTerminated(ActorID)
+    /// parent -> child: restart after `delay` (a fresh instance from props).
+    case restart(reason: String, delay: Duration)
+    /// self: the restart backoff has elapsed.
+    case restartNow(generation: UInt64)
+    /// anyone -> actor: stop (children first, then postStop).
+    case stop
+    /// watcher -> watched: tell `watcher` when you stop.
+    case watch(any SystemMessageTarget)
+    /// watcher -> watched: never mind.
+    case unwatch(ActorID)
+    /// watched -> watcher: it stopped.
+    case terminated(ActorPath, ActorID)
+    /// self: a timer fired.
+    case timerFired(key: String, generation: UInt64)
+    /// system -> guardian: a top-level actor was spawned under you.
+    case adopt(ChildRecord)
+}
+
+/// Anything system messages can be sent to: a mailbox, seen without its user message type.
+protocol SystemMessageTarget: AnyObject, Sendable {
+    var id: ActorID { get }
+    var path: ActorPath { get }
+    /// Returns false when the actor has already stopped.
+    @discardableResult func sendSystem(_ message: SystemMessage) -> Bool
+}

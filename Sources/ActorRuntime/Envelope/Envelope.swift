@@ -1,0 +1,94 @@
+import Foundation
+
+/// The message envelope of the brief's fixed contract (lomash-wood event bus):
+/// `{ id, topic, version, timestamp, producerId, correlationId, payload }`.
+///
+/// `id` is a UUIDv7 made by the producer and is the idempotency key consumers deduplicate on.
+public struct Envelope: Sendable, Hashable {
+    /// Idempotency key, a UUIDv7.
+    public var id: UUID
+    /// Routing key, e.g. `order.created`.
+    public var topic: String
+    /// Schema version of the payload for this topic.
+    public var version: Int
+    /// When the producer made the event (millisecond precision in JSON).
+    public var timestamp: Date
+    /// Kebab-case name of the producing component, e.g. `order-queue`.
+    public var producerId: String
+    /// Ties the event back to the request that caused it.
+    public var correlationId: String
+    /// Topic-specific body; always a JSON object.
+    public var payload: JSONValue
+
+    /// The versions consumers accept unless they say otherwise.
+    public static let supportedVersions: Set<Int> = [1]
+
+    public init(id: UUID = .v7(), topic: String, version: Int = 1, timestamp: Date = Date(),
+                producerId: String, correlationId: String, payload: JSONValue = .object([:])) {
+        self.id = id
+        self.topic = topic
+        self.version = version
+        self.timestamp = timestamp
+        self.producerId = producerId
+        self.correlationId = correlationId
+        self.payload = payload
+    }
+}
+
+extension Envelope {
+    /// The envelope as UTF-8 JSON with the contract's field names.
+    public func jsonData() -> Data {
+        let object: JSONValue = .object([
+            "id": .string(id.lowercasedString), "topic": .string(topic), "version": .number(Double(version)),
+            "timestamp": .string(Timestamp.format(timestamp)), "producerId": .string(producerId),
+            "correlationId": .string(correlationId), "payload": payload,
+        ])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // JSONValue holds only JSON-representable values (finite numbers are the caller's promise).
+        return (try? encoder.encode(object)) ?? Data()
+    }
+
+    /// Decodes and validates an envelope, naming the field at fault when it cannot.
+    /// - Parameter supportedVersions: versions the consumer understands; others are rejected.
+    public static func decode(_ data: Data, supportedVersions: Set<Int> = Envelope.supportedVersions) throws(EnvelopeError) -> Envelope {
+        let root: JSONValue
+        do { root = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
+            throw EnvelopeError(.malformedJSON, field: "", "body is not valid JSON")
+        }
+        guard case .object(let o) = root else {
+            throw EnvelopeError(.wrongType, field: "", "envelope must be a JSON object")
+        }
+        func present(_ key: String) throws(EnvelopeError) -> JSONValue {
+            guard let v = o[key], v != .null else { throw EnvelopeError(.missingField, field: key, "is required") }
+            return v
+        }
+        func string(_ key: String) throws(EnvelopeError) -> String {
+            guard case .string(let s) = try present(key) else { throw EnvelopeError(.wrongType, field: key, "must be a string") }
+            guard !s.isEmpty else { throw EnvelopeError(.invalidValue, field: key, "must not be empty") }
+            return s
+        }
+        let idText = try string("id")
+        guard let id = UUID(uuidString: idText) else { throw EnvelopeError(.invalidValue, field: "id", "is not a UUID") }
+        guard id.version == 7 else { throw EnvelopeError(.invalidValue, field: "id", "must be a UUIDv7, got version \(id.version)") }
+        let topic = try string("topic")
+        guard case .number(let number) = try present("version"), number.rounded() == number, abs(number) < 1e9 else {
+            throw EnvelopeError(.wrongType, field: "version", "must be an integer")
+        }
+        let version = Int(number)
+        guard supportedVersions.contains(version) else {
+            throw EnvelopeError(.unsupportedVersion, field: "version",
+                                "\(version) is not supported (supported: \(supportedVersions.sorted().map(String.init).joined(separator: ", ")))")
+        }
+        let timestampText = try string("timestamp")
+        guard let timestamp = Timestamp.parse(timestampText) else {
+            throw EnvelopeError(.invalidValue, field: "timestamp", "is not an ISO-8601 date-time")
+        }
+        let producerId = try string("producerId")
+        let correlationId = try string("correlationId")
+        let payload = try present("payload")
+        guard payload.isObject else { throw EnvelopeError(.wrongType, field: "payload", "must be a JSON object") }
+        return Envelope(id: id, topic: topic, version: version, timestamp: timestamp,
+                        producerId: producerId, correlationId: correlationId, payload: payload)
+    }
+}

@@ -1,0 +1,54 @@
+/// A token-bucket rate limit as a pure value: `capacity` tokens, refilled at `ratePerSecond`, plus an
+/// outside "retry after" instruction (an HTTP 429 "wait for X seconds") that blocks until it has passed.
+public struct TokenBucket: Sendable {
+    public enum Decision: Sendable, Hashable {
+        case granted
+        /// Not now: wait this long, then ask again.
+        case wait(Duration)
+    }
+
+    public let capacity: Double
+    public let ratePerSecond: Double
+    private var tokens: Double
+    private var updated: ContinuousClock.Instant
+    private var blockedUntil: ContinuousClock.Instant?
+
+    /// A full bucket at `now`.
+    public init(capacity: Int, ratePerSecond: Double, now: ContinuousClock.Instant) {
+        precondition(capacity >= 1 && ratePerSecond > 0, "a token bucket needs capacity >= 1 and a positive rate")
+        self.capacity = Double(capacity)
+        self.ratePerSecond = ratePerSecond
+        self.tokens = Double(capacity)
+        self.updated = now
+    }
+
+    /// Takes one token if there is one and no retry-after is in force.
+    public mutating func acquire(at now: ContinuousClock.Instant) -> Decision {
+        if let until = blockedUntil {
+            if now < until { return .wait(until - now) }
+            blockedUntil = nil
+        }
+        refill(now)
+        if tokens >= 1 {
+            tokens -= 1
+            return .granted
+        }
+        return .wait(.seconds((1 - tokens) / ratePerSecond))
+    }
+
+    /// The outside system said "retry after `delay`": nothing is granted before then, and the bucket is emptied.
+    public mutating func honourRetryAfter(_ delay: Duration, at now: ContinuousClock.Instant) {
+        let until = now + delay
+        if blockedUntil.map({ until > $0 }) ?? true { blockedUntil = until }
+        refill(now)
+        tokens = 0
+    }
+
+    private mutating func refill(_ now: ContinuousClock.Instant) {
+        guard now > updated else { return }
+        let elapsed = now - updated
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        tokens = min(capacity, tokens + seconds * ratePerSecond)
+        updated = now
+    }
+}

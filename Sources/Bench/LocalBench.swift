@@ -1,0 +1,192 @@
+import ActorRuntime
+import Foundation
+
+/// `troupe-bench local`: in-process messaging through ActorRuntime, against plain Swift actors.
+enum LocalBench {
+    static let pairs = 100
+    static let roundTrips = 20_000
+    static let senders = 1_000
+    static let perSender = 2_000
+    static let asks = 200_000
+    static let repeats = Int(ProcessInfo.processInfo.environment["BENCH_REPEATS"] ?? "") ?? 3
+    /// For profiling the runtime alone: BENCH_SKIP_BASELINE=1.
+    static let skipBaseline = ProcessInfo.processInfo.environment["BENCH_SKIP_BASELINE"] != nil
+    static let only = ProcessInfo.processInfo.environment["BENCH_ONLY"]
+
+    @Sendable static func run() async {
+        var best: [String: Double] = [:]
+        func keep(_ key: String, _ v: Double) { best[key] = max(best[key] ?? 0, v) }
+        for _ in 0..<repeats {
+            if only == nil || only == "pingpong" {
+                if !skipBaseline { keep("baseline_pingpong", await baselinePingPong()) }
+                keep("pingpong", await runtimePingPong())
+            }
+            if only == nil || only == "fanin" {
+                if !skipBaseline { keep("baseline_fanin", await baselineFanIn()) }
+                keep("fanin", await runtimeFanIn())
+            }
+            if only == nil || only == "ask" { keep("ask", await runtimeAsk()) }
+        }
+        for key in ["pingpong", "baseline_pingpong", "fanin", "baseline_fanin"] where best[key] != nil {
+            report("local.\(key)", best[key]!, "msg/s")
+        }
+        if let ask = best["ask"] { report("local.ask", ask, "roundtrips/s") }
+        if let a = best["pingpong"], let b = best["baseline_pingpong"] { report("local.pingpong_vs_baseline", a / b, "ratio") }
+        if let a = best["fanin"], let b = best["baseline_fanin"] { report("local.fanin_vs_baseline", a / b, "ratio") }
+        report("local.peak_rss", peakRSSMiB(), "MiB")
+    }
+
+    // MARK: ActorRuntime
+
+    enum Ball: Sendable { case serve(ActorRef<Ball>, Int, ActorRef<Done>), hit(ActorRef<Ball>, Int) }
+    struct Done: Sendable {}
+
+    final class Player: ActorBehavior {
+        var done: ActorRef<Done>?
+        func receive(_ m: Ball, context: ActorContext<Ball>) async throws {
+            switch m {
+            case .serve(let other, let n, let done):
+                self.done = done
+                await other.tell(.hit(context.myself, n))
+            case .hit(let from, let n):
+                if n == 0 { await done?.tell(Done()); return }
+                await from.tell(.hit(context.myself, n - 1))
+            }
+        }
+    }
+
+    final class Counter<M: Sendable>: ActorBehavior {
+        let expected: Int
+        let finished: @Sendable () -> Void
+        var seen = 0
+        init(expected: Int, finished: @escaping @Sendable () -> Void) { self.expected = expected; self.finished = finished }
+        func receive(_ m: M, context: ActorContext<M>) async throws {
+            seen += 1
+            if seen == expected { finished() }
+        }
+    }
+
+    static func awaitSignal(_ start: (@escaping @Sendable () -> Void) async -> Void) async {
+        let (stream, cont) = AsyncStream<Void>.makeStream()
+        await start { cont.yield(); cont.finish() }
+        for await _ in stream { break }
+    }
+
+    static func runtimePingPong() async -> Double {
+        let system = ActorSystem(name: "bench")
+        defer { Task { await system.shutdown() } }
+        await awaitSignal { finished in
+            let done = try! system.spawn(Props { Counter<Done>(expected: pairs, finished: finished) }, name: "done")
+            let players = (0..<pairs).map { i in
+                (try! system.spawn(Props { Player() }, name: "a\(i)"), try! system.spawn(Props { Player() }, name: "b\(i)"))
+            }
+            startInstant = .now
+            // each pair exchanges 2 * roundTrips messages, the serve hop included
+            for (a, b) in players { await b.tell(.serve(a, 2 * roundTrips - 1, done)) }
+        }
+        return Double(pairs * roundTrips * 2) / seconds(since: startInstant)
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    nonisolated(unsafe) static var startInstant = ContinuousClock.now
+
+    enum Go: Sendable { case go(ActorRef<Int>) }
+
+    final class Sender: ActorBehavior {
+        func receive(_ m: Go, context: ActorContext<Go>) async throws {
+            guard case .go(let sink) = m else { return }
+            for i in 0..<perSender { await sink.tell(i) }
+        }
+    }
+
+    static func runtimeFanIn() async -> Double {
+        let system = ActorSystem(name: "bench")
+        defer { Task { await system.shutdown() } }
+        let total = senders * perSender
+        await awaitSignal { finished in
+            let sink = try! system.spawn(Props(mailboxCapacity: 4096) { Counter<Int>(expected: total, finished: finished) }, name: "sink")
+            let refs = (0..<senders).map { i in try! system.spawn(Props { Sender() }, name: "s\(i)") }
+            startInstant = .now
+            for r in refs { await r.tell(.go(sink)) }
+        }
+        return Double(total) / seconds(since: startInstant)
+    }
+
+    enum Query: Sendable { case get(ReplyTo<Int>) }
+    final class Answerer: ActorBehavior {
+        var n = 0
+        func receive(_ m: Query, context: ActorContext<Query>) async throws {
+            guard case .get(let r) = m else { return }
+            n += 1
+            r.send(n)
+        }
+    }
+
+    static func runtimeAsk() async -> Double {
+        let system = ActorSystem(name: "bench")
+        defer { Task { await system.shutdown() } }
+        let target = try! system.spawn(Props { Answerer() }, name: "answerer")
+        let clients = 100
+        let secs = await measure {
+            await withTaskGroup(of: Void.self) { g in
+                for _ in 0..<clients {
+                    g.addTask {
+                        for _ in 0..<(asks / clients) { _ = try? await target.ask(timeout: .seconds(10)) { .get($0) } }
+                    }
+                }
+            }
+        }
+        return Double(asks) / secs
+    }
+
+    // MARK: plain Swift actors (the baseline)
+
+    actor PlainPong {
+        var hits = 0
+        func ping(_ n: Int) -> Int { hits &+= n; return hits }
+    }
+    actor PlainPing {
+        var last = 0
+        func run(_ pong: PlainPong, _ n: Int) async -> Int {
+            for i in 0..<n { last = await pong.ping(i) }
+            return last
+        }
+    }
+
+    static func baselinePingPong() async -> Double {
+        let secs = await measure {
+            await withTaskGroup(of: Void.self) { g in
+                for _ in 0..<pairs {
+                    let ping = PlainPing(), pong = PlainPong()
+                    g.addTask { blackHole(await ping.run(pong, roundTrips)) }
+                }
+            }
+        }
+        return Double(pairs * roundTrips * 2) / secs
+    }
+
+    actor PlainSink {
+        var seen = 0
+        func receive(_ i: Int) { seen &+= i }
+    }
+
+    static func baselineFanIn() async -> Double {
+        let sink = PlainSink()
+        let secs = await measure {
+            await withTaskGroup(of: Void.self) { g in
+                for _ in 0..<senders {
+                    g.addTask { for i in 0..<perSender { await sink.receive(i) } }
+                }
+            }
+        }
+        blackHole(await sink.seen)
+        return Double(senders * perSender) / secs
+    }
+}
+
+/// Keeps the optimiser from deleting work whose result is otherwise unused.
+@inline(never) func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }

@@ -1,0 +1,16 @@
+import ArgumentParser
+
+/// `--topology PATH`, shared by every command that reads the topology.
+struct TopologyOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The topology file.", valueName: "PATH"))
+    var topology: String = "./topology.json"
+
+    /// The topology with environment overrides applied; bad files become one-line usage errors.
+    func load() throws -> Topology {
+        do {
+            return try TopologyLoader.load(path: topology)
+        } catch {
+            throw CLIError.usage("\(error)")
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Domain
+
+/// What `topology.json` describes: where the broker and the database are, and which node hosts which
+/// components. Decoded and validated by ``TopologyLoader``; every key is documented in
+/// `topology.schema.json`.
+struct Topology: Sendable, Equatable {
+    struct Broker: Sendable, Equatable {
+        /// `amqp://user:password@host:port/vhost`.
+        var url: String
+        /// The durable topic exchange of the wire contract.
+        var exchange = "troupe.events"
+        /// `classic` or `quorum` queues.
+        var queueType = QueueType.classic
+    }
+
+    enum QueueType: String, Sendable, Equatable, CaseIterable { case classic, quorum }
+
+    struct Database: Sendable, Equatable {
+        /// `postgresql://user:password@host:port/database`.
+        var url: String
+    }
+
+    struct HTTP: Sendable, Equatable {
+        var host = "127.0.0.1"
+        var port: Int
+    }
+
+    struct Hosted: Sendable, Equatable {
+        var component: Component
+        /// Competing consumers of the component's queue on this node.
+        var instances = 1
+        /// Bounded mailbox of each instance; also its AMQP prefetch.
+        var mailboxCapacity = 256
+    }
+
+    struct Node: Sendable, Equatable {
+        var name: String
+        var components: [Hosted]
+        /// The HTTP edge, on the nodes that serve it.
+        var http: HTTP?
+    }
+
+    var broker: Broker
+    var database: Database
+    var nodes: [Node]
+
+    /// A few lines for operators; passwords in URLs are masked.
+    func summary(path: String) -> String {
+        var lines = ["Topology \(path): \(nodes.count) node(s)",
+                     "  broker   \(Redact.url(broker.url)) (exchange \(broker.exchange), \(broker.queueType.rawValue) queues)",
+                     "  database \(Redact.url(database.url))"]
+        for node in nodes {
+            var parts = node.components.map { "\($0.component.rawValue)×\($0.instances)" }
+            if let http = node.http { parts.insert("http \(http.host):\(http.port)", at: 0) }
+            lines.append("  node \(node.name): \(parts.isEmpty ? "(nothing)" : parts.joined(separator: ", "))")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,95 @@
+import ActorRuntime
+import Domain
+import Foundation
+
+/// Loads `topology.json`: reads the file, decodes and validates it with errors naming the JSON path,
+/// then applies the environment overrides (`TROUPE_AMQP_URL`, `TROUPE_DATABASE_URL`), in this one place.
+enum TopologyLoader {
+    static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Topology {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"
+            throw TopologyError(file: path, path: "", message: "\(reason) (use --topology PATH)")
+        }
+        var topology = try decode(data, file: path)
+        var brokerSource = "broker.url", databaseSource = "database.url"
+        if let url = environment["TROUPE_AMQP_URL"], !url.isEmpty { topology.broker.url = url; brokerSource = "TROUPE_AMQP_URL" }
+        if let url = environment["TROUPE_DATABASE_URL"], !url.isEmpty { topology.database.url = url; databaseSource = "TROUPE_DATABASE_URL" }
+        try validateURL(topology.broker.url, schemes: ["amqp", "amqps"], file: path, at: brokerSource)
+        try validateURL(topology.database.url, schemes: ["postgres", "postgresql"], file: path, at: databaseSource)
+        return topology
+    }
+
+    static func decode(_ data: Data, file: String) throws -> Topology {
+        let fail = { (path: String, message: String) in TopologyError(file: file, path: path, message: message) }
+        guard let root = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+            throw fail("", "is not valid JSON")
+        }
+        let top = try JSONReader(root, path: "", fail: fail)
+        try top.rejectUnknownKeys(["broker", "database", "nodes"])
+
+        let b = try top.object("broker")
+        try b.rejectUnknownKeys(["url", "exchange", "queueType"])
+        let queueTypeText = try b.string("queueType", default: "classic")
+        guard let queueType = Topology.QueueType(rawValue: queueTypeText) else {
+            throw b.error("queueType", "must be one of: classic, quorum")
+        }
+        let broker = Topology.Broker(url: try b.string("url"), exchange: try b.string("exchange", default: "troupe.events"),
+                                     queueType: queueType)
+
+        let d = try top.object("database")
+        try d.rejectUnknownKeys(["url"])
+        let database = Topology.Database(url: try d.string("url"))
+
+        let nodes = try top.array("nodes") { n -> Topology.Node in
+            try n.rejectUnknownKeys(["name", "components", "http"])
+            let components = try n.array("components", default: []) { c -> Topology.Hosted in
+                try c.rejectUnknownKeys(["name", "instances", "mailboxCapacity"])
+                let name = try c.string("name")
+                guard let component = Component(rawValue: name) else {
+                    throw c.error("name", "unknown component '\(name)' (one of: \(Component.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                return Topology.Hosted(component: component, instances: try c.int("instances", default: 1, in: 1...64),
+                                       mailboxCapacity: try c.int("mailboxCapacity", default: 256, in: 1...65_535))
+            }
+            var http: Topology.HTTP?
+            if n.has("http") {
+                let h = try n.object("http")
+                try h.rejectUnknownKeys(["host", "port"])
+                http = Topology.HTTP(host: try h.string("host", default: "127.0.0.1"), port: try h.int("port", in: 1...65_535))
+            }
+            return Topology.Node(name: try n.string("name"), components: components, http: http)
+        }
+        guard !nodes.isEmpty else { throw fail("nodes", "must list at least one node") }
+
+        var seenNames: [String: Int] = [:]
+        var listeners: [String: Int] = [:]
+        for (i, node) in nodes.enumerated() {
+            if let first = seenNames[node.name] { throw fail("nodes[\(i)].name", "duplicate node name '\(node.name)' (also nodes[\(first)])") }
+            seenNames[node.name] = i
+            if let http = node.http {
+                let key = "\(http.host):\(http.port)"
+                if let first = listeners[key] { throw fail("nodes[\(i)].http.port", "port clash: \(key) is also used by nodes[\(first)]") }
+                listeners[key] = i
+            }
+            var hosted = Set<Component>()
+            for (j, c) in node.components.enumerated() where !hosted.insert(c.component).inserted {
+                throw fail("nodes[\(i)].components[\(j)].name", "'\(c.component)' is listed twice on this node")
+            }
+        }
+        let hostedAnywhere = Set(nodes.flatMap { $0.components.map(\.component) })
+        if let missing = Component.allCases.first(where: { !hostedAnywhere.contains($0) }) {
+            throw fail("nodes", "no node hosts component '\(missing)'")
+        }
+        return Topology(broker: broker, database: database, nodes: nodes)
+    }
+
+    static func validateURL(_ url: String, schemes: [String], file: String, at path: String) throws {
+        guard let parsed = URLComponents(string: url), let scheme = parsed.scheme, schemes.contains(scheme),
+              let host = parsed.host, !host.isEmpty else {
+            throw TopologyError(file: file, path: path, message: "'\(Redact.url(url))' is not a \(schemes[0]):// URL with a host")
+        }
+    }
+}

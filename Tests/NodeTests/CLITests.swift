@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+
+/// Runs the built `troupe` binary as an operator would.
+struct CLI {
+    static let binary: URL = {
+        // The test bundle and the products live in the same build directory.
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidates = [dir, dir.deletingLastPathComponent()].map { $0.appendingPathComponent("troupe") }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }()
+
+    struct Result { let code: Int32; let out: String; let err: String }
+
+    static func run(_ args: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "TROUPE_AMQP_URL")
+        env.removeValue(forKey: "TROUPE_DATABASE_URL")
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        if let directory { p.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(code: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    }
+
+    /// The repository's own topology.json.
+    static let repoTopology = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("topology.json").path
+
+    static func writeTopology(_ json: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("topology-\(UUID().uuidString).json")
+        try Data(json.utf8).write(to: url)
+        return url.path
+    }
+}
+
+@Suite struct CLITests {
+    @Test func helpListsTheBriefsCommands() throws {
+        let r = try CLI.run(["--help"])
+        #expect(r.code == 0)
+        for command in ["node", "up", "migrate", "partner", "publish", "dlq"] {
+            #expect(r.out.contains("\n  \(command) "), "help lists \(command)")
+        }
+        let dlq = try CLI.run(["dlq", "--help"])
+        for sub in ["list", "replay", "purge"] { #expect(dlq.out.contains("\n  \(sub) ")) }
+        #expect(try CLI.run(["partner", "add", "--help"]).out.contains("USAGE: troupe partner add <name>"))
+    }
+
+    @Test(arguments: [
+        (["frobnicate"], "Unexpected argument 'frobnicate'"),
+        (["node"], "Missing expected argument '<name>'"),
+        (["up", "--topology", "/nonexistent/topology.json"], "/nonexistent/topology.json: no such file"),
+        (["dlq", "list", "kitchen"], "unknown component 'kitchen'"),
+        (["publish", "order.created", "not json"], "JSON must be a JSON object"),
+        (["dlq", "replay", "payment"], "give exactly one of --id ID or --all"),
+    ])
+    func badInputIsOneLineNamingItWithExitCode2(args: [String], expected: String) throws {
+        // every command but the unknown one is given the repository's topology
+        let r = try CLI.run(args.first == "frobnicate" || args.contains("--topology") ? args : args + ["--topology", CLI.repoTopology])
+        #expect(r.code == 2, "\(args): \(r.err)")
+        #expect(r.err.contains(expected), "\(args): \(r.err)")
+        #expect(r.err.split(separator: "\n").count == 1, "one line: \(r.err)")
+        #expect(r.err.hasPrefix("troupe: "))
+        #expect(r.out.isEmpty)
+    }
+
+    @Test func upReportsTheTopologyItReadAndExitsCleanly() throws {
+        let r = try CLI.run(["up", "--topology", CLI.repoTopology])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.contains("3 node(s)"))
+        #expect(r.out.contains("node orders: order-queue×2, inventory×1, payment×1"))
+        #expect(r.out.contains("amqp://guest:***@127.0.0.1:5679/%2F"), "the password is masked")
+        #expect(!r.out.contains("troupe:troupe@"), "the database password is masked")
+    }
+
+    @Test func environmentOverridesTheTopologyURLs() throws {
+        let r = try CLI.run(["up", "--topology", CLI.repoTopology],
+                            environment: ["TROUPE_AMQP_URL": "amqp://u:p@10.1.2.3:5672/%2F", "TROUPE_DATABASE_URL": "postgres://a:b@db:5432/x"])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.contains("amqp://u:***@10.1.2.3:5672/%2F"))
+        #expect(r.out.contains("postgres://a:***@db:5432/x"))
+        let bad = try CLI.run(["up", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": "mysql://x"])
+        #expect(bad.code == 2)
+        #expect(bad.err.contains("TROUPE_DATABASE_URL: 'mysql://x' is not a postgres:// URL"))
+    }
+
+    @Test func commandsOfLaterIssuesSaySoPlainly() throws {
+        for args in [["node", "orders"], ["migrate"], ["partner", "add", "acme"], ["publish", "order.created", "{}"], ["dlq", "list", "payment"]] {
+            let r = try CLI.run(args + ["--topology", CLI.repoTopology])
+            #expect(r.code == 69, "\(args)")
+            #expect(r.err.contains("is not available yet"), "\(args): \(r.err)")
+        }
+    }
+
+    @Test(arguments: [
+        ("{", "is not valid JSON"),
+        (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "nodes": []}"#, "nodes: must list at least one node"),
+        (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "nodes": [{"name": "a", "components": [{"name": "kitchen"}]}]}"#,
+         "nodes[0].components[0].name: unknown component 'kitchen'"),
+        (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "nodes": [{"name": "a", "componets": []}]}"#,
+         "nodes[0].componets: unknown key"),
+        (#"{"broker": {"url": "http://h"}, "database": {"url": "postgres://h/db"}, "nodes": [{"name": "a", "components": [{"name": "order-queue"}, {"name": "brand-sync"}, {"name": "inventory"}, {"name": "payment"}, {"name": "notification"}, {"name": "analytics"}]}]}"#,
+         "broker.url: 'http://h' is not a amqp:// URL"),
+        (#"{"broker": {"url": "amqp://h", "queueType": "fast"}, "database": {"url": "postgres://h/db"}, "nodes": [{"name": "a"}]}"#,
+         "broker.queueType: must be one of: classic, quorum"),
+    ])
+    func invalidTopologiesAreRefusedNamingThePath(json: String, expected: String) throws {
+        let path = try CLI.writeTopology(json)
+        let r = try CLI.run(["up", "--topology", path])
+        #expect(r.code == 2)
+        #expect(r.err.contains(expected), "\(r.err)")
+    }
+
+    @Test func duplicateNodesPortClashesAndUnhostedComponentsAreRefused() throws {
+        let all = #"[{"name": "order-queue"}, {"name": "brand-sync"}, {"name": "inventory"}, {"name": "payment"}, {"name": "notification"}, {"name": "analytics"}]"#
+        let head = #"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "nodes": "#
+        let cases = [
+            (head + #"[{"name": "a", "components": \#(all)}, {"name": "a"}]}"#, "nodes[1].name: duplicate node name 'a'"),
+            (head + #"[{"name": "a", "http": {"port": 8080}, "components": \#(all)}, {"name": "b", "http": {"port": 8080}}]}"#,
+             "nodes[1].http.port: port clash: 127.0.0.1:8080"),
+            (head + #"[{"name": "a", "components": [{"name": "payment"}]}]}"#, "nodes: no node hosts component 'order-queue'"),
+            (head + #"[{"name": "a", "components": \#(all), "http": {"port": 70000}}]}"#, "nodes[0].http.port: must be between 1 and 65535"),
+        ]
+        for (json, expected) in cases {
+            let r = try CLI.run(["up", "--topology", try CLI.writeTopology(json)])
+            #expect(r.code == 2)
+            #expect(r.err.contains(expected), "\(r.err)")
+        }
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs Troupe's tests against a real RabbitMQ and PostgreSQL: installs and starts them when needed (and
+# stops them afterwards if this script started them; TROUPE_KEEP_SERVICES=1 keeps them), builds once,
+# then runs the whole suite. Extra arguments go to `swift test` (e.g. --filter SupervisionTests).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if ! scripts/services.sh status >/dev/null 2>&1; then
+  scripts/services.sh start
+  [ "${TROUPE_KEEP_SERVICES:-0}" = 1 ] || trap 'scripts/services.sh stop' EXIT
+fi
+eval "$(scripts/services.sh env)"
+export TROUPE_AMQP_URL TROUPE_DATABASE_URL
+swift build --build-tests
+swift test --skip-build --disable-xctest "$@"
