@@ -3,8 +3,8 @@ import Foundation
 
 /// `troupe-bench local`: in-process messaging through ActorRuntime, against plain Swift actors.
 enum LocalBench {
-    static let pairs = 100
-    static let roundTrips = 20_000
+    static let pairs = Int(ProcessInfo.processInfo.environment["BENCH_PAIRS"] ?? "") ?? 100
+    static let roundTrips = Int(ProcessInfo.processInfo.environment["BENCH_ROUNDTRIPS"] ?? "") ?? 20_000
     static let senders = 1_000
     static let perSender = 2_000
     static let asks = 200_000

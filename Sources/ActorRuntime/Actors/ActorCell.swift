@@ -9,6 +9,7 @@ final class ActorCell<B: ActorBehavior>: CellCore {
     let props: Props<B>
     let mailbox: Mailbox<B.Message>
     let logger: Logger
+    let host: CellHost
     private var behavior: B?
     private var context: ActorContext<B.Message>!
     private var batch: [B.Message] = []
@@ -20,8 +21,9 @@ final class ActorCell<B: ActorBehavior>: CellCore {
 
     override var selfHandle: any SystemMessageTarget { mailbox }
 
-    init(props: Props<B>, mailbox: Mailbox<B.Message>, system: ActorSystem, parent: (any SystemMessageTarget)?) {
+    init(props: Props<B>, mailbox: Mailbox<B.Message>, system: ActorSystem, parent: (any SystemMessageTarget)?, host: CellHost) {
         self.props = props
+        self.host = host
         self.mailbox = mailbox
         var logger = system.logger
         logger[metadataKey: LogKey.actorPath] = "\(mailbox.path)"
@@ -46,7 +48,7 @@ final class ActorCell<B: ActorBehavior>: CellCore {
                     for message in systemBatch { await handleSystem(message) }
                     systemBatch.removeAll(keepingCapacity: true)
                 } else if !busy {
-                    await mailbox.waitForWork(wantUser: wantUser)
+                    await host.waitForWork(mailbox, wantUser: wantUser)
                 }
                 continue
             }

@@ -120,9 +120,9 @@ public final class ActorSystem: Sendable {
     }
 
     private func launch<B: ActorBehavior>(_ props: Props<B>, mailbox: Mailbox<B.Message>, parent: (any SystemMessageTarget)?) {
+        let host = CellHost()
         Task.detached { [self] in
-            let cell = ActorCell(props: props, mailbox: mailbox, system: self, parent: parent)
-            await cell.run()
+            await host.run(props: props, mailbox: mailbox, system: self, parent: parent)
         }
     }
 

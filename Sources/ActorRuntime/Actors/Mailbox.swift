@@ -141,16 +141,14 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         return found
     }
 
-    /// Suspends the consumer until a system message arrives, or a user message when `wantUser`.
-    func waitForWork(wantUser: Bool) async {
-        await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-            let ready = state.withLock { s -> Bool in
-                if !s.system.isEmpty || (wantUser && (!s.user.isEmpty || !s.blocked.isEmpty)) || s.closed { return true }
-                s.consumer = c
-                s.consumerWantsUser = wantUser
-                return false
-            }
-            if ready { c.resume() }
+    /// Registers the consumer's continuation, unless work is already there (then returns true and the
+    /// caller resumes it at once). Work means a system message, or a user message when `wantUser`.
+    func parkConsumer(_ c: UnsafeContinuation<Void, Never>, wantUser: Bool) -> Bool {
+        state.withLock { s -> Bool in
+            if !s.system.isEmpty || (wantUser && (!s.user.isEmpty || !s.blocked.isEmpty)) || s.closed { return true }
+            s.consumer = c
+            s.consumerWantsUser = wantUser
+            return false
         }
     }
 
