@@ -34,11 +34,17 @@ final class Attempts: Sendable {
 @Suite struct FailurePolicyTests {
     let fastRetry = FailurePolicy(retry: RetryPolicy(maxAttempts: 3, initialDelay: .milliseconds(5), maxDelay: .milliseconds(50)))
 
-    @Test func aTransientFailureIsRetriedThenSucceeds() async throws {
+    /// A test kit with a FlakyActor (3 attempts, short backoff) reporting handled ids to a probe.
+    func flaky() throws -> (ActorTestKit, TestProbe<Int>, Attempts, ActorRef<FlakyActor.Message>) {
         let kit = ActorTestKit()
         let done = try kit.probe(Int.self)
         let attempts = Attempts()
         let ref = try kit.spawn(Props(failurePolicy: fastRetry) { FlakyActor(attempts: attempts, done: done.ref) }, name: "flaky")
+        return (kit, done, attempts, ref)
+    }
+
+    @Test func aTransientFailureIsRetriedThenSucceeds() async throws {
+        let (kit, done, attempts, ref) = try flaky()
         await ref.tell(.work(id: 1, failures: 2, kind: .transient))
         #expect(try await done.expectMessage() == 1)
         #expect(attempts.of(1) == 3)
@@ -47,10 +53,7 @@ final class Attempts: Sendable {
     }
 
     @Test func aTransientFailureIsRetriedWithBackoffThenDeadLettered() async throws {
-        let kit = ActorTestKit()
-        let done = try kit.probe(Int.self)
-        let attempts = Attempts()
-        let ref = try kit.spawn(Props(failurePolicy: fastRetry) { FlakyActor(attempts: attempts, done: done.ref) }, name: "flaky")
+        let (kit, done, attempts, ref) = try flaky()
         await ref.tell(.work(id: 1, failures: 99, kind: .transient))
         await ref.tell(.work(id: 2, failures: 0, kind: .transient))
         let letter = try await kit.expectDeadLetter(to: ref.path)
@@ -65,10 +68,7 @@ final class Attempts: Sendable {
     }
 
     @Test func aPermanentFailureIsDeadLetteredAtOnce() async throws {
-        let kit = ActorTestKit()
-        let done = try kit.probe(Int.self)
-        let attempts = Attempts()
-        let ref = try kit.spawn(Props(failurePolicy: fastRetry) { FlakyActor(attempts: attempts, done: done.ref) }, name: "flaky")
+        let (kit, done, attempts, ref) = try flaky()
         await ref.tell(.work(id: 7, failures: 1, kind: .permanent))
         await ref.tell(.work(id: 8, failures: 0, kind: .permanent))
         let letter = try await kit.expectDeadLetter(to: ref.path)
@@ -80,10 +80,7 @@ final class Attempts: Sendable {
     }
 
     @Test func anUnclassifiedErrorIsACrashHandledBySupervision() async throws {
-        let kit = ActorTestKit()
-        let done = try kit.probe(Int.self)
-        let attempts = Attempts()
-        let ref = try kit.spawn(Props(failurePolicy: fastRetry) { FlakyActor(attempts: attempts, done: done.ref) }, name: "flaky")
+        let (kit, _, attempts, ref) = try flaky()
         await ref.tell(.work(id: 3, failures: 1, kind: .crash))
         let letter = try await kit.expectDeadLetter(to: ref.path)
         #expect(letter.reason.hasPrefix("actor failed"))
