@@ -9,7 +9,6 @@ final class ActorCell<B: ActorBehavior>: CellCore {
     let props: Props<B>
     let mailbox: Mailbox<B.Message>
     let logger: Logger
-    let host: CellHost
     private var behavior: B?
     private var context: ActorContext<B.Message>!
     private var batch: [B.Message] = []
@@ -21,9 +20,8 @@ final class ActorCell<B: ActorBehavior>: CellCore {
 
     override var selfHandle: any SystemMessageTarget { mailbox }
 
-    init(props: Props<B>, mailbox: Mailbox<B.Message>, system: ActorSystem, parent: (any SystemMessageTarget)?, host: CellHost) {
+    init(props: Props<B>, mailbox: Mailbox<B.Message>, system: ActorSystem, parent: (any SystemMessageTarget)?) {
         self.props = props
-        self.host = host
         self.mailbox = mailbox
         var logger = system.logger
         logger[metadataKey: LogKey.actorPath] = "\(mailbox.path)"
@@ -34,7 +32,8 @@ final class ActorCell<B: ActorBehavior>: CellCore {
 
     // MARK: the loop
 
-    func run() async {
+    /// The loop, statically isolated to the cell's host actor so that waiting for work needs no executor switch.
+    func run(on host: isolated CellHost) async {
         await startInstance(restartReason: nil, delay: .zero)
         while phase != .terminated {
             let busy = phase == .running && cursor < batch.count
@@ -48,7 +47,9 @@ final class ActorCell<B: ActorBehavior>: CellCore {
                     for message in systemBatch { await handleSystem(message) }
                     systemBatch.removeAll(keepingCapacity: true)
                 } else if !busy {
-                    await host.waitForWork(mailbox, wantUser: wantUser)
+                    await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                        if mailbox.parkConsumer(c, wantUser: wantUser) { c.resume() }
+                    }
                 }
                 continue
             }
