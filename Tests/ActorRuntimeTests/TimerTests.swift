@@ -4,7 +4,7 @@ import Testing
 
 /// Starts timers on request and forwards their ticks.
 final class TimerActor: ActorBehavior {
-    enum Message: Sendable { case single(String, Duration), periodic(String, Duration), cancel(String), tick(String), crash }
+    enum Message: Sendable { case single(String, Duration), periodic(String, Duration), cancel(String), tick(String), crash, stop }
     let out: ActorRef<String>
     init(out: ActorRef<String>) { self.out = out }
     func receive(_ message: Message, context: ActorContext<Message>) async throws {
@@ -14,6 +14,7 @@ final class TimerActor: ActorBehavior {
         case .cancel(let key): context.timers.cancel(key)
         case .tick(let key): await out.tell(key)
         case .crash: throw CounterActor.Boom()
+        case .stop: context.stop()
         }
     }
 }
@@ -43,20 +44,28 @@ final class TimerActor: ActorBehavior {
         await kit.shutdown()
     }
 
-    @Test func timersAreCancelledOnRestartAndStop() async throws {
+    @Test func timersAreCancelledOnRestart() async throws {
         let kit = ActorTestKit()
         let probe = try kit.probe(String.self)
         let ref = try kit.spawn(Props { TimerActor(out: probe.ref) }, name: "timers")
         await ref.tell(.single("late", .milliseconds(80)))
+        await ref.tell(.periodic("every", .milliseconds(30)))
         await ref.tell(.crash)
         try await kit.expectRestart(of: ref.path)
-        try await probe.expectNoMessage(for: .milliseconds(150))
-        await ref.tell(.periodic("p", .milliseconds(50)))
-        await ref.tell(.cancel("none"))
-        let stopped = try kit.spawn(Props { TimerActor(out: probe.ref) }, name: "stopped")
-        await stopped.tell(.single("never", .milliseconds(50)))
-        _ = await kit.system.shutdown()
-        #expect(kit.system.deadLetters.count >= 0)
-        try await probe.expectNoMessage(for: .milliseconds(100))
+        try await probe.expectNoMessage(for: .milliseconds(200))
+        await ref.tell(.single("fresh", .milliseconds(10)))        // the new instance's timers work
+        #expect(try await probe.expectMessage() == "fresh")
+        await kit.shutdown()
+    }
+
+    @Test func timersAreCancelledWhenTheActorStops() async throws {
+        let kit = ActorTestKit()
+        let probe = try kit.probe(String.self)
+        let ref = try kit.spawn(Props { TimerActor(out: probe.ref) }, name: "timers")
+        await ref.tell(.single("late", .milliseconds(80)))
+        await ref.tell(.stop)
+        try await kit.expectStopped(ref.path)
+        try await probe.expectNoMessage(for: .milliseconds(200))   // the probe is still running
+        await kit.shutdown()
     }
 }
