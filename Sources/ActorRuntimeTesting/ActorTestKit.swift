@@ -78,6 +78,20 @@ public final class ActorTestKit: Sendable {
         }
     }
 
+    /// Waits until every path in `paths` has been restarted, in any order (siblings restart
+    /// concurrently, so their order is not defined).
+    public func expectRestarts(of paths: [ActorPath], within timeout: Duration? = nil) async throws {
+        var pending = Set(paths)
+        let deadline = ContinuousClock.now + (timeout ?? defaultTimeout)
+        while !pending.isEmpty {
+            let left = deadline - .now
+            let event = try await expectEvent(within: max(left, .zero), "restarts of \(pending.sorted())") {
+                if case .restarted(let p, _, _) = $0 { pending.contains(p) } else { false }
+            }
+            if case .restarted(let p, _, _) = event { pending.remove(p) }
+        }
+    }
+
     /// Waits until `path` has stopped.
     public func expectStopped(_ path: ActorPath, within timeout: Duration? = nil) async throws {
         try await expectEvent(within: timeout, "\(path) to stop") {

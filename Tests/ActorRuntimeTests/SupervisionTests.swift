@@ -33,7 +33,7 @@ final class HookRecorder: ActorBehavior {
         for c in children { await c.tell(.increment) }
         for c in children { #expect(try await count(of: c) == 1) }
         await children[crash].tell(.crash)
-        for i in expectRestarted { try await kit.expectRestart(of: children[i].path) }
+        try await kit.expectRestarts(of: expectRestarted.map { children[$0].path })
         var counts: [Int] = []
         for c in children { counts.append(try await count(of: c)) }
         let restarted = Set(kit.history.compactMap { e -> ActorPath? in if case .restarted(let p, _, _) = e { p } else { nil } })

@@ -1,11 +1,16 @@
 import Logging
 
-/// Hosts one actor: runs its loop on one task, owns its behaviour instance, and carries out the
-/// lifecycle (start, failure, restart, stop) and its duties as a supervisor of its own children.
+/// Hosts one actor: owns its behaviour instance, handles its messages in slices run by a
+/// ``Dispatcher`` worker, and carries out the lifecycle (start, failure, restart, stop) and its duties
+/// as a supervisor of its own children.
 ///
-/// Everything here is touched only by the run loop, which handles one message at a time; other
-/// actors reach it only through its ``Mailbox``.
-final class ActorCell<B: ActorBehavior>: CellCore {
+/// `@unchecked Sendable`: at most one worker runs a cell at a time. The cell is handed over only through
+/// its mailbox's idle flag (set and cleared under the mailbox lock) and the dispatcher's queue, which
+/// also order the memory accesses. Other actors reach it only through its ``Mailbox``.
+final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
+    /// Messages a slice handles at most before the worker moves on to other cells (fairness).
+    static var sliceBudget: Int { 64 }
+
     let props: Props<B>
     let mailbox: Mailbox<B.Message>
     let logger: Logger
@@ -17,6 +22,7 @@ final class ActorCell<B: ActorBehavior>: CellCore {
     private var lastFailure: (any Error)?
     private var pendingRestart: (reason: String, delay: Duration)?
     private var restartGeneration: UInt64 = 0
+    private var started = false
 
     override var selfHandle: any SystemMessageTarget { mailbox }
 
@@ -32,9 +38,12 @@ final class ActorCell<B: ActorBehavior>: CellCore {
 
     // MARK: the loop
 
-    /// The loop, statically isolated to the cell's host actor so that waiting for work needs no executor switch.
-    func run(on host: isolated CellHost) async {
-        await startInstance(restartReason: nil, delay: .zero)
+    func runSlice() async -> Bool {
+        if !started {
+            started = true
+            await startInstance(restartReason: nil, delay: .zero)
+        }
+        var budget = Self.sliceBudget
         while phase != .terminated {
             let busy = phase == .running && cursor < batch.count
             if !busy || mailbox.hasSystemMessages {
@@ -46,21 +55,22 @@ final class ActorCell<B: ActorBehavior>: CellCore {
                 if mailbox.take(takeUser: wantUser, batch: &batch, system: &systemBatch) {
                     for message in systemBatch { await handleSystem(message) }
                     systemBatch.removeAll(keepingCapacity: true)
-                } else if !busy {
-                    await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-                        if mailbox.parkConsumer(c, wantUser: wantUser) { c.resume() }
-                    }
+                } else if !busy, mailbox.goIdle(wantUser: wantUser) {
+                    return false                                   // the next message schedules us again
                 }
                 continue
             }
-            while phase == .running, cursor < batch.count {
+            if budget <= 0 { return true }                         // more to do: back of the queue
+            while phase == .running, cursor < batch.count, budget > 0 {
                 let message = batch[cursor]
                 cursor += 1
+                budget -= 1
                 await deliver(message)
                 if stopSelfRequested { await beginStop() }
                 if mailbox.hasSystemMessages { break }
             }
         }
+        return false
     }
 
     /// Hands one message to the behaviour, applying the failure policy to what it throws.
@@ -78,6 +88,7 @@ final class ActorCell<B: ActorBehavior>: CellCore {
                     let delay = policy.retry.delay(afterAttempt: attempt)
                     attempt += 1
                     system.events.publish(.retrying(path, attempt: attempt, delay: delay, reason: "\(error)"))
+                    Dispatcher.workerWillBlock()
                     try? await Task.sleep(for: delay)
                 case .transient:
                     deadLetter(message, reason: "retries exhausted: \(error)", attempts: attempt)

@@ -37,6 +37,7 @@ public struct ActorRef<Message: Sendable>: Sendable, Hashable, CustomStringConve
         guard await mailbox.send(makeMessage(reply)) else {
             throw AskError(.recipientStopped, target: target, timeout: timeout)
         }
+        Dispatcher.workerWillBlock()
         return try await reply.value()
     }
 

@@ -29,11 +29,14 @@ public final class ActorSystem: Sendable {
         public var guardianStrategy: SupervisorStrategy
         /// The logger actors log through (each adds `troupe.actor.path`).
         public var logger: Logger
+        /// The workers actors run on; by default the process-wide one, a worker per core.
+        public var dispatcher: Dispatcher
 
         public init(guardianStrategy: SupervisorStrategy = .oneForOne(maxRestarts: 10, within: .seconds(10)),
-                    logger: Logger = Logger(label: "troupe")) {
+                    logger: Logger = Logger(label: "troupe"), dispatcher: Dispatcher = .shared) {
             self.guardianStrategy = guardianStrategy
             self.logger = logger
+            self.dispatcher = dispatcher
         }
     }
 
@@ -52,6 +55,7 @@ public final class ActorSystem: Sendable {
     /// Where undeliverable messages go.
     public let deadLetters: DeadLetterOffice
     private let guardian: Mailbox<Never>
+    private let dispatcher: Dispatcher
     private let state = Mutex(TerminationState())
 
     /// The path top-level actors live under.
@@ -65,6 +69,7 @@ public final class ActorSystem: Sendable {
         let events = EventStream()
         self.events = events
         self.deadLetters = DeadLetterOffice(logger: logger, events: events, systemName: name)
+        self.dispatcher = configuration.dispatcher
         self.guardian = Mailbox(id: .next(), path: Self.userPath, capacity: 1, deadLetters: deadLetters)
         launch(Props(supervision: configuration.guardianStrategy) { Guardian() }, mailbox: guardian, parent: nil)
     }
@@ -120,10 +125,10 @@ public final class ActorSystem: Sendable {
     }
 
     private func launch<B: ActorBehavior>(_ props: Props<B>, mailbox: Mailbox<B.Message>, parent: (any SystemMessageTarget)?) {
-        let host = CellHost()
-        Task.detached { [self] in
-            await host.run(props: props, mailbox: mailbox, system: self, parent: parent)
-        }
+        let cell = ActorCell(props: props, mailbox: mailbox, system: self, parent: parent)
+        let runnable = Runnable { await cell.runSlice() }
+        mailbox.attach(cell: runnable, dispatcher: dispatcher)
+        dispatcher.schedule(runnable)
     }
 
     func releaseTopLevelName(_ name: String) {

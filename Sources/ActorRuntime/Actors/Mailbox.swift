@@ -14,15 +14,24 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         var continuation: UnsafeContinuation<Bool, Never>
     }
 
+    struct Runner {
+        let dispatcher: Dispatcher
+        let cell: Runnable
+        func wake() { dispatcher.schedule(cell) }
+    }
+
     struct State: ~Copyable {
         var user: [Message] = []
         /// Messages taken by the consumer and not yet all handled; they count against capacity.
         var inFlight = 0
         var system: [SystemMessage] = []
         var blocked = Deque<Waiter>()
-        var consumer: UnsafeContinuation<Void, Never>?
-        var consumerWantsUser = false
+        /// The cell is not scheduled: the next message (a user one only if `idleWantsUser`) schedules it.
+        var idle = false
+        var idleWantsUser = false
         var closed = false
+        /// Who runs the cell, and the cell; cleared on close (the two refer to each other).
+        var runner: Runner?
     }
 
     let id: ActorID
@@ -43,19 +52,24 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         self.state = Mutex(s)
     }
 
+    /// Connects the mailbox to its cell and the dispatcher that runs it.
+    func attach(cell: Runnable, dispatcher: Dispatcher) {
+        state.withLock { $0.runner = Runner(dispatcher: dispatcher, cell: cell) }
+    }
+
     // MARK: producers
 
     /// Enqueues without waiting.
     func offer(_ message: Message) -> EnqueueResult {
-        var wake: UnsafeContinuation<Void, Never>?
+        var wake: Runner?
         let result = state.withLock { s -> EnqueueResult in
             if s.closed { return .closed }
             guard s.blocked.isEmpty, s.user.count + s.inFlight < capacity else { return .full }
             s.user.append(message)
-            if s.consumerWantsUser, let c = s.consumer { s.consumer = nil; wake = c }
+            if s.idle, s.idleWantsUser { s.idle = false; wake = s.runner }
             return .enqueued
         }
-        wake?.resume()
+        wake?.wake()
         if result == .closed { deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "recipient stopped")) }
         return result
     }
@@ -68,19 +82,22 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         case .closed: return false
         case .full: break
         }
+        Dispatcher.workerWillBlock()
         let admitted: Bool = await withUnsafeContinuation { (c: UnsafeContinuation<Bool, Never>) in
-            var wake: UnsafeContinuation<Void, Never>?
+            var wake: Runner?
             let outcome = state.withLock { s -> Bool? in
                 if s.closed { return false }
+                var admittedNow: Bool?
                 if s.blocked.isEmpty, s.user.count + s.inFlight < capacity {
                     s.user.append(message)
-                    if s.consumerWantsUser, let cc = s.consumer { s.consumer = nil; wake = cc }
-                    return true
+                    admittedNow = true
+                } else {
+                    s.blocked.append(Waiter(message: message, continuation: c))
                 }
-                s.blocked.append(Waiter(message: message, continuation: c))
-                return nil
+                if s.idle, s.idleWantsUser { s.idle = false; wake = s.runner }
+                return admittedNow
             }
-            wake?.resume()
+            wake?.wake()
             if let outcome { c.resume(returning: outcome) }
         }
         if !admitted { deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "recipient stopped")) }
@@ -89,15 +106,15 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
 
     @discardableResult
     func sendSystem(_ message: SystemMessage) -> Bool {
-        var wake: UnsafeContinuation<Void, Never>?
+        var wake: Runner?
         let ok = state.withLock { s -> Bool in
             if s.closed { return false }
             s.system.append(message)
             systemPending.add(1, ordering: .releasing)
-            if let c = s.consumer { s.consumer = nil; wake = c }
+            if s.idle { s.idle = false; wake = s.runner }
             return true
         }
-        wake?.resume()
+        wake?.wake()
         return ok
     }
 
@@ -141,14 +158,15 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         return found
     }
 
-    /// Registers the consumer's continuation, unless work is already there (then returns true and the
-    /// caller resumes it at once). Work means a system message, or a user message when `wantUser`.
-    func parkConsumer(_ c: UnsafeContinuation<Void, Never>, wantUser: Bool) -> Bool {
+    /// Marks the cell idle unless work is already there (then returns false and the cell carries on).
+    /// Work means a system message, or a user message when `wantUser`. Once idle, the next such message
+    /// schedules the cell on its dispatcher.
+    func goIdle(wantUser: Bool) -> Bool {
         state.withLock { s -> Bool in
-            if !s.system.isEmpty || (wantUser && (!s.user.isEmpty || !s.blocked.isEmpty)) || s.closed { return true }
-            s.consumer = c
-            s.consumerWantsUser = wantUser
-            return false
+            if !s.system.isEmpty || (wantUser && (!s.user.isEmpty || !s.blocked.isEmpty)) || s.closed { return false }
+            s.idle = true
+            s.idleWantsUser = wantUser
+            return true
         }
     }
 
@@ -157,6 +175,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     func close() -> (user: [Message], system: [SystemMessage]) {
         let (user, system, blocked) = state.withLock { s -> ([Message], [SystemMessage], Deque<Waiter>) in
             s.closed = true
+            s.runner = nil
             let out = (s.user, s.system, s.blocked)
             s.user = []
             s.system = []

@@ -1,0 +1,235 @@
+import DequeModule
+import Foundation
+import Synchronization
+
+/// What a ``Dispatcher`` runs: one cell's slice of work, as a closure made where the cell's behaviour
+/// type is known, so the message path it calls is specialised for that behaviour.
+final class Runnable: Sendable {
+    /// Handles a slice of work. Returns true when more is waiting (run me again), false when the cell
+    /// went idle or stopped (its mailbox will schedule it again when work arrives).
+    let runSlice: @Sendable () async -> Bool
+
+    init(_ runSlice: @escaping @Sendable () async -> Bool) { self.runSlice = runSlice }
+}
+
+/// Runs actor cells on a few worker tasks, one per core: a cell with work is queued, and a worker
+/// drains a slice of its mailbox inline. While handlers do not truly suspend, a message costs a queue
+/// push and a function call, not a task wake-up (Akka's dispatcher, Erlang's and Go's schedulers).
+///
+/// Each worker has its own run queue. A cell woken by a handler goes to the front of that worker's
+/// queue, so the receiver runs next on the same core with the message still in cache (bounded, so a
+/// busy pair cannot starve the rest); idle workers steal from the back of others' queues.
+///
+/// A handler that truly suspends (a full mailbox, an ask, I/O) holds its worker until it resumes. So
+/// that this can never starve queued cells, a monitor thread adds a worker whenever cells are queued
+/// and no slice has finished for a millisecond (Go's sysmon); workers beyond the core count retire
+/// when they find nothing to do.
+public final class Dispatcher: Sendable {
+    /// The process-wide dispatcher, one worker per core.
+    public static let shared = Dispatcher(workers: ProcessInfo.processInfo.activeProcessorCount)
+
+    /// One worker's run queue; others steal from its back.
+    final class WorkerQueue: Sendable {
+        let cells = Mutex(Deque<Runnable>())
+        /// Slices run in a row from the front; past ``maxStreak`` the worker takes the oldest instead.
+        nonisolated(unsafe) var streak = 0
+        unowned let dispatcher: Dispatcher
+        init(_ dispatcher: Dispatcher) { self.dispatcher = dispatcher }
+    }
+
+    @TaskLocal static var currentQueue: WorkerQueue?
+    static let maxStreak = 16
+
+    private struct Shared {
+        var injected = Deque<Runnable>()
+        var queues: [WorkerQueue] = []
+        var idle: [UnsafeContinuation<Runnable?, Never>] = []
+        var workers = 0
+        var monitorWaiting = false
+    }
+
+    private let baseWorkers: Int
+    private let shared = Mutex(Shared())
+    private let queued = Atomic<Int>(0)
+    private let idleCount = Atomic<Int>(0)
+    private let progress = Atomic<UInt64>(0)
+    private let monitorSignal = NSCondition()
+
+    /// - Parameter workers: how many workers run when nothing blocks (usually the core count).
+    public init(workers: Int) {
+        baseWorkers = max(1, workers)
+        let monitor = Thread { [unowned self] in self.monitor() }
+        monitor.name = "troupe.dispatcher.monitor"
+        monitor.start()
+    }
+
+    /// Queues a cell that has work (called by its mailbox on the idle-to-busy edge).
+    func schedule(_ runnable: Runnable) {
+        if let local = Self.currentQueue, local.dispatcher === self {
+            local.cells.withLock { $0.prepend(runnable) }
+            queued.add(1, ordering: .sequentiallyConsistent)
+            // Another worker may be idle while this one is busy: let it steal.
+            if idleCount.load(ordering: .sequentiallyConsistent) > 0 { wakeIdle() }
+            return
+        }
+        var handoff: UnsafeContinuation<Runnable?, Never>?
+        var spawn = false
+        var wakeMonitor = false
+        shared.withLock { s in
+            if let worker = s.idle.popLast() {
+                idleCount.subtract(1, ordering: .relaxed)
+                handoff = worker
+                return
+            }
+            s.injected.append(runnable)
+            queued.add(1, ordering: .sequentiallyConsistent)
+            if s.workers < baseWorkers { s.workers += 1; spawn = true }
+            if s.monitorWaiting { s.monitorWaiting = false; wakeMonitor = true }
+        }
+        if let handoff { handoff.resume(returning: runnable) }
+        if spawn { startWorker() }
+        if wakeMonitor { signalMonitor() }
+    }
+
+    /// Called by the runtime just before a handler truly suspends (a full mailbox, an ask, a retry
+    /// backoff): if cells are waiting, another worker takes over at once instead of after the monitor's
+    /// millisecond. The surplus retires when it runs out of work.
+    static func workerWillBlock() {
+        guard let queue = currentQueue else { return }
+        queue.dispatcher.compensate()
+    }
+
+    private func compensate() {
+        guard queued.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        if idleCount.load(ordering: .sequentiallyConsistent) > 0 { wakeIdle(); return }
+        shared.withLock { $0.workers += 1 }
+        startWorker()
+    }
+
+    private func wakeIdle() {
+        var wakeMonitor = false
+        let worker = shared.withLock { s -> UnsafeContinuation<Runnable?, Never>? in
+            if s.monitorWaiting { s.monitorWaiting = false; wakeMonitor = true }
+            guard let w = s.idle.popLast() else { return nil }
+            idleCount.subtract(1, ordering: .relaxed)
+            return w
+        }
+        worker?.resume(returning: nil)              // nil: look for work (steal)
+        if wakeMonitor { signalMonitor() }
+    }
+
+    private func signalMonitor() {
+        monitorSignal.lock()
+        monitorSignal.signal()
+        monitorSignal.unlock()
+    }
+
+    private func startWorker() {
+        let queue = WorkerQueue(self)
+        shared.withLock { $0.queues.append(queue) }
+        Task.detached { [self] in
+            await Self.$currentQueue.withValue(queue) { await work(queue) }
+            shared.withLock { s in s.queues.removeAll { $0 === queue } }
+        }
+    }
+
+    private func work(_ queue: WorkerQueue) async {
+        while true {
+            var next = find(queue)
+            if next == nil {
+                switch await park() {
+                case .retire: return
+                case .run(let r): next = r
+                case .look: continue
+                }
+            }
+            guard let runnable = next else { continue }
+            let more = await runnable.runSlice()
+            progress.add(1, ordering: .relaxed)
+            if more {
+                queue.cells.withLock { $0.append(runnable) }        // fairness: behind the others
+                queued.add(1, ordering: .sequentiallyConsistent)
+            }
+        }
+    }
+
+    /// Own queue (front, or the oldest after a streak), then the injection queue, then steal.
+    private func find(_ queue: WorkerQueue) -> Runnable? {
+        let own: Runnable? = queue.cells.withLock { cells in
+            if queue.streak >= Self.maxStreak, let oldest = cells.popLast() { queue.streak = 0; return oldest }
+            queue.streak += 1
+            return cells.popFirst()
+        }
+        if let own { queued.subtract(1, ordering: .relaxed); return own }
+        queue.streak = 0
+        guard queued.load(ordering: .relaxed) > 0 else { return nil }
+        let (injected, victims) = shared.withLock { s in (s.injected.popFirst(), s.queues) }
+        if let injected { queued.subtract(1, ordering: .relaxed); return injected }
+        for victim in victims where victim !== queue {
+            if let stolen = victim.cells.withLock({ $0.popLast() }) {
+                queued.subtract(1, ordering: .relaxed)
+                return stolen
+            }
+        }
+        return nil
+    }
+
+    private enum ParkOutcome { case run(Runnable), look, retire }
+
+    /// Sleeps until handed a cell or asked to look for work; retires a surplus worker instead.
+    private func park() async -> ParkOutcome {
+        enum Decision { case park, look, retire }
+        var decision = Decision.park
+        let handed: Runnable? = await withUnsafeContinuation { (c: UnsafeContinuation<Runnable?, Never>) in
+            decision = shared.withLock { s -> Decision in
+                if s.workers > baseWorkers, queued.load(ordering: .sequentiallyConsistent) == 0 {
+                    s.workers -= 1
+                    return .retire
+                }
+                // Register as idle before the last look, so a concurrent push either sees us idle
+                // (and wakes us) or is seen here.
+                s.idle.append(c)
+                idleCount.add(1, ordering: .sequentiallyConsistent)
+                if queued.load(ordering: .sequentiallyConsistent) > 0 {
+                    s.idle.removeLast()
+                    idleCount.subtract(1, ordering: .sequentiallyConsistent)
+                    return .look
+                }
+                return .park
+            }
+            if decision != .park { c.resume(returning: nil) }
+        }
+        switch decision {
+        case .retire: return .retire
+        case .look: return .look
+        case .park: return handed.map(ParkOutcome.run) ?? .look
+        }
+    }
+
+    /// Adds a worker when cells are queued and nothing has finished for a millisecond.
+    private func monitor() {
+        var lastSeen = progress.load(ordering: .relaxed)
+        while true {
+            if queued.load(ordering: .relaxed) == 0 {
+                monitorSignal.lock()
+                shared.withLock { $0.monitorWaiting = true }
+                while shared.withLock({ $0.monitorWaiting }) && queued.load(ordering: .relaxed) == 0 {
+                    monitorSignal.wait()
+                }
+                monitorSignal.unlock()
+                lastSeen = progress.load(ordering: .relaxed)
+            }
+            usleep(1000)
+            let now = progress.load(ordering: .relaxed)
+            if now == lastSeen, queued.load(ordering: .relaxed) > 0 {
+                let add = shared.withLock { s -> Bool in
+                    guard s.idle.isEmpty else { return false }
+                    s.workers += 1
+                    return true
+                }
+                if add { startWorker() } else { wakeIdle() }
+            }
+            lastSeen = now
+        }
+    }
+}
