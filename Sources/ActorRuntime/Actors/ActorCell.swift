@@ -16,9 +16,10 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     let logger: Logger
     private var behavior: B?
     private var context: ActorContext<B.Message>!
-    private var batch: [B.Message] = []
-    private var cursor = 0
-    private var systemBatch: [SystemMessage] = []
+    // Hot path state, touched only by the worker running this cell: no dynamic exclusivity checks.
+    @exclusivity(unchecked) private var batch: [B.Message] = []
+    @exclusivity(unchecked) private var cursor = 0
+    @exclusivity(unchecked) private var systemBatch: [SystemMessage] = []
     private var lastFailure: (any Error)?
     private var pendingRestart: (reason: String, delay: Duration)?
     private var restartGeneration: UInt64 = 0
@@ -76,13 +77,13 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     /// Hands one message to the behaviour, applying the failure policy to what it throws.
     private func deliver(_ message: B.Message) async {
         guard let behavior else { return }
-        let policy = props.failurePolicy
         var attempt = 1
         while true {
             do {
                 try await behavior.receive(message, context: context)
                 return
             } catch {
+                let policy = props.failurePolicy
                 switch policy.classify(error) {
                 case .transient where policy.retry.shouldRetry(afterAttempt: attempt):
                     let delay = policy.retry.delay(afterAttempt: attempt)

@@ -17,11 +17,11 @@ class CellCore {
     let parent: (any SystemMessageTarget)?
     let strategy: SupervisorStrategy
     var window: RestartWindow
-    var phase: Phase = .starting
+    @exclusivity(unchecked) var phase: Phase = .starting
     var children: [ChildRecord] = []
     var watchers: [ActorID: any SystemMessageTarget] = [:]
     var watching: [ActorID: ActorPath] = [:]
-    var stopSelfRequested = false
+    @exclusivity(unchecked) var stopSelfRequested = false
     private var generatedNames = 0
 
     var selfHandle: any SystemMessageTarget { fatalError("subclass") }

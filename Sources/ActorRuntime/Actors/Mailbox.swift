@@ -14,9 +14,11 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         var continuation: UnsafeContinuation<Bool, Never>
     }
 
+    /// How to wake the cell: a view without reference counting (the state keeps both alive), so that
+    /// waking a cell touches no shared reference count.
     struct Runner {
-        let dispatcher: Dispatcher
-        let cell: Runnable
+        unowned(unsafe) let dispatcher: Dispatcher
+        unowned(unsafe) let cell: Runnable
         func wake() { dispatcher.schedule(cell) }
     }
 
@@ -31,6 +33,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         var idleWantsUser = false
         var closed = false
         /// Who runs the cell, and the cell; cleared on close (the two refer to each other).
+        var owners: (Dispatcher, Runnable)?
         var runner: Runner?
     }
 
@@ -54,7 +57,10 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
 
     /// Connects the mailbox to its cell and the dispatcher that runs it.
     func attach(cell: Runnable, dispatcher: Dispatcher) {
-        state.withLock { $0.runner = Runner(dispatcher: dispatcher, cell: cell) }
+        state.withLock {
+            $0.owners = (dispatcher, cell)
+            $0.runner = Runner(dispatcher: dispatcher, cell: cell)
+        }
     }
 
     // MARK: producers
@@ -176,6 +182,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         let (user, system, blocked) = state.withLock { s -> ([Message], [SystemMessage], Deque<Waiter>) in
             s.closed = true
             s.runner = nil
+            s.owners = nil
             let out = (s.user, s.system, s.blocked)
             s.user = []
             s.system = []

@@ -31,9 +31,13 @@ public final class Dispatcher: Sendable {
     /// One worker's run queue; others steal from its back.
     final class WorkerQueue: Sendable {
         let cells = Mutex(Deque<Runnable>())
+        /// Cells queued here; per worker, so the hot path never writes a cache line another core uses.
+        let count = Atomic<Int>(0)
+        /// Slices this worker finished (the monitor's sign of progress).
+        let slices = Atomic<UInt64>(0)
         /// Slices run in a row from the front; past ``maxStreak`` the worker takes the oldest instead.
-        nonisolated(unsafe) var streak = 0
-        unowned let dispatcher: Dispatcher
+        @exclusivity(unchecked) nonisolated(unsafe) var streak = 0
+        unowned(unsafe) let dispatcher: Dispatcher       // dispatchers outlive their workers
         init(_ dispatcher: Dispatcher) { self.dispatcher = dispatcher }
     }
 
@@ -45,15 +49,14 @@ public final class Dispatcher: Sendable {
         var queues: [WorkerQueue] = []
         var idle: [UnsafeContinuation<Runnable?, Never>] = []
         var workers = 0
-        var monitorWaiting = false
     }
 
     private let baseWorkers: Int
     private let shared = Mutex(Shared())
-    private let queued = Atomic<Int>(0)
+    private let injectedCount = Atomic<Int>(0)
     private let idleCount = Atomic<Int>(0)
-    private let progress = Atomic<UInt64>(0)
     private let monitorSignal = NSCondition()
+    private let monitorAsleep = Atomic<Bool>(false)
 
     /// - Parameter workers: how many workers run when nothing blocks (usually the core count).
     public init(workers: Int) {
@@ -67,14 +70,14 @@ public final class Dispatcher: Sendable {
     func schedule(_ runnable: Runnable) {
         if let local = Self.currentQueue, local.dispatcher === self {
             local.cells.withLock { $0.prepend(runnable) }
-            queued.add(1, ordering: .sequentiallyConsistent)
+            local.count.add(1, ordering: .sequentiallyConsistent)
             // Another worker may be idle while this one is busy: let it steal.
             if idleCount.load(ordering: .sequentiallyConsistent) > 0 { wakeIdle() }
+            wakeMonitorIfAsleep()
             return
         }
         var handoff: UnsafeContinuation<Runnable?, Never>?
         var spawn = false
-        var wakeMonitor = false
         shared.withLock { s in
             if let worker = s.idle.popLast() {
                 idleCount.subtract(1, ordering: .relaxed)
@@ -82,13 +85,12 @@ public final class Dispatcher: Sendable {
                 return
             }
             s.injected.append(runnable)
-            queued.add(1, ordering: .sequentiallyConsistent)
+            injectedCount.add(1, ordering: .sequentiallyConsistent)
             if s.workers < baseWorkers { s.workers += 1; spawn = true }
-            if s.monitorWaiting { s.monitorWaiting = false; wakeMonitor = true }
         }
         if let handoff { handoff.resume(returning: runnable) }
         if spawn { startWorker() }
-        if wakeMonitor { signalMonitor() }
+        wakeMonitorIfAsleep()
     }
 
     /// Called by the runtime just before a handler truly suspends (a full mailbox, an ask, a retry
@@ -100,26 +102,27 @@ public final class Dispatcher: Sendable {
     }
 
     private func compensate() {
-        guard queued.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        guard totalQueued() > 0 else { return }
         if idleCount.load(ordering: .sequentiallyConsistent) > 0 { wakeIdle(); return }
         shared.withLock { $0.workers += 1 }
         startWorker()
     }
 
     private func wakeIdle() {
-        var wakeMonitor = false
         let worker = shared.withLock { s -> UnsafeContinuation<Runnable?, Never>? in
-            if s.monitorWaiting { s.monitorWaiting = false; wakeMonitor = true }
             guard let w = s.idle.popLast() else { return nil }
             idleCount.subtract(1, ordering: .relaxed)
             return w
         }
         worker?.resume(returning: nil)              // nil: look for work (steal)
-        if wakeMonitor { signalMonitor() }
     }
 
-    private func signalMonitor() {
+    /// The monitor sleeps while nothing is queued; every push checks this flag (a plain load while it
+    /// is awake), after publishing its count, so a push is never missed.
+    private func wakeMonitorIfAsleep() {
+        guard monitorAsleep.load(ordering: .sequentiallyConsistent) else { return }
         monitorSignal.lock()
+        monitorAsleep.store(false, ordering: .sequentiallyConsistent)
         monitorSignal.signal()
         monitorSignal.unlock()
     }
@@ -145,10 +148,10 @@ public final class Dispatcher: Sendable {
             }
             guard let runnable = next else { continue }
             let more = await runnable.runSlice()
-            progress.add(1, ordering: .relaxed)
+            queue.slices.add(1, ordering: .relaxed)
             if more {
                 queue.cells.withLock { $0.append(runnable) }        // fairness: behind the others
-                queued.add(1, ordering: .sequentiallyConsistent)
+                queue.count.add(1, ordering: .sequentiallyConsistent)
             }
         }
     }
@@ -160,18 +163,28 @@ public final class Dispatcher: Sendable {
             queue.streak += 1
             return cells.popFirst()
         }
-        if let own { queued.subtract(1, ordering: .relaxed); return own }
+        if let own { queue.count.subtract(1, ordering: .relaxed); return own }
         queue.streak = 0
-        guard queued.load(ordering: .relaxed) > 0 else { return nil }
         let (injected, victims) = shared.withLock { s in (s.injected.popFirst(), s.queues) }
-        if let injected { queued.subtract(1, ordering: .relaxed); return injected }
-        for victim in victims where victim !== queue {
+        if let injected { injectedCount.subtract(1, ordering: .relaxed); return injected }
+        for victim in victims where victim !== queue && victim.count.load(ordering: .relaxed) > 0 {
             if let stolen = victim.cells.withLock({ $0.popLast() }) {
-                queued.subtract(1, ordering: .relaxed)
+                victim.count.subtract(1, ordering: .relaxed)
                 return stolen
             }
         }
         return nil
+    }
+
+    /// Cells waiting in every queue.
+    private func totalQueued() -> Int {
+        let queues = shared.withLock { $0.queues }
+        return queues.reduce(injectedCount.load(ordering: .sequentiallyConsistent)) { $0 + $1.count.load(ordering: .sequentiallyConsistent) }
+    }
+
+    /// Slices finished by the workers running now.
+    private func totalSlices() -> UInt64 {
+        shared.withLock { $0.queues }.reduce(0) { $0 &+ $1.slices.load(ordering: .relaxed) }
     }
 
     private enum ParkOutcome { case run(Runnable), look, retire }
@@ -182,7 +195,12 @@ public final class Dispatcher: Sendable {
         var decision = Decision.park
         let handed: Runnable? = await withUnsafeContinuation { (c: UnsafeContinuation<Runnable?, Never>) in
             decision = shared.withLock { s -> Decision in
-                if s.workers > baseWorkers, queued.load(ordering: .sequentiallyConsistent) == 0 {
+                func queued() -> Int {
+                    s.queues.reduce(injectedCount.load(ordering: .sequentiallyConsistent)) {
+                        $0 + $1.count.load(ordering: .sequentiallyConsistent)
+                    }
+                }
+                if s.workers > baseWorkers, queued() == 0 {
                     s.workers -= 1
                     return .retire
                 }
@@ -190,7 +208,7 @@ public final class Dispatcher: Sendable {
                 // (and wakes us) or is seen here.
                 s.idle.append(c)
                 idleCount.add(1, ordering: .sequentiallyConsistent)
-                if queued.load(ordering: .sequentiallyConsistent) > 0 {
+                if queued() > 0 {
                     s.idle.removeLast()
                     idleCount.subtract(1, ordering: .sequentiallyConsistent)
                     return .look
@@ -208,20 +226,21 @@ public final class Dispatcher: Sendable {
 
     /// Adds a worker when cells are queued and nothing has finished for a millisecond.
     private func monitor() {
-        var lastSeen = progress.load(ordering: .relaxed)
+        var lastSeen = totalSlices()
         while true {
-            if queued.load(ordering: .relaxed) == 0 {
+            if totalQueued() == 0 {
                 monitorSignal.lock()
-                shared.withLock { $0.monitorWaiting = true }
-                while shared.withLock({ $0.monitorWaiting }) && queued.load(ordering: .relaxed) == 0 {
+                monitorAsleep.store(true, ordering: .sequentiallyConsistent)
+                while monitorAsleep.load(ordering: .sequentiallyConsistent) && totalQueued() == 0 {
                     monitorSignal.wait()
                 }
+                monitorAsleep.store(false, ordering: .sequentiallyConsistent)
                 monitorSignal.unlock()
-                lastSeen = progress.load(ordering: .relaxed)
+                lastSeen = totalSlices()
             }
             usleep(1000)
-            let now = progress.load(ordering: .relaxed)
-            if now == lastSeen, queued.load(ordering: .relaxed) > 0 {
+            let now = totalSlices()
+            if now == lastSeen, totalQueued() > 0 {
                 let add = shared.withLock { s -> Bool in
                     guard s.idle.isEmpty else { return false }
                     s.workers += 1
