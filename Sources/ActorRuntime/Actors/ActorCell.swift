@@ -14,10 +14,10 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     let props: Props<B>
     let mailbox: Mailbox<B.Message>
     let logger: Logger
-    private var behavior: B?
-    private var context: ActorContext<B.Message>!
+    @exclusivity(unchecked) private var behavior: B?
+    @exclusivity(unchecked) private var context: ActorContext<B.Message>!
     // Hot path state, touched only by the worker running this cell: no dynamic exclusivity checks.
-    @exclusivity(unchecked) private var batch: [B.Message] = []
+    @exclusivity(unchecked) private var batch: [B.Message?] = []
     @exclusivity(unchecked) private var cursor = 0
     @exclusivity(unchecked) private var systemBatch: [SystemMessage] = []
     private var lastFailure: (any Error)?
@@ -63,7 +63,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             }
             if budget <= 0 { return true }                         // more to do: back of the queue
             while phase == .running, cursor < batch.count, budget > 0 {
-                let message = batch[cursor]
+                let message = batch[cursor].take()!            // moved out: no copy per message
                 cursor += 1
                 budget -= 1
                 await deliver(message)
@@ -269,7 +269,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         behavior = nil
         phase = .terminated
         let (leftUser, leftSystem) = mailbox.close()
-        for message in batch[cursor...] { deadLetter(message, reason: "recipient stopped", attempts: 0) }
+        for case let message? in batch[cursor...] { deadLetter(message, reason: "recipient stopped", attempts: 0) }
         for message in leftUser { deadLetter(message, reason: "recipient stopped", attempts: 0) }
         batch = []
         cursor = 0

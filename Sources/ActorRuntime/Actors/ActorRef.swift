@@ -13,13 +13,13 @@ public struct ActorRef<Message: Sendable>: Sendable, Hashable, CustomStringConve
 
     /// Sends a message, suspending while the mailbox is full (backpressure). Messages from one sender
     /// arrive in the order sent. To a stopped actor, the message becomes a dead letter.
-    public func tell(_ message: Message) async {
+    public func tell(_ message: consuming Message) async {
         _ = await mailbox.send(message)
     }
 
     /// Offers a message without waiting: `.full` leaves it with the caller, `.closed` dead-letters it.
     @discardableResult
-    public func trySend(_ message: Message) -> EnqueueResult { mailbox.offer(message) }
+    public func trySend(_ message: consuming Message) -> EnqueueResult { mailbox.offer(message) }
 
     /// Sends a message that carries a ``ReplyTo`` and waits for the answer.
     ///

@@ -23,7 +23,8 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     }
 
     struct State: ~Copyable {
-        var user: [Message] = []
+        /// Optional so that the consumer can move each message out (`take()`) instead of copying it.
+        var user: [Message?] = []
         /// Messages taken by the consumer and not yet all handled; they count against capacity.
         var inFlight = 0
         var system: [SystemMessage] = []
@@ -65,28 +66,36 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
 
     // MARK: producers
 
-    /// Enqueues without waiting.
-    func offer(_ message: Message) -> EnqueueResult {
+    /// Enqueues without waiting; a message that was not enqueued is handed back.
+    private func tryEnqueue(_ message: consuming Message) -> (EnqueueResult, Message?) {
+        var pending: Message? = consume message
         var wake: Runner?
         let result = state.withLock { s -> EnqueueResult in
             if s.closed { return .closed }
             guard s.blocked.isEmpty, s.user.count + s.inFlight < capacity else { return .full }
-            s.user.append(message)
+            s.user.append(pending.take())                  // moved, not copied
             if s.idle, s.idleWantsUser { s.idle = false; wake = s.runner }
             return .enqueued
         }
         wake?.wake()
-        if result == .closed { deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "recipient stopped")) }
+        return (result, pending)
+    }
+
+    /// Enqueues without waiting; to a stopped actor, the message becomes a dead letter.
+    func offer(_ message: consuming Message) -> EnqueueResult {
+        let (result, rest) = tryEnqueue(message)
+        if result == .closed, let rest { deadLetters.publish(DeadLetter(recipient: path, message: rest, reason: "recipient stopped")) }
         return result
     }
 
     /// Enqueues, suspending while the mailbox is full. Returns false (and dead-letters the message)
     /// when the actor has stopped.
-    func send(_ message: Message) async -> Bool {
-        switch offer(message) {
-        case .enqueued: return true
-        case .closed: return false
-        case .full: break
+    func send(_ message: consuming Message) async -> Bool {
+        let (result, rest) = tryEnqueue(message)
+        guard let message = rest else { return true }
+        if result == .closed {
+            deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "recipient stopped"))
+            return false
         }
         Dispatcher.workerWillBlock()
         let admitted: Bool = await withUnsafeContinuation { (c: UnsafeContinuation<Bool, Never>) in
@@ -131,7 +140,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
 
     /// Moves pending work into the consumer's buffers. `batch` must be empty when `takeUser` is true;
     /// it is swapped with the queue, so both arrays keep their storage. Returns false when there was nothing.
-    func take(takeUser: Bool, batch: inout [Message], system: inout [SystemMessage]) -> Bool {
+    func take(takeUser: Bool, batch: inout [Message?], system: inout [SystemMessage]) -> Bool {
         var admitted: [UnsafeContinuation<Bool, Never>] = []
         let found = state.withLock { s -> Bool in
             var found = false
@@ -179,7 +188,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     /// Closes the mailbox for good; returns what was still queued. Blocked senders are released and
     /// dead-letter their own messages.
     func close() -> (user: [Message], system: [SystemMessage]) {
-        let (user, system, blocked) = state.withLock { s -> ([Message], [SystemMessage], Deque<Waiter>) in
+        let (user, system, blocked) = state.withLock { s -> ([Message?], [SystemMessage], Deque<Waiter>) in
             s.closed = true
             s.runner = nil
             s.owners = nil
@@ -191,7 +200,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
             return out
         }
         for w in blocked { w.continuation.resume(returning: false) }
-        return (user, system)
+        return (user.compactMap { $0 }, system)
     }
 
     /// Messages queued now, including those the consumer holds (for metrics and tests).
