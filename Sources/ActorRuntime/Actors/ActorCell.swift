@@ -53,11 +53,12 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                     batch.removeAll(keepingCapacity: true)
                     cursor = 0
                 }
-                if mailbox.take(takeUser: wantUser, batch: &batch, system: &systemBatch) {
+                // Finding nothing when not busy marks the cell idle in the same critical section.
+                if mailbox.take(takeUser: wantUser, idleIfEmpty: !busy, batch: &batch, system: &systemBatch) {
                     for message in systemBatch { await handleSystem(message) }
                     systemBatch.removeAll(keepingCapacity: true)
-                } else if !busy, mailbox.goIdle(wantUser: wantUser) {
-                    return false                                   // the next message schedules us again
+                } else if !busy {
+                    return false                                   // idle: the next message schedules us again
                 }
                 continue
             }

@@ -140,7 +140,9 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
 
     /// Moves pending work into the consumer's buffers. `batch` must be empty when `takeUser` is true;
     /// it is swapped with the queue, so both arrays keep their storage. Returns false when there was nothing.
-    func take(takeUser: Bool, batch: inout [Message?], system: inout [SystemMessage]) -> Bool {
+    /// With `idleIfEmpty`, finding nothing also marks the cell idle in the same critical section:
+    /// the next message (a user one only if `takeUser`) schedules it again; the caller stops running it.
+    func take(takeUser: Bool, idleIfEmpty: Bool = false, batch: inout [Message?], system: inout [SystemMessage]) -> Bool {
         var admitted: [UnsafeContinuation<Bool, Never>] = []
         let found = state.withLock { s -> Bool in
             var found = false
@@ -167,22 +169,14 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
                     found = true
                 }
             }
+            if !found, idleIfEmpty, !s.closed, s.system.isEmpty, !(takeUser && !s.blocked.isEmpty) {
+                s.idle = true
+                s.idleWantsUser = takeUser
+            }
             return found
         }
         for c in admitted { c.resume(returning: true) }
         return found
-    }
-
-    /// Marks the cell idle unless work is already there (then returns false and the cell carries on).
-    /// Work means a system message, or a user message when `wantUser`. Once idle, the next such message
-    /// schedules the cell on its dispatcher.
-    func goIdle(wantUser: Bool) -> Bool {
-        state.withLock { s -> Bool in
-            if !s.system.isEmpty || (wantUser && (!s.user.isEmpty || !s.blocked.isEmpty)) || s.closed { return false }
-            s.idle = true
-            s.idleWantsUser = wantUser
-            return true
-        }
     }
 
     /// Closes the mailbox for good; returns what was still queued. Blocked senders are released and
