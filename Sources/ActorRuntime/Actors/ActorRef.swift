@@ -29,11 +29,10 @@ public struct ActorRef<Message: Sendable>: Sendable, Hashable, CustomStringConve
     public func ask<Reply: Sendable>(timeout: Duration, _ makeMessage: (ReplyTo<Reply>) -> Message) async throws(AskError) -> Reply {
         let reply = ReplyTo<Reply>()
         let target = path
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
+        let timer = DeadlineTimer.shared.schedule(after: timeout) {
             reply.fail(AskError(.timedOut, target: target, timeout: timeout))
         }
-        defer { timer.cancel() }
+        defer { DeadlineTimer.shared.cancel(timer) }
         guard await mailbox.send(makeMessage(reply)) else {
             throw AskError(.recipientStopped, target: target, timeout: timeout)
         }
