@@ -32,6 +32,12 @@ enum LocalBench {
             report("local.\(key)", best[key]!, "msg/s")
         }
         if let ask = best["ask"] { report("local.ask", ask, "roundtrips/s") }
+        if only == nil, !skipBaseline, let erlang = ErlangPeer.run(pairs: pairs, roundTrips: roundTrips, repeats: repeats) {
+            report("local.erlang_pingpong", erlang.pingpong, "msg/s")
+            report("local.erlang_fanin", erlang.fanin, "msg/s")
+            report("local.pingpong_vs_erlang", best["pingpong"]! / erlang.pingpong, "ratio")
+            report("local.fanin_vs_erlang", best["fanin"]! / erlang.fanin, "ratio")
+        }
         if let a = best["pingpong"], let b = best["baseline_pingpong"] { report("local.pingpong_vs_baseline", a / b, "ratio") }
         if let a = best["fanin"], let b = best["baseline_fanin"] { report("local.fanin_vs_baseline", a / b, "ratio") }
         report("local.peak_rss", runtimeRSS, "MiB")
