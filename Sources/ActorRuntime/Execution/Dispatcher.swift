@@ -58,10 +58,12 @@ public final class Dispatcher: Sendable {
     private let monitorSignal = NSCondition()
     private let monitorAsleep = Atomic<Bool>(false)
 
+    /// A dispatcher lives for the rest of the process: its monitor thread and parked workers never stop
+    /// (create few: normally only ``shared``).
     /// - Parameter workers: how many workers run when nothing blocks (usually the core count).
     public init(workers: Int) {
         baseWorkers = max(1, workers)
-        let monitor = Thread { [unowned self] in self.monitor() }
+        let monitor = Thread { self.monitor() }
         monitor.name = "troupe.dispatcher.monitor"
         monitor.start()
     }
