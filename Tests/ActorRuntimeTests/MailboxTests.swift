@@ -17,6 +17,9 @@ final class GatedActor: ActorBehavior {
 /// Records, per sender, whether sequence numbers ever went backwards.
 final class OrderChecker: ActorBehavior {
     enum Message: Sendable { case item(sender: Int, seq: Int), report(ReplyTo<(received: Int, violations: Int)>) }
+    /// Counts items as they arrive, for tests that poll instead of asking.
+    let tally: Recorder.Counter?
+    init(tally: Recorder.Counter? = nil) { self.tally = tally }
     var last: [Int: Int] = [:]
     var received = 0
     var violations = 0
@@ -26,6 +29,7 @@ final class OrderChecker: ActorBehavior {
             if let prev = last[sender], seq != prev + 1 { violations += 1 }
             last[sender] = seq
             received += 1
+            tally?.increment()
         case .report(let r): r.send((received, violations))
         }
     }
