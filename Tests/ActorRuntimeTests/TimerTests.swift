@@ -20,10 +20,15 @@ final class TimerActor: ActorBehavior {
 }
 
 @Suite struct TimerTests {
-    @Test func aSingleTimerFiresOnce() async throws {
+    /// A test kit with a TimerActor forwarding its ticks to a probe.
+    func timerActor() throws -> (ActorTestKit, TestProbe<String>, ActorRef<TimerActor.Message>) {
         let kit = ActorTestKit()
         let probe = try kit.probe(String.self)
-        let ref = try kit.spawn(Props { TimerActor(out: probe.ref) }, name: "timers")
+        return (kit, probe, try kit.spawn(Props { TimerActor(out: probe.ref) }, name: "timers"))
+    }
+
+    @Test func aSingleTimerFiresOnce() async throws {
+        let (kit, probe, ref) = try timerActor()
         await ref.tell(.single("once", .milliseconds(20)))
         #expect(try await probe.expectMessage() == "once")
         try await probe.expectNoMessage(for: .milliseconds(100))
@@ -31,9 +36,7 @@ final class TimerActor: ActorBehavior {
     }
 
     @Test func aPeriodicTimerRepeatsUntilCancelled() async throws {
-        let kit = ActorTestKit()
-        let probe = try kit.probe(String.self)
-        let ref = try kit.spawn(Props { TimerActor(out: probe.ref) }, name: "timers")
+        let (kit, probe, ref) = try timerActor()
         await ref.tell(.periodic("tick", .milliseconds(10)))
         #expect(try await probe.expectMessages(3) == ["tick", "tick", "tick"])
         await ref.tell(.cancel("tick"))
@@ -45,9 +48,7 @@ final class TimerActor: ActorBehavior {
     }
 
     @Test func timersAreCancelledOnRestart() async throws {
-        let kit = ActorTestKit()
-        let probe = try kit.probe(String.self)
-        let ref = try kit.spawn(Props { TimerActor(out: probe.ref) }, name: "timers")
+        let (kit, probe, ref) = try timerActor()
         await ref.tell(.single("late", .milliseconds(80)))
         await ref.tell(.periodic("every", .milliseconds(30)))
         await ref.tell(.crash)
@@ -59,9 +60,7 @@ final class TimerActor: ActorBehavior {
     }
 
     @Test func timersAreCancelledWhenTheActorStops() async throws {
-        let kit = ActorTestKit()
-        let probe = try kit.probe(String.self)
-        let ref = try kit.spawn(Props { TimerActor(out: probe.ref) }, name: "timers")
+        let (kit, probe, ref) = try timerActor()
         await ref.tell(.single("late", .milliseconds(80)))
         await ref.tell(.stop)
         try await kit.expectStopped(ref.path)

@@ -84,7 +84,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     /// Enqueues without waiting; to a stopped actor, the message becomes a dead letter.
     func offer(_ message: consuming Message) -> EnqueueResult {
         let (result, rest) = tryEnqueue(message)
-        if result == .closed, let rest { deadLetters.publish(DeadLetter(recipient: path, message: rest, reason: "recipient stopped")) }
+        if result == .closed, let rest { deadLetterStopped(rest) }
         return result
     }
 
@@ -94,7 +94,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         let (result, rest) = tryEnqueue(message)
         guard let message = rest else { return true }
         if result == .closed {
-            deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "recipient stopped"))
+            deadLetterStopped(message)
             return false
         }
         Dispatcher.workerWillBlock()
@@ -115,8 +115,13 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
             wake?.wake()
             if let outcome { c.resume(returning: outcome) }
         }
-        if !admitted { deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "recipient stopped")) }
+        if !admitted { deadLetterStopped(message) }
         return admitted
+    }
+
+    /// A message for an actor that has stopped.
+    private func deadLetterStopped(_ message: Message) {
+        deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "recipient stopped"))
     }
 
     @discardableResult

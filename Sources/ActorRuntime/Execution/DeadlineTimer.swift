@@ -57,9 +57,7 @@ final class DeadlineTimer: @unchecked Sendable {
             }
             if due.isEmpty {
                 if let top = heap.first {
-                    let wait = top.deadline - now
-                    let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
-                    _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: (top.deadline - now).inSeconds))
                 } else {
                     condition.wait()
                 }

@@ -179,9 +179,11 @@ public final class Dispatcher: Sendable {
     }
 
     /// Cells waiting in every queue.
-    private func totalQueued() -> Int {
-        let queues = shared.withLock { $0.queues }
-        return queues.reduce(injectedCount.load(ordering: .sequentiallyConsistent)) { $0 + $1.count.load(ordering: .sequentiallyConsistent) }
+    private func totalQueued() -> Int { queued(in: shared.withLock { $0.queues }) }
+
+    /// Cells waiting in the injection queue and in `queues`.
+    private func queued(in queues: [WorkerQueue]) -> Int {
+        queues.reduce(injectedCount.load(ordering: .sequentiallyConsistent)) { $0 + $1.count.load(ordering: .sequentiallyConsistent) }
     }
 
     /// Slices finished by the workers running now.
@@ -197,12 +199,7 @@ public final class Dispatcher: Sendable {
         var decision = Decision.park
         let handed: Runnable? = await withUnsafeContinuation { (c: UnsafeContinuation<Runnable?, Never>) in
             decision = shared.withLock { s -> Decision in
-                func queued() -> Int {
-                    s.queues.reduce(injectedCount.load(ordering: .sequentiallyConsistent)) {
-                        $0 + $1.count.load(ordering: .sequentiallyConsistent)
-                    }
-                }
-                if s.workers > baseWorkers, queued() == 0 {
+                if s.workers > baseWorkers, queued(in: s.queues) == 0 {
                     s.workers -= 1
                     return .retire
                 }
@@ -210,7 +207,7 @@ public final class Dispatcher: Sendable {
                 // (and wakes us) or is seen here.
                 s.idle.append(c)
                 idleCount.add(1, ordering: .sequentiallyConsistent)
-                if queued() > 0 {
+                if queued(in: s.queues) > 0 {
                     s.idle.removeLast()
                     idleCount.subtract(1, ordering: .sequentiallyConsistent)
                     return .look

@@ -46,9 +46,7 @@ public struct TokenBucket: Sendable {
 
     private mutating func refill(_ now: ContinuousClock.Instant) {
         guard now > updated else { return }
-        let elapsed = now - updated
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        tokens = min(capacity, tokens + seconds * ratePerSecond)
+        tokens = min(capacity, tokens + (now - updated).inSeconds * ratePerSecond)
         updated = now
     }
 }
