@@ -27,11 +27,29 @@ func report(_ name: String, _ value: Double, _ unit: String) {
 
 /// Seconds taken by `body`.
 func measure(_ body: () async -> Void) async -> Double {
-    let clock = ContinuousClock()
-    let start = clock.now
+    let start = ContinuousClock.now
     await body()
-    let d = clock.now - start
+    return seconds(since: start)
+}
+
+/// Seconds from `start` to now.
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let d = ContinuousClock.now - start
     return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+/// A one-shot signal that actors fire when a benchmark's work is all done, and the run awaits.
+struct Completion: Sendable {
+    let fire: @Sendable () -> Void
+    private let stream: AsyncStream<Void>
+
+    init() {
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        self.stream = stream
+        fire = { continuation.yield(); continuation.finish() }
+    }
+
+    func wait() async { for await _ in stream { break } }
 }
 
 /// Peak resident set size of this process, in MiB.

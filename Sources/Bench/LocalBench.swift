@@ -73,33 +73,24 @@ enum LocalBench {
         }
     }
 
-    static func awaitSignal(_ start: (@escaping @Sendable () -> Void) async -> Void) async {
-        let (stream, cont) = AsyncStream<Void>.makeStream()
-        await start { cont.yield(); cont.finish() }
-        for await _ in stream { break }
-    }
+    // Each case sets up, times from kick-off to completion, then shuts its system down untimed and
+    // awaited, so that no teardown runs into the next measurement.
 
     static func runtimePingPong() async -> Double {
         let system = ActorSystem(name: "bench")
-        defer { Task { await system.shutdown() } }
-        await awaitSignal { finished in
-            let done = try! system.spawn(Props { Counter<Done>(expected: pairs, finished: finished) }, name: "done")
-            let players = (0..<pairs).map { i in
-                (try! system.spawn(Props { Player() }, name: "a\(i)"), try! system.spawn(Props { Player() }, name: "b\(i)"))
-            }
-            startInstant = .now
-            // each pair exchanges 2 * roundTrips messages, the serve hop included
-            for (a, b) in players { await b.tell(.serve(a, 2 * roundTrips - 1, done)) }
+        let completion = Completion()
+        let done = try! system.spawn(Props { Counter<Done>(expected: pairs, finished: completion.fire) }, name: "done")
+        let players = (0..<pairs).map { i in
+            (try! system.spawn(Props { Player() }, name: "a\(i)"), try! system.spawn(Props { Player() }, name: "b\(i)"))
         }
-        return Double(pairs * roundTrips * 2) / seconds(since: startInstant)
+        let start = ContinuousClock.now
+        // each pair exchanges 2 * roundTrips messages, the serve hop included
+        for (a, b) in players { await b.tell(.serve(a, 2 * roundTrips - 1, done)) }
+        await completion.wait()
+        let rate = Double(pairs * roundTrips * 2) / seconds(since: start)
+        await system.shutdown()
+        return rate
     }
-
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-
-    nonisolated(unsafe) static var startInstant = ContinuousClock.now
 
     enum Go: Sendable { case go(ActorRef<Int>) }
 
@@ -112,15 +103,16 @@ enum LocalBench {
 
     static func runtimeFanIn() async -> Double {
         let system = ActorSystem(name: "bench")
-        defer { Task { await system.shutdown() } }
+        let completion = Completion()
         let total = senders * perSender
-        await awaitSignal { finished in
-            let sink = try! system.spawn(Props(mailboxCapacity: 4096) { Counter<Int>(expected: total, finished: finished) }, name: "sink")
-            let refs = (0..<senders).map { i in try! system.spawn(Props { Sender() }, name: "s\(i)") }
-            startInstant = .now
-            for r in refs { await r.tell(.go(sink)) }
-        }
-        return Double(total) / seconds(since: startInstant)
+        let sink = try! system.spawn(Props(mailboxCapacity: 4096) { Counter<Int>(expected: total, finished: completion.fire) }, name: "sink")
+        let refs = (0..<senders).map { i in try! system.spawn(Props { Sender() }, name: "s\(i)") }
+        let start = ContinuousClock.now
+        for r in refs { await r.tell(.go(sink)) }
+        await completion.wait()
+        let rate = Double(total) / seconds(since: start)
+        await system.shutdown()
+        return rate
     }
 
     enum Query: Sendable { case get(ReplyTo<Int>) }
@@ -135,7 +127,6 @@ enum LocalBench {
 
     static func runtimeAsk() async -> Double {
         let system = ActorSystem(name: "bench")
-        defer { Task { await system.shutdown() } }
         let target = try! system.spawn(Props { Answerer() }, name: "answerer")
         let clients = 100
         let secs = await measure {
@@ -147,6 +138,7 @@ enum LocalBench {
                 }
             }
         }
+        await system.shutdown()
         return Double(asks) / secs
     }
 
