@@ -55,8 +55,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                 }
                 // Finding nothing when not busy marks the cell idle in the same critical section.
                 if mailbox.take(takeUser: wantUser, idleIfEmpty: !busy, batch: &batch, system: &systemBatch) {
-                    for message in systemBatch { await handleSystem(message) }
-                    systemBatch.removeAll(keepingCapacity: true)
+                    if !systemBatch.isEmpty { await handleSystemBatch() }
                 } else if !busy {
                     return false                                   // idle: the next message schedules us again
                 }
@@ -78,31 +77,45 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     /// Hands one message to the behaviour, applying the failure policy to what it throws.
     private func deliver(_ message: B.Message) async {
         guard let behavior else { return }
+        do {
+            try await behavior.receive(message, context: context)
+        } catch {
+            await recover(message, from: error)
+        }
+    }
+
+    /// The failure policy: retry a transient error with backoff, dead-letter the rest, crash on the
+    /// unclassified. Out of line, so that the message path's frame stays small.
+    @inline(never)
+    private func recover(_ message: B.Message, from firstError: any Error) async {
+        var error = firstError
         var attempt = 1
         while true {
-            do {
-                try await behavior.receive(message, context: context)
-                return
-            } catch {
-                let policy = props.failurePolicy
-                switch policy.classify(error) {
-                case .transient where policy.retry.shouldRetry(afterAttempt: attempt):
-                    let delay = policy.retry.delay(afterAttempt: attempt)
-                    attempt += 1
-                    system.events.publish(.retrying(path, attempt: attempt, delay: delay, reason: "\(error)"))
-                    Dispatcher.workerWillBlock()
-                    try? await Task.sleep(for: delay)
-                case .transient:
-                    deadLetter(message, reason: "retries exhausted: \(error)", attempts: attempt)
+            let policy = props.failurePolicy
+            switch policy.classify(error) {
+            case .transient where policy.retry.shouldRetry(afterAttempt: attempt):
+                let delay = policy.retry.delay(afterAttempt: attempt)
+                attempt += 1
+                system.events.publish(.retrying(path, attempt: attempt, delay: delay, reason: "\(error)"))
+                Dispatcher.workerWillBlock()
+                try? await Task.sleep(for: delay)
+                guard let behavior else { return }
+                do {
+                    try await behavior.receive(message, context: context)
                     return
-                case .permanent:
-                    deadLetter(message, reason: "permanent failure: \(error)", attempts: attempt)
-                    return
-                case .crash:
-                    deadLetter(message, reason: "actor failed while handling it: \(error)", attempts: attempt)
-                    await fail(error)
-                    return
+                } catch let next {
+                    error = next
                 }
+            case .transient:
+                deadLetter(message, reason: "retries exhausted: \(error)", attempts: attempt)
+                return
+            case .permanent:
+                deadLetter(message, reason: "permanent failure: \(error)", attempts: attempt)
+                return
+            case .crash:
+                deadLetter(message, reason: "actor failed while handling it: \(error)", attempts: attempt)
+                await fail(error)
+                return
             }
         }
     }
@@ -112,6 +125,14 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     }
 
     // MARK: system messages
+
+    /// Out of line: system messages carry types of unknown size (clock instants), whose buffers would
+    /// otherwise be allocated on every slice.
+    @inline(never)
+    private func handleSystemBatch() async {
+        for message in systemBatch { await handleSystem(message) }
+        systemBatch.removeAll(keepingCapacity: true)
+    }
 
     private func handleSystem(_ message: SystemMessage) async {
         if phase == .terminated {
@@ -154,6 +175,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private var lastFailureDescription = ""
     private var lastDelay: Duration = .zero
 
+    @inline(never)
     private func startInstance(restartReason: String?, delay: Duration) async {
         let fresh = props.factory()
         behavior = fresh
@@ -179,6 +201,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     }
 
     /// The behaviour crashed: wait for the supervisor (or, at the root, stop the system).
+    @inline(never)
     private func fail(_ error: any Error) async {
         phase = .failed
         lastFailure = error
@@ -254,6 +277,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         }
     }
 
+    @inline(never)
     private func beginStop() async {
         stopSelfRequested = false
         guard phase != .stopping, phase != .terminated else { return }

@@ -17,9 +17,13 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     /// How to wake the cell: a view without reference counting (the state keeps both alive), so that
     /// waking a cell touches no shared reference count.
     struct Runner {
-        unowned(unsafe) let dispatcher: Dispatcher
-        unowned(unsafe) let cell: Runnable
-        func wake() { dispatcher.schedule(cell) }
+        let dispatcher: Unmanaged<Dispatcher>
+        let cell: Unmanaged<Runnable>
+        /// `_withUnsafeGuaranteedRef`: the call neither retains nor releases the dispatcher, whose
+        /// reference count every core would otherwise write on every wake-up.
+        func wake() {
+            dispatcher._withUnsafeGuaranteedRef { d in cell._withUnsafeGuaranteedRef { d.schedule($0) } }
+        }
     }
 
     struct State: ~Copyable {
@@ -60,7 +64,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     func attach(cell: Runnable, dispatcher: Dispatcher) {
         state.withLock {
             $0.owners = (dispatcher, cell)
-            $0.runner = Runner(dispatcher: dispatcher, cell: cell)
+            $0.runner = Runner(dispatcher: .passUnretained(dispatcher), cell: .passUnretained(cell))
         }
     }
 
@@ -89,10 +93,17 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     }
 
     /// Enqueues, suspending while the mailbox is full. Returns false (and dead-letters the message)
-    /// when the actor has stopped.
+    /// when the actor has stopped. Inlined: the common case is a plain call with no async frame.
+    @inline(__always)
     func send(_ message: consuming Message) async -> Bool {
         let (result, rest) = tryEnqueue(message)
         guard let message = rest else { return true }
+        return await sendRefused(message, result)
+    }
+
+    /// The mailbox was full or closed: dead-letter, or wait for room.
+    @inline(never)
+    private func sendRefused(_ message: Message, _ result: EnqueueResult) async -> Bool {
         if result == .closed {
             deadLetterStopped(message)
             return false
