@@ -49,7 +49,9 @@ let package = Package(
             dependencies: [
                 "ActorRuntime", "CRabbitMQ", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            resources: [.copy("Migrations")]
         ),
         // The `troupe` executable: operator CLI and node launcher.
         .executableTarget(

@@ -93,8 +93,26 @@ struct CLI {
         #expect(bad.err.contains("TROUPE_DATABASE_URL: 'mysql://x' is not a postgres:// URL"))
     }
 
+    @Test func migrateAppliesTheMigrationsOnceAndNamesAnUnreachableDatabase() throws {
+        let url = ProcessInfo.processInfo.environment["TROUPE_DATABASE_URL"] ?? "postgresql://troupe:troupe@127.0.0.1:5439/troupe"
+        let first = try CLI.run(["migrate", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": url])
+        #expect(first.code == 0, "\(first.err)")
+        #expect(first.out.contains("applied 0001_inbox_outbox.sql") || first.out.contains("is up to date"), "\(first.out)")
+        let again = try CLI.run(["migrate", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": url])
+        #expect(again.code == 0)
+        #expect(again.out.contains("is up to date"), "\(again.out)")
+        #expect(!again.out.contains("troupe:troupe@"), "the password is masked")
+
+        let down = try CLI.run(["migrate", "--topology", CLI.repoTopology],
+                               environment: ["TROUPE_DATABASE_URL": "postgresql://troupe:s3cret@127.0.0.1:1/troupe"])
+        #expect(down.code == 69)
+        #expect(down.err.hasPrefix("troupe: cannot reach PostgreSQL at postgresql://troupe:***@127.0.0.1:1/troupe"), "\(down.err)")
+        #expect(!down.err.contains("s3cret"))
+        #expect(down.err.split(separator: "\n").count == 1)
+    }
+
     @Test func commandsOfLaterIssuesSaySoPlainly() throws {
-        for args in [["node", "orders"], ["migrate"], ["partner", "add", "acme"], ["publish", "order.created", "{}"], ["dlq", "list", "payment"]] {
+        for args in [["node", "orders"], ["partner", "add", "acme"], ["publish", "order.created", "{}"], ["dlq", "list", "payment"]] {
             let r = try CLI.run(args + ["--topology", CLI.repoTopology])
             #expect(r.code == 69, "\(args)")
             #expect(r.err.contains("is not available yet"), "\(args): \(r.err)")

@@ -1,16 +1,33 @@
 import ArgumentParser
+import Bridges
+import Foundation
 
 /// `troupe migrate`: database migrations.
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Apply the database migrations, in order, once (nodes also run them at start)."
+        abstract: "Apply the database migrations, in order, once (nodes also run them at start).",
+        discussion: "Safe to run while nodes start: an advisory lock lets one migrator work at a time."
     )
 
     @OptionGroup var options: TopologyOption
 
     func run() async throws {
-        _ = try options.load()
-        throw CLIError.notYetAvailable("troupe migrate", "migrations land with the PostgreSQL bridge (issue 4)")
+        let topology = try options.load()
+        let pool = PostgresPool(.init(url: topology.database.url, size: 1, applicationName: "troupe migrate"))
+        defer { Task { await pool.shutdown() } }
+        do {
+            let applied = try await Migrator(pool: pool, migrations: try Migration.bundled()).run()
+            if applied.isEmpty {
+                print("Database \(Redact.url(topology.database.url)) is up to date.")
+            } else {
+                for m in applied { print("applied \(m.fileName)") }
+                print("Database \(Redact.url(topology.database.url)): \(applied.count) migration(s) applied.")
+            }
+        } catch let error as PostgresError where error.isConnectionFailure {
+            throw CLIError(message: "cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
+        } catch {
+            throw CLIError(message: "migration failed: \(error)", exitCode: 1)
+        }
     }
 }
