@@ -12,10 +12,51 @@
 #include <amqp_tcp_socket.h>
 #endif
 
+/* poll() on the socket and an eventfd lets a connection's thread wait for the broker or for work. */
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/time.h>
+
 /* amqp_login() is C-variadic, which Swift cannot call: this wraps it for SASL PLAIN. */
 static inline amqp_rpc_reply_t crmq_login_plain(amqp_connection_state_t state, const char *vhost,
                                                 int channel_max, int frame_max, int heartbeat,
                                                 const char *user, const char *password) {
     return amqp_login(state, vhost, channel_max, frame_max, heartbeat, AMQP_SASL_METHOD_PLAIN, user, password);
+}
+
+/* Table values (a C union), built in C. */
+static inline amqp_field_value_t crmq_utf8_value(amqp_bytes_t bytes) {
+    amqp_field_value_t v;
+    v.kind = AMQP_FIELD_KIND_UTF8;
+    v.value.bytes = bytes;
+    return v;
+}
+
+static inline amqp_field_value_t crmq_i64_value(int64_t i) {
+    amqp_field_value_t v;
+    v.kind = AMQP_FIELD_KIND_I64;
+    v.value.i64 = i;
+    return v;
+}
+
+/* Integer table values of any width, as int64; returns 0 when `v` is not an integer. */
+static inline int crmq_int_value(amqp_field_value_t v, int64_t *out) {
+    switch (v.kind) {
+    case AMQP_FIELD_KIND_I8: *out = v.value.i8; return 1;
+    case AMQP_FIELD_KIND_U8: *out = v.value.u8; return 1;
+    case AMQP_FIELD_KIND_I16: *out = v.value.i16; return 1;
+    case AMQP_FIELD_KIND_U16: *out = v.value.u16; return 1;
+    case AMQP_FIELD_KIND_I32: *out = v.value.i32; return 1;
+    case AMQP_FIELD_KIND_U32: *out = v.value.u32; return 1;
+    case AMQP_FIELD_KIND_I64: *out = v.value.i64; return 1;
+    case AMQP_FIELD_KIND_U64: case AMQP_FIELD_KIND_TIMESTAMP: *out = (int64_t)v.value.u64; return 1;
+    default: return 0;
+    }
+}
+
+/* String table values (UTF-8 or bytes); returns 0 otherwise. */
+static inline int crmq_bytes_value(amqp_field_value_t v, amqp_bytes_t *out) {
+    if (v.kind == AMQP_FIELD_KIND_UTF8 || v.kind == AMQP_FIELD_KIND_BYTES) { *out = v.value.bytes; return 1; }
+    return 0;
 }
 #endif

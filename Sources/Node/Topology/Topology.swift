@@ -1,3 +1,4 @@
+import Bridges
 import Domain
 
 /// What `topology.json` describes: where the broker and the database are, and which node hosts which

@@ -1,3 +1,4 @@
+import Bridges
 import ActorRuntime
 import Domain
 import Foundation

@@ -1,0 +1,180 @@
+import DequeModule
+import Foundation
+import Logging
+import Synchronization
+
+/// Consumes one queue with manual acks from a dedicated thread that owns its connection. Deliveries
+/// are taken in batches with ``next(max:)``; `basic.qos` prefetch bounds how many are unacked at once, so a slow
+/// handler holds the broker back instead of filling memory. Acks and rejects are handed to the thread.
+///
+/// When the broker goes away the thread reconnects with backoff and consumes again; deliveries of the
+/// lost connection can no longer be acked (their acks are dropped) and the broker redelivers them, so
+/// handlers must be idempotent (the inbox). ``pause()`` cancels the consumer (`basic.cancel`: messages
+/// stay in the queue) until ``resume()``.
+public final class AMQPConsumer: Sendable {
+    enum Command: Sendable {
+        case ack(UInt64, multiple: Bool, generation: Int)
+        case reject(UInt64, requeue: Bool, generation: Int)
+        case pause, resume
+    }
+
+    private struct Shared {
+        var commands = Deque<Command>()
+        var closed = false
+        var stopped = false
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    public let queue: String
+    private let url: AMQPURL
+    private let prefetch: Int
+    private let heartbeat: Int
+    private let declare: @Sendable (AMQPConnection) throws -> Void
+    private let logger: Logger
+    private let shared = Mutex(Shared())
+    private let signal = WakeSignal()
+    private let buffer = DeliveryBuffer()
+    private let consuming = Atomic<Bool>(false)
+    private let reconnectCount = Atomic<Int>(0)
+
+    /// - Parameters:
+    ///   - prefetch: unacked deliveries at most (tie it to the consuming actor's mailbox capacity).
+    ///   - declare: runs on every (re)connection before consuming, e.g. to declare the topology.
+    public init(url: String, queue: String, prefetch: Int, heartbeat: Int = 10, logger: Logger = Logger(label: "troupe.amqp.consumer"),
+                declare: @escaping @Sendable (AMQPConnection) throws -> Void = { _ in }) throws(AMQPError) {
+        self.url = try AMQPURL(url)
+        self.queue = queue
+        self.prefetch = max(1, prefetch)
+        self.heartbeat = heartbeat
+        self.declare = declare
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "troupe.amqp.consume.\(queue)"
+        thread.start()
+    }
+
+    /// Waits for deliveries and returns those waiting, in order, at most `max`; empty once closed.
+    public func next(max: Int) async -> [AMQPDelivery] { await buffer.take(max: max) }
+
+    /// True while the broker delivers to this consumer (connected and not paused).
+    public var isConsuming: Bool { consuming.load(ordering: .relaxed) }
+    /// Connections re-established after a loss.
+    public var reconnects: Int { reconnectCount.load(ordering: .relaxed) }
+
+    /// Acknowledges a delivery (with `multiple`, every earlier one of its connection too).
+    public func ack(_ delivery: AMQPDelivery, multiple: Bool = false) {
+        send(.ack(delivery.tag, multiple: multiple, generation: delivery.generation))
+    }
+
+    /// Rejects a delivery: back to the queue, or dropped (use only after copying it elsewhere).
+    public func reject(_ delivery: AMQPDelivery, requeue: Bool) {
+        send(.reject(delivery.tag, requeue: requeue, generation: delivery.generation))
+    }
+
+    /// Stops deliveries (`basic.cancel`); messages stay in the queue.
+    public func pause() { send(.pause) }
+
+    /// Consumes again after ``pause()``.
+    public func resume() { send(.resume) }
+
+    /// Stops consuming and closes the connection; unacked deliveries go back to the queue.
+    public func close() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = shared.withLock { s -> Bool in
+                s.closed = true
+                if s.stopped { return true }
+                s.stopWaiters.append(c)
+                return false
+            }
+            if done { c.resume() } else { signal.wake() }
+        }
+    }
+
+    private func send(_ command: Command) {
+        shared.withLock { $0.commands.append(command) }
+        signal.wake()
+    }
+
+    // MARK: the connection thread
+
+    private func run() {
+        var connection: AMQPConnection?
+        var consumerTag: String?
+        var paused = false
+        var generation = 0
+        var backoff = Backoff()
+        var down = false
+
+        while true {
+            let (closed, commands) = shared.withLock { s -> (Bool, [Command]) in
+                defer { s.commands.removeAll() }
+                return (s.closed, Array(s.commands))
+            }
+            guard let conn = connection else {
+                if closed { break }
+                for command in commands {
+                    if case .pause = command { paused = true }
+                    if case .resume = command { paused = false }
+                }
+                do {
+                    let conn = try AMQPConnection(url: url, heartbeat: heartbeat)
+                    try conn.qos(prefetch: prefetch)
+                    try declare(conn)
+                    consumerTag = paused ? nil : try conn.consume(queue: queue)
+                    connection = conn
+                    generation += 1
+                    if generation > 1 { reconnectCount.add(1, ordering: .relaxed) }
+                    consuming.store(!paused, ordering: .relaxed)
+                    backoff.succeeded()
+                    if down { logger.info("AMQP consumer reconnected", metadata: ["queue": "\(queue)"]) }
+                    down = false
+                } catch {
+                    if !down { logger.warning("AMQP consumer cannot reach the broker; retrying", metadata: ["queue": "\(queue)", "reason": "\(error)"]) }
+                    down = true
+                    _ = signal.wait(socket: nil, milliseconds: Int32(backoff.failed().inSeconds * 1000))
+                }
+                continue
+            }
+
+            do {
+                for command in commands {
+                    switch command {
+                    case .ack(let tag, let multiple, let g) where g == generation: try conn.ack(tag, multiple: multiple)
+                    case .reject(let tag, let requeue, let g) where g == generation: try conn.reject(tag, requeue: requeue)
+                    case .ack, .reject: continue                 // from a lost connection: the broker redelivers
+                    case .pause:
+                        paused = true
+                        if let tag = consumerTag { try conn.cancel(consumerTag: tag); consumerTag = nil }
+                        consuming.store(false, ordering: .relaxed)
+                    case .resume:
+                        paused = false
+                        if consumerTag == nil { consumerTag = try conn.consume(queue: queue) }
+                        consuming.store(true, ordering: .relaxed)
+                    }
+                }
+                if closed { break }                              // acks sent first; the rest is redelivered
+                if !conn.hasBufferedInput { _ = signal.wait(socket: conn.socket, milliseconds: Int32(max(1, heartbeat) * 250)) }
+                // Take what arrived (bounded, so acks are not starved); a zero-timeout read also keeps heartbeats going.
+                for _ in 0..<prefetch {
+                    guard let delivery = try conn.nextDelivery(timeout: timeval(tv_sec: 0, tv_usec: 0), generation: generation) else { break }
+                    buffer.push(delivery)
+                }
+            } catch {
+                logger.warning("AMQP consumer lost its connection; reconnecting", metadata: ["queue": "\(queue)", "reason": "\(error)"])
+                down = true
+                consuming.store(false, ordering: .relaxed)
+                connection = nil
+                consumerTag = nil
+            }
+        }
+        consuming.store(false, ordering: .relaxed)
+        connection = nil
+        buffer.finish()
+        let waiters = shared.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.stopped = true
+            defer { s.stopWaiters = [] }
+            return s.stopWaiters
+        }
+        for w in waiters { w.resume() }
+    }
+}

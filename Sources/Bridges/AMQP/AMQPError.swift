@@ -1,0 +1,33 @@
+/// A failure talking to RabbitMQ.
+public struct AMQPError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Could not connect or log in, or the connection broke: reconnecting may help.
+        case connection
+        /// The broker refused an operation (e.g. a queue declared with other arguments); `code` says why.
+        case refused
+        /// The URL is not an `amqp://` URL.
+        case badURL
+        /// The publisher or consumer was closed.
+        case closed
+    }
+
+    public let kind: Kind
+    public let message: String
+    /// The AMQP reply code of a refusal (e.g. 406 PRECONDITION_FAILED, 404 NOT_FOUND).
+    public let code: Int?
+
+    public init(_ kind: Kind, _ message: String, code: Int? = nil) {
+        self.kind = kind
+        self.message = message
+        self.code = code
+    }
+
+    public var description: String {
+        switch kind {
+        case .connection: "AMQP connection: \(message)"
+        case .refused: "AMQP broker refused (\(code.map(String.init) ?? "?")): \(message)"
+        case .badURL: "AMQP URL: \(message)"
+        case .closed: "AMQP: \(message)"
+        }
+    }
+}

@@ -1,0 +1,217 @@
+import DequeModule
+import Foundation
+import Logging
+import Synchronization
+
+/// Publishes with publisher confirms from one dedicated thread that owns its connection. Publishes are
+/// pipelined: the thread sends whatever is queued without waiting, and reads confirms as they come.
+/// `publish` returns once the broker confirmed the message. A nack, or a connection lost before the
+/// confirm, means the message is published again (after reconnecting), so nothing confirmed-missing is
+/// ever dropped; duplicates are possible and consumers deduplicate on the envelope id.
+public final class AMQPPublisher: Sendable {
+    /// One publish waiting to be sent or confirmed.
+    struct Pending: Sendable {
+        let exchange: String
+        let routingKey: String
+        let message: AMQPMessage
+        let done: PublishCompletion
+    }
+
+    private struct Shared {
+        var queue = Deque<Pending>()
+        var closed = false
+        var stopped = false
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let url: AMQPURL
+    private let heartbeat: Int
+    private let declare: @Sendable (AMQPConnection) throws -> Void
+    private let logger: Logger
+    private let shared = Mutex(Shared())
+    private let signal = WakeSignal()
+    private let reconnectCount = Atomic<Int>(0)
+    private let confirmedCount = Atomic<Int>(0)
+
+    /// - Parameter declare: runs on every (re)connection before publishing, e.g. to declare the topology.
+    public init(url: String, name: String = "publisher", heartbeat: Int = 10, logger: Logger = Logger(label: "troupe.amqp.publisher"),
+                declare: @escaping @Sendable (AMQPConnection) throws -> Void = { _ in }) throws(AMQPError) {
+        self.url = try AMQPURL(url)
+        self.heartbeat = heartbeat
+        self.declare = declare
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "troupe.amqp.\(name)"
+        thread.start()
+    }
+
+    /// Connections re-established after a loss.
+    public var reconnects: Int { reconnectCount.load(ordering: .relaxed) }
+    /// Messages the broker confirmed.
+    public var confirmed: Int { confirmedCount.load(ordering: .relaxed) }
+
+    /// Publishes one message and returns when the broker confirmed it.
+    public func publish(exchange: String, routingKey: String, _ message: AMQPMessage) async throws {
+        try await publish([(exchange, routingKey, message)])
+    }
+
+    /// Publishes messages in order, pipelined, and returns when the broker confirmed all of them.
+    public func publish(_ messages: [(exchange: String, routingKey: String, message: AMQPMessage)]) async throws {
+        guard !messages.isEmpty else { return }
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let done = PublishCompletion(count: messages.count, continuation: c)
+            let accepted = shared.withLock { s -> Bool in
+                guard !s.closed else { return false }
+                for m in messages { s.queue.append(Pending(exchange: m.exchange, routingKey: m.routingKey, message: m.message, done: done)) }
+                return true
+            }
+            if accepted { signal.wake() } else { done.fail(AMQPError(.closed, "the publisher was closed")) }
+        }
+    }
+
+    /// Stops taking messages, waits until those taken are confirmed (or, if the broker cannot be
+    /// reached, fails them), then closes the connection.
+    public func close() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = shared.withLock { s -> Bool in
+                s.closed = true
+                if s.stopped { return true }
+                s.stopWaiters.append(c)
+                return false
+            }
+            if done { c.resume() } else { signal.wake() }
+        }
+    }
+
+    // MARK: the connection thread
+
+    private func run() {
+        var connection: AMQPConnection?
+        var unconfirmed = Deque<(tag: UInt64, pending: Pending)>()
+        var nextTag: UInt64 = 1
+        var backoff = Backoff()
+        var down = false
+        var everConnected = false
+
+        func requeueUnconfirmed() {
+            let items = unconfirmed.map(\.pending)
+            unconfirmed.removeAll()
+            shared.withLock { s in for p in items.reversed() { s.queue.prepend(p) } }
+        }
+
+        while true {
+            let (closed, queued) = shared.withLock { ($0.closed, $0.queue.count) }
+            if closed, queued == 0, unconfirmed.isEmpty { break }
+
+            guard let conn = connection else {
+                do {
+                    let conn = try AMQPConnection(url: url, heartbeat: heartbeat)
+                    try conn.confirmSelect()
+                    try declare(conn)
+                    connection = conn
+                    nextTag = 1
+                    backoff.succeeded()
+                    if everConnected { reconnectCount.add(1, ordering: .relaxed) }
+                    if down { logger.info("AMQP publisher reconnected", metadata: ["broker": "\(url.host):\(url.port)"]) }
+                    down = false
+                    everConnected = true
+                } catch {
+                    if !down { logger.warning("AMQP publisher cannot reach the broker; retrying", metadata: ["reason": "\(error)"]) }
+                    down = true
+                    if closed {
+                        // Closing with the broker gone: fail what is left rather than wait forever.
+                        let left = shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
+                        for p in left { p.done.fail(AMQPError(.closed, "closed while the broker was unreachable: \(error)")) }
+                        continue
+                    }
+                    _ = signal.wait(socket: nil, milliseconds: Int32(backoff.failed().inSeconds * 1000))
+                }
+                continue
+            }
+
+            // Send everything queued, without waiting.
+            let batch = shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
+            var failed = false
+            for (i, p) in batch.enumerated() {
+                do {
+                    try conn.publish(exchange: p.exchange, routingKey: p.routingKey, p.message)
+                    unconfirmed.append((nextTag, p))
+                    nextTag += 1
+                } catch {
+                    shared.withLock { s in for q in batch[i...].reversed() { s.queue.prepend(q) } }
+                    failed = true
+                    break
+                }
+            }
+
+            // Wait for confirms (or new work), then read what arrived; this also keeps heartbeats going.
+            if !failed {
+                if !conn.hasBufferedInput { _ = signal.wait(socket: conn.socket, milliseconds: Int32(max(1, heartbeat) * 250)) }
+                do {
+                    for confirm in try conn.readConfirms(timeout: timeval(tv_sec: 0, tv_usec: 0)) {
+                        settle(confirm, &unconfirmed)
+                    }
+                } catch {
+                    failed = true
+                }
+            }
+            if failed {
+                logger.warning("AMQP publisher lost its connection; re-publishing unconfirmed messages", metadata: ["unconfirmed": "\(unconfirmed.count)"])
+                down = true
+                requeueUnconfirmed()
+                connection = nil
+            }
+        }
+        connection = nil
+        let waiters = shared.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.stopped = true
+            defer { s.stopWaiters = [] }
+            return s.stopWaiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    /// Resolves the publishes a confirm covers: acked ones complete, nacked ones are queued again.
+    private func settle(_ confirm: (tag: UInt64, multiple: Bool, ack: Bool), _ unconfirmed: inout Deque<(tag: UInt64, pending: Pending)>) {
+        var covered: [Pending] = []
+        if confirm.multiple {
+            while let first = unconfirmed.first, first.tag <= confirm.tag { covered.append(unconfirmed.removeFirst().pending) }
+        } else if let i = unconfirmed.firstIndex(where: { $0.tag == confirm.tag }) {
+            covered.append(unconfirmed.remove(at: i).pending)
+        }
+        if confirm.ack {
+            confirmedCount.add(covered.count, ordering: .relaxed)
+            for p in covered { p.done.succeed() }
+        } else {
+            logger.warning("broker nacked \(covered.count) message(s); publishing again")
+            shared.withLock { s in for p in covered.reversed() { s.queue.prepend(p) } }
+        }
+    }
+}
+
+/// Completes a `publish` call when all of its messages are confirmed, or fails it once.
+final class PublishCompletion: Sendable {
+    private let state: Mutex<(remaining: Int, continuation: CheckedContinuation<Void, any Error>?)>
+
+    init(count: Int, continuation: CheckedContinuation<Void, any Error>) {
+        state = Mutex((count, continuation))
+    }
+
+    func succeed() {
+        let c = state.withLock { s -> CheckedContinuation<Void, any Error>? in
+            s.remaining -= 1
+            guard s.remaining == 0 else { return nil }
+            defer { s.continuation = nil }
+            return s.continuation
+        }
+        c?.resume()
+    }
+
+    func fail(_ error: any Error) {
+        let c = state.withLock { s -> CheckedContinuation<Void, any Error>? in
+            defer { s.continuation = nil }
+            return s.continuation
+        }
+        c?.resume(throwing: error)
+    }
+}
