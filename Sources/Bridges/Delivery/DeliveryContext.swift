@@ -1,0 +1,28 @@
+import ActorRuntime
+import Foundation
+
+/// What a component's handler works with: the PostgreSQL transaction its state changes run in, and
+/// the outbox for the envelopes it emits. Both commit together with the inbox record.
+///
+///     consumer = EnvelopeConsumer(component: "inventory", ...) { envelope, context in
+///         let sku = try envelope.payload["sku"]...
+///         try context.db.query("UPDATE stock SET reserved = reserved + 1 WHERE sku = $1", [sku])
+///         try context.emit(Envelope(topic: "inventory.reserved", producerId: "inventory", correlationId: envelope.correlationId, payload: ...))
+///     }
+public final class DeliveryContext: Outbox, Inbox {
+    /// The transaction: use it for every state change of this delivery.
+    public let db: PostgresConnection
+
+    init(db: PostgresConnection) { self.db = db }
+
+    public func emit(_ envelope: Envelope) throws {
+        try db.query("INSERT INTO troupe_outbox (id, topic, envelope) VALUES ($1, $2, $3)",
+                     [envelope.id, envelope.topic, String(decoding: envelope.jsonData(), as: UTF8.self)])
+        try db.query("SELECT pg_notify('troupe_outbox', '')")        // wakes the relay at commit
+    }
+
+    public func recordFirstDelivery(of envelopeID: String, component: String) throws -> Bool {
+        try db.query("INSERT INTO troupe_inbox (component, envelope_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                     [component, envelopeID]).affectedRows == 1
+    }
+}

@@ -1,0 +1,209 @@
+import ActorRuntime
+import Foundation
+import Logging
+import Synchronization
+
+/// Consumes a component's queue with the brief's guarantees: each envelope's effects, its inbox record
+/// and the envelopes it emits commit in one PostgreSQL transaction, and the delivery is acked only
+/// after that commit. A duplicate (same envelope id) is acked without running the handler again.
+///
+/// Deliveries are handled in batches: one transaction for the batch, each delivery in a savepoint (so
+/// one failing handler does not undo the others), then one `basic.ack` with `multiple`. A handler's
+/// failure goes by the ``FailurePolicy``: transient (and unclassified) errors are retried through the
+/// retry queues with the attempt count in `x-attempts`, then dead-lettered; permanent errors and
+/// malformed envelopes (not JSON, missing fields, unknown version) go to `troupe.<component>.dead` at
+/// once with `x-error` saying why. The consumer never stops for a bad message.
+public final class EnvelopeConsumer: Sendable {
+    /// The handler: plain business code run inside the delivery's transaction.
+    public typealias Handler = @Sendable (Envelope, DeliveryContext) throws -> Void
+
+    public struct Configuration: Sendable {
+        public var component: String
+        /// Routing keys the component's queue is bound to.
+        public var topics: [String]
+        /// Unacked deliveries at most (the broker-side backpressure).
+        public var prefetch: Int
+        /// Deliveries per transaction at most.
+        public var batchSize: Int
+        public var topology: WireTopology
+        /// Which handler errors are transient; the retry delays come from `topology`.
+        public var classify: @Sendable (any Error) -> FailureDisposition
+
+        public init(component: String, topics: [String], prefetch: Int = 256, batchSize: Int = 64,
+                    topology: WireTopology = WireTopology(), classify: @escaping @Sendable (any Error) -> FailureDisposition = FailurePolicy.defaultClassifier) {
+            self.component = component
+            self.topics = topics
+            self.prefetch = prefetch
+            self.batchSize = batchSize
+            self.topology = topology
+            self.classify = classify
+        }
+    }
+
+    /// Counters (for metrics and tests).
+    public struct Stats: Sendable, Equatable {
+        public var handled = 0, duplicates = 0, retried = 0, deadLettered = 0
+    }
+
+    private enum Outcome {
+        case done, retry(attempt: Int, reason: String), dead(attempts: Int, reason: String), requeue
+        var isDone: Bool { if case .done = self { true } else { false } }
+    }
+
+    public let configuration: Configuration
+    public let consumer: AMQPConsumer
+    private let pool: PostgresPool
+    private let publisher: AMQPPublisher
+    private let handler: Handler
+    private let logger: Logger
+    private let counters = Mutex(Stats())
+
+    /// - Parameter publisher: publishes to the retry and dead queues (with confirms) before the ack.
+    public init(_ configuration: Configuration, amqpURL: String, pool: PostgresPool, publisher: AMQPPublisher,
+                logger: Logger = Logger(label: "troupe.consumer"), handler: @escaping Handler) throws(AMQPError) {
+        self.configuration = configuration
+        self.pool = pool
+        self.publisher = publisher
+        self.handler = handler
+        var logger = logger
+        logger[metadataKey: "component"] = "\(configuration.component)"
+        self.logger = logger
+        let topology = configuration.topology, component = configuration.component, topics = configuration.topics
+        consumer = try AMQPConsumer(url: amqpURL, queue: WireTopology.queue(component), prefetch: configuration.prefetch, logger: logger) {
+            try topology.declare(component: component, topics: topics, on: $0)
+        }
+    }
+
+    public var stats: Stats { counters.withLock { $0 } }
+
+    /// Handles deliveries until ``close()``.
+    public func run() async {
+        while true {
+            let batch = await consumer.next(max: configuration.batchSize)
+            if batch.isEmpty { return }
+            await handle(batch)
+        }
+    }
+
+    /// Stops consuming; what is not acked yet goes back to the queue.
+    public func close() async { await consumer.close() }
+
+    // MARK: one batch
+
+    private func handle(_ batch: [AMQPDelivery]) async {
+        let component = configuration.component
+        var outcomes = [Outcome](repeating: .done, count: batch.count)
+        var envelopes: [(index: Int, envelope: Envelope)] = []
+        for (i, delivery) in batch.enumerated() {
+            do {
+                envelopes.append((i, try Envelope.decode(Data(delivery.message.body))))
+            } catch {
+                outcomes[i] = .dead(attempts: attempt(of: delivery), reason: "malformed envelope: \(error)")
+            }
+        }
+        if !envelopes.isEmpty {
+            let handler = self.handler, classify = configuration.classify
+            let toHandle = envelopes
+            do {
+                let (failures, duplicates) = try await pool.transaction { db -> ([Int: HandlerFailure], Int) in
+                    let context = DeliveryContext(db: db)
+                    var failures: [Int: HandlerFailure] = [:]
+                    var duplicates = 0
+                    for (i, envelope) in toHandle {
+                        try db.query("SAVEPOINT troupe_delivery")
+                        do {
+                            if try context.recordFirstDelivery(of: envelope.id.uuidString.lowercased(), component: component) {
+                                try handler(envelope, context)
+                            } else {
+                                duplicates += 1
+                            }
+                            try db.query("RELEASE SAVEPOINT troupe_delivery")
+                        } catch let error as PostgresError where error.isRetryable {
+                            throw error                                   // the whole batch runs again
+                        } catch {
+                            try db.query("ROLLBACK TO SAVEPOINT troupe_delivery")
+                            failures[i] = HandlerFailure(description: "\(error)", disposition: classify(error))
+                        }
+                    }
+                    return (failures, duplicates)
+                }
+                for (i, f) in failures {
+                    let n = attempt(of: batch[i])
+                    if f.disposition != .permanent, n < configuration.topology.maxAttempts {
+                        outcomes[i] = .retry(attempt: n, reason: f.description)
+                    } else {
+                        let why = f.disposition == .permanent ? "permanent failure" : "retries exhausted"
+                        outcomes[i] = .dead(attempts: n, reason: "\(why): \(f.description)")
+                    }
+                }
+                counters.withLock {
+                    $0.handled += toHandle.count - failures.count - duplicates
+                    $0.duplicates += duplicates
+                }
+            } catch {
+                logger.error("could not commit a batch; it goes back to the queue", metadata: ["reason": "\(error)", "deliveries": "\(toHandle.count)"])
+                for (i, _) in toHandle { outcomes[i] = .requeue }
+                try? await Task.sleep(for: .milliseconds(200))           // the database is struggling: do not spin
+            }
+        }
+        await route(batch, outcomes)
+    }
+
+    /// Copies failed deliveries to their retry or dead queue (confirmed), then acks or requeues.
+    private func route(_ batch: [AMQPDelivery], _ outcomes: [Outcome]) async {
+        let component = configuration.component
+        var copies: [(exchange: String, routingKey: String, message: AMQPMessage)] = []
+        var retried = 0, dead = 0
+        for (delivery, outcome) in zip(batch, outcomes) {
+            var message = delivery.message
+            message.expiration = nil
+            switch outcome {
+            case .retry(let n, let reason):
+                message.headers["x-attempts"] = .int(Int64(n))
+                message.headers["x-error"] = .string(reason)
+                copies.append(("", WireTopology.retryQueue(component, attempt: n), message))
+                retried += 1
+            case .dead(let n, let reason):
+                message.headers["x-attempts"] = .int(Int64(n))
+                message.headers["x-error"] = .string(reason)
+                message.headers["x-dead-at"] = .int(Int64(Date().timeIntervalSince1970 * 1000))
+                message.headers["x-routing-key"] = .string(delivery.routingKey)
+                copies.append(("", WireTopology.deadQueue(component), message))
+                dead += 1
+                logger.warning("dead-lettered", metadata: ["id": "\(message.messageID ?? "?")", "reason": "\(reason)"])
+            case .done, .requeue:
+                continue
+            }
+        }
+        var requeueAll = false
+        if !copies.isEmpty {
+            do {
+                try await publisher.publish(copies)
+                counters.withLock { $0.retried += retried; $0.deadLettered += dead }
+            } catch {
+                logger.error("could not route failed deliveries; they go back to the queue", metadata: ["reason": "\(error)"])
+                requeueAll = true
+            }
+        }
+        let requeued = zip(batch, outcomes).filter { if case .requeue = $0.1 { true } else { requeueAll && !$0.1.isDone } }
+        if requeued.isEmpty, let last = batch.last {
+            consumer.ack(last, multiple: true)
+        } else {
+            for (delivery, outcome) in zip(batch, outcomes) {
+                let back = if case .requeue = outcome { true } else { requeueAll && !outcome.isDone }
+                if back { consumer.reject(delivery, requeue: true) } else { consumer.ack(delivery) }
+            }
+        }
+    }
+
+    /// Which attempt this delivery is: 1 for a fresh message, n + 1 after `x-attempts: n`.
+    private func attempt(of delivery: AMQPDelivery) -> Int {
+        Int(delivery.message.headers["x-attempts"]?.intValue ?? 0) + 1
+    }
+}
+
+/// A handler error, carried out of the transaction as text with its classification.
+struct HandlerFailure: Error, Sendable {
+    let description: String
+    let disposition: FailureDisposition
+}

@@ -1,0 +1,110 @@
+import Synchronization
+import ActorRuntime
+@testable import Bridges
+import Foundation
+import Testing
+
+@Suite struct EnvelopeConsumerTests {
+    @Test func envelopesTravelExchangeToQueueToHandlerAndAreAckedAfterCommit() async throws {
+        let f = try await ConsumerFixture()
+        let envelopes = (0..<200).map { orderEnvelope(n: $0) }
+        try await f.publish(envelopes)
+        try await f.publish([orderEnvelope("user.created")])                // not bound: never arrives
+        try await eventually("200 effects") { try await f.effectCount() == 200 }
+        try await eventually("the queue to drain") { try f.broker.count(WireTopology.queue(f.broker.component)) == 0 }
+        #expect(f.consumer.stats == .init(handled: 200, duplicates: 0, retried: 0, deadLettered: 0))
+        let inbox = try await f.pool.withConnection { try $0.query("SELECT count(*) AS n FROM troupe_inbox WHERE component = $1", [f.broker.component]).rows[0].decode("n", as: Int.self) }
+        #expect(inbox == 200)
+        await f.stop()
+    }
+
+    @Test func aDuplicateEnvelopeHasItsEffectOnce() async throws {
+        let f = try await ConsumerFixture()
+        let once = orderEnvelope(n: 1)
+        try await f.publish([once, orderEnvelope(n: 2), once])
+        try await eventually("both envelopes handled") { f.consumer.stats.handled == 2 && f.consumer.stats.duplicates == 1 }
+        try await f.publish([once])                                         // re-published later: still once
+        try await eventually("the late duplicate acked") { f.consumer.stats.duplicates == 2 }
+        #expect(try await f.effectCount(once.id) == 1)
+        #expect(try await f.effectCount() == 2)
+        await f.stop()
+    }
+
+    @Test func poisonMessagesAreDeadLetteredWithTheReasonAndTheNextIsStillHandled() async throws {
+        let f = try await ConsumerFixture()
+        try await f.publishRaw("not json at all")
+        try await f.publishRaw(#"{"id": "0193c0de-0000-7000-8000-000000000001", "topic": "order.created"}"#)
+        var future = orderEnvelope(n: 9)
+        future.version = 99
+        try await f.publish([future])
+        let good = orderEnvelope(n: 3)
+        try await f.publish([good])
+        try await eventually("the good envelope handled") { try await f.effectCount(good.id) == 1 }
+        try await eventually("three dead letters") { f.consumer.stats.deadLettered == 3 }
+        let dead = try f.deadLetters()
+        #expect(dead.count == 3)
+        let errors = dead.compactMap { $0.headers["x-error"]?.stringValue }
+        #expect(errors.count == 3)
+        #expect(errors[0].contains("malformed envelope"))
+        #expect(errors[1].contains(": is required"), "a missing field is named: \(errors[1])")
+        #expect(errors[2].contains("version"), "\(errors[2])")
+        #expect(dead.allSatisfy { $0.headers["x-attempts"] == .int(1) })
+        #expect(String(decoding: dead[0].body, as: UTF8.self) == "not json at all", "the body is kept as it came")
+        await f.stop()
+    }
+
+    @Test func aTransientFailureIsRetriedWithBackoffThenDeadLetteredWithItsAttempts() async throws {
+        struct Flaky: Error {}
+        let f = try await ConsumerFixture(retryDelays: [.milliseconds(100), .milliseconds(300)]) { envelope, context in
+            try context.db.query("INSERT INTO effects (envelope_id, topic) VALUES ($1, $2)", [envelope.id, "attempt"])
+            if envelope.topic == "order.failing" { throw TransientError(Flaky()) }
+        }
+        let failing = orderEnvelope("order.failing")
+        try await f.publish([failing])
+        try await eventually("the dead letter") { f.consumer.stats.deadLettered == 1 }
+        #expect(f.consumer.stats.retried == 2)
+        // Each attempt's effects were rolled back with its savepoint: nothing of the failing envelope stayed.
+        #expect(try await f.effectCount(failing.id) == 0)
+        let dead = try #require(try f.deadLetters().first)
+        #expect(dead.headers["x-attempts"] == .int(3))
+        #expect(dead.headers["x-error"]?.stringValue?.contains("retries exhausted") == true)
+        #expect(dead.messageID == failing.id.uuidString.lowercased())
+        #expect(dead.type == "order.failing")
+        await f.stop()
+    }
+
+    @Test func retriesWaitTheirBackoffAndAPermanentErrorIsDeadAtOnce() async throws {
+        struct Flaky: Error {}
+        struct Invalid: Error {}
+        let attempts = AttemptLog()
+        let f = try await ConsumerFixture(retryDelays: [.milliseconds(150), .milliseconds(300)]) { envelope, _ in
+            switch envelope.topic {
+            case "order.flaky":
+                if attempts.record(envelope.id) < 3 { throw TransientError(Flaky()) }
+            case "order.invalid":
+                attempts.record(envelope.id)
+                throw PermanentError(Invalid())
+            default: break
+            }
+        }
+        let flaky = orderEnvelope("order.flaky"), invalid = orderEnvelope("order.invalid")
+        try await f.publish([flaky, invalid])
+        try await eventually("the flaky envelope handled on its third attempt") { f.consumer.stats.handled == 1 }
+        let times = attempts.times(flaky.id)
+        #expect(times.count == 3)
+        #expect(times[1] - times[0] >= .milliseconds(150), "first retry waited its delay")
+        #expect(times[2] - times[1] >= .milliseconds(300), "second retry waited longer")
+        #expect(attempts.times(invalid.id).count == 1, "a permanent error is not retried")
+        try await eventually("the invalid one dead-lettered") { f.consumer.stats.deadLettered == 1 }
+        #expect(try f.deadLetters().first?.headers["x-error"]?.stringValue?.contains("permanent failure") == true)
+        await f.stop()
+    }
+}
+
+/// When each envelope's handler ran.
+final class AttemptLog: Sendable {
+    private let log = Mutex<[UUID: [ContinuousClock.Instant]]>([:])
+    @discardableResult
+    func record(_ id: UUID) -> Int { log.withLock { $0[id, default: []].append(.now); return $0[id]!.count } }
+    func times(_ id: UUID) -> [ContinuousClock.Instant] { log.withLock { $0[id] ?? [] } }
+}
