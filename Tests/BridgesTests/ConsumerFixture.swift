@@ -44,10 +44,7 @@ struct ConsumerFixture {
         try await publisher.publish(exchange: broker.exchange, routingKey: topic, AMQPMessage(body: Array(body.utf8), type: topic))
     }
 
-    static func message(_ e: Envelope) -> AMQPMessage {
-        AMQPMessage(body: Array(e.jsonData()), messageID: e.id.uuidString.lowercased(), correlationID: e.correlationId, type: e.topic,
-                    timestamp: UInt64(e.timestamp.timeIntervalSince1970))
-    }
+    static func message(_ e: Envelope) -> AMQPMessage { OutboxRelay.message(e) }
 
     func effectCount(_ id: UUID? = nil) async throws -> Int {
         try await pool.withConnection { db in

@@ -35,6 +35,9 @@ public final class PostgresConnection {
 
     deinit { if let conn { PQfinish(conn) } }
 
+    /// The libpq handle, for extensions in this module (LISTEN).
+    var rawConnection: OpaquePointer? { conn }
+
     /// False once the connection broke; the pool then replaces it.
     public var isUsable: Bool { conn.map { PQstatus($0) == CONNECTION_OK } ?? false }
 

@@ -1,0 +1,78 @@
+import ActorRuntime
+@testable import Bridges
+import Foundation
+import Testing
+
+@Suite struct OutboxRelayTests {
+    /// A queue of the test's own bound to `topic` on the fixture's exchange, and its consumer.
+    func listen(_ f: ConsumerFixture, topic: String) throws -> (AMQPConsumer, String) {
+        let queue = "troupe.test.listen.\(UUID().uuidString.prefix(8))"
+        let c = try f.broker.connection()
+        try c.declareQueue(queue)
+        try c.bind(queue: queue, exchange: f.broker.exchange, routingKey: topic)
+        return (try AMQPConsumer(url: TestBroker.url, queue: queue, prefetch: 100), queue)
+    }
+
+    func collect(_ consumer: AMQPConsumer, _ count: Int) async -> [Envelope] {
+        var out: [Envelope] = []
+        while out.count < count {
+            let batch = await consumer.next(max: 100)
+            if batch.isEmpty { break }
+            out += batch.compactMap { try? Envelope.decode(Data($0.message.body)) }
+            if let last = batch.last { consumer.ack(last, multiple: true) }
+        }
+        return out
+    }
+
+    @Test func envelopesAHandlerEmitsArePublishedAfterCommit() async throws {
+        let f = try await ConsumerFixture { envelope, context in
+            try context.emit(Envelope(topic: "inventory.reserved", producerId: "inventory", correlationId: envelope.correlationId,
+                                      payload: .object(["for": .string(envelope.id.uuidString)])))
+        }
+        let (listener, queue) = try listen(f, topic: "inventory.reserved")
+        let relay = OutboxRelay(pool: f.pool, databaseURL: TestDatabase.url, publisher: f.publisher, exchange: f.broker.exchange,
+                                pollInterval: .seconds(5))
+        let relaying = Task { await relay.run() }
+        let orders = (0..<20).map { orderEnvelope(n: $0) }
+        try await f.publish(orders)
+        let emitted = await collect(listener, 20)
+        #expect(emitted.count == 20)
+        #expect(Set(emitted.map(\.correlationId)) == Set(orders.map(\.correlationId)), "the correlation id travels on")
+        #expect(emitted.allSatisfy { $0.producerId == "inventory" })
+        try await eventually("rows marked published") {
+            try await f.pool.withConnection { try $0.query("SELECT count(*) AS n FROM troupe_outbox WHERE published_at IS NULL").rows[0].decode("n", as: Int.self) } == 0
+        }
+        relay.stop()
+        await relaying.value
+        await listener.close()
+        try? f.broker.connection().deleteQueue(queue)
+        await f.stop()
+    }
+
+    @Test func envelopesCommittedWhileNoRelayRanArePublishedWhenOneStarts() async throws {
+        let f = try await ConsumerFixture()
+        let (listener, queue) = try listen(f, topic: "payment.#")
+        // The "crash": state and outbox rows committed, and no relay running to publish them.
+        let pending = (0..<30).map { Envelope(topic: "payment.debited", producerId: "payment", correlationId: "c\($0)", payload: .object([:])) }
+        try await f.pool.transaction { db in
+            let context = DeliveryContext(db: db)
+            for e in pending { try context.emit(e) }
+        }
+        let unpublished = try await f.pool.withConnection {
+            try $0.query("SELECT count(*) AS n FROM troupe_outbox WHERE published_at IS NULL").rows[0].decode("n", as: Int.self)
+        }
+        #expect(unpublished == 30)
+
+        let relay = OutboxRelay(pool: f.pool, databaseURL: TestDatabase.url, publisher: f.publisher, exchange: f.broker.exchange,
+                                batchSize: 7, pollInterval: .seconds(5))
+        let relaying = Task { await relay.run() }
+        let got = await collect(listener, 30)
+        #expect(got.map(\.id) == pending.map(\.id), "all of them, in commit order")
+        try await eventually("all 30 marked published") { relay.published == 30 }
+        relay.stop()
+        await relaying.value
+        await listener.close()
+        try? f.broker.connection().deleteQueue(queue)
+        await f.stop()
+    }
+}
