@@ -94,6 +94,7 @@ public final class EnvelopeConsumer: Sendable {
         let component = configuration.component
         var outcomes = [Outcome](repeating: .done, count: batch.count)
         var envelopes: [(index: Int, envelope: Envelope)] = []
+        var handled = 0, duplicates = 0
         for (i, delivery) in batch.enumerated() {
             do {
                 envelopes.append((i, try Envelope.decode(Data(delivery.message.body))))
@@ -105,7 +106,7 @@ public final class EnvelopeConsumer: Sendable {
             let handler = self.handler, classify = configuration.classify
             let toHandle = envelopes
             do {
-                let (failures, duplicates) = try await pool.transaction { db -> ([Int: HandlerFailure], Int) in
+                let (failures, duplicateCount) = try await pool.transaction { db -> ([Int: HandlerFailure], Int) in
                     let context = DeliveryContext(db: db)
                     var failures: [Int: HandlerFailure] = [:]
                     var duplicates = 0
@@ -136,21 +137,27 @@ public final class EnvelopeConsumer: Sendable {
                         outcomes[i] = .dead(attempts: n, reason: "\(why): \(f.description)")
                     }
                 }
-                counters.withLock {
-                    $0.handled += toHandle.count - failures.count - duplicates
-                    $0.duplicates += duplicates
-                }
+                handled = toHandle.count - failures.count - duplicateCount
+                duplicates = duplicateCount
             } catch {
                 logger.error("could not commit a batch; it goes back to the queue", metadata: ["reason": "\(error)", "deliveries": "\(toHandle.count)"])
                 for (i, _) in toHandle { outcomes[i] = .requeue }
                 try? await Task.sleep(for: .milliseconds(200))           // the database is struggling: do not spin
             }
         }
-        await route(batch, outcomes)
+        let (retried, dead) = await route(batch, outcomes)
+        // Counted once acked, so a reader of the stats sees settled deliveries only.
+        counters.withLock {
+            $0.handled += handled
+            $0.duplicates += duplicates
+            $0.retried += retried
+            $0.deadLettered += dead
+        }
     }
 
     /// Copies failed deliveries to their retry or dead queue (confirmed), then acks or requeues.
-    private func route(_ batch: [AMQPDelivery], _ outcomes: [Outcome]) async {
+    /// - Returns: how many were sent to a retry queue, and to the dead queue.
+    private func route(_ batch: [AMQPDelivery], _ outcomes: [Outcome]) async -> (retried: Int, dead: Int) {
         let component = configuration.component
         var copies: [(exchange: String, routingKey: String, message: AMQPMessage)] = []
         var retried = 0, dead = 0
@@ -179,10 +186,11 @@ public final class EnvelopeConsumer: Sendable {
         if !copies.isEmpty {
             do {
                 try await publisher.publish(copies)
-                counters.withLock { $0.retried += retried; $0.deadLettered += dead }
             } catch {
                 logger.error("could not route failed deliveries; they go back to the queue", metadata: ["reason": "\(error)"])
                 requeueAll = true
+                retried = 0
+                dead = 0
             }
         }
         let requeued = zip(batch, outcomes).filter { if case .requeue = $0.1 { true } else { requeueAll && !$0.1.isDone } }
@@ -194,6 +202,7 @@ public final class EnvelopeConsumer: Sendable {
                 if back { consumer.reject(delivery, requeue: true) } else { consumer.ack(delivery) }
             }
         }
+        return (retried, dead)
     }
 
     /// Which attempt this delivery is: 1 for a fresh message, n + 1 after `x-attempts: n`.
