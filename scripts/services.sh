@@ -2,11 +2,13 @@
 # Troupe's development services: a private RabbitMQ and a private PostgreSQL on 127.0.0.1, run as this
 # checkout's own processes (no systemd), with their data under .troupe/ (git-ignored).
 #
-# usage: scripts/services.sh start|stop|status|env
+# usage: scripts/services.sh start|stop|status|env|rabbitmqctl ARGS...|restart-rabbitmq
 #   start   install what is missing (apt), start both, wait until both accept connections (idempotent)
 #   stop    stop both (idempotent)
 #   status  say what is up and on which ports; exit 0 only when both are up
 #   env     print TROUPE_AMQP_URL=... and TROUPE_DATABASE_URL=... lines, for `eval "$(scripts/services.sh env)"`
+#   rabbitmqctl ARGS...  the project broker's rabbitmqctl (e.g. list_queues, close_all_connections why)
+#   restart-rabbitmq     stop and start the broker (the outage tests use it)
 #
 # env: TROUPE_RMQ_PORT (default 5679), TROUPE_PG_PORT (default 5439) — chosen not to clash with a system
 #      RabbitMQ (5672) or PostgreSQL (5432). The broker also uses PORT+20000 (Erlang distribution) and
@@ -144,8 +146,16 @@ rmq_stop() {
     log "rabbitmq stopped"
   fi
   rm -f "$RMQ_DIR/server.pid"
-  if alive "$RMQ_DIR/epmd.pid"; then kill -TERM "$(cat "$RMQ_DIR/epmd.pid")" 2>/dev/null || true; fi
+  [ "${1:-}" = keep-epmd ] && return 0                  # a restart keeps its epmd (and its port)
+  # epmd may ignore SIGTERM: ask it to stop (`epmd -kill`), then make sure
+  if alive "$RMQ_DIR/epmd.pid"; then
+    local epmd; epmd=$(cat "$RMQ_DIR/epmd.pid")
+    /usr/bin/epmd -port "$RMQ_EPMD_PORT" -kill >/dev/null 2>&1 || true
+    for _ in $(seq 1 30); do pid_alive "$epmd" || break; sleep 0.1; done
+    pid_alive "$epmd" && kill -KILL "$epmd" 2>/dev/null || true
+  fi
   rm -f "$RMQ_DIR/epmd.pid"
+  for _ in $(seq 1 50); do port_open "$RMQ_EPMD_PORT" || break; sleep 0.1; done
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -226,5 +236,8 @@ case "${1:-}" in
   stop) rmq_stop; [ -n "$(pg_bin)" ] && pg_stop; true ;;
   status) status ;;
   env) print_env ;;
-  *) echo "usage: scripts/services.sh start|stop|status|env" >&2; exit 2 ;;
+  # for operators and the outage tests: the project broker's rabbitmqctl, and a broker restart
+  rabbitmqctl) shift; rmq_ctl "$@" ;;
+  restart-rabbitmq) rmq_stop keep-epmd; rmq_start ;;
+  *) echo "usage: scripts/services.sh start|stop|status|env|rabbitmqctl ARGS...|restart-rabbitmq" >&2; exit 2 ;;
 esac

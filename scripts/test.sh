@@ -12,3 +12,7 @@ eval "$(scripts/services.sh env)"
 export TROUPE_AMQP_URL TROUPE_DATABASE_URL
 swift build --build-tests
 swift test --skip-build --disable-xctest "$@"
+# The broker-outage tests close every broker connection and restart the broker: they run alone, after.
+if [ $# -eq 0 ]; then
+  TROUPE_OUTAGE_TESTS=1 swift test --skip-build --disable-xctest --filter BrokerOutageTests
+fi

@@ -21,6 +21,23 @@ import Testing
         await f.stop()
     }
 
+    @Test func terminatedDatabaseConnectionsMidStreamLoseNothingAndDuplicateNothing() async throws {
+        let f = try await ConsumerFixture(batchSize: 16)
+        let killer = try f.db.connection()
+        let envelopes = (0..<600).map { orderEnvelope(n: $0) }
+        for chunk in stride(from: 0, to: 600, by: 100) {
+            try await f.publish(Array(envelopes[chunk..<(chunk + 100)]))
+            // The server ends every connection of this test's pool, wherever they are in a batch.
+            try killer.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [f.db.schema])
+        }
+        try await eventually("all 600 handled") { try await f.effectCount() == 600 }
+        let distinct = try await f.pool.withConnection { try $0.query("SELECT count(DISTINCT envelope_id) AS n FROM effects").rows[0].decode("n", as: Int.self) }
+        #expect(distinct == 600)
+        #expect(f.pool.replacedConnections >= 1)
+        #expect(f.consumer.stats.deadLettered == 0)
+        await f.stop()
+    }
+
     @Test func aDuplicateEnvelopeHasItsEffectOnce() async throws {
         let f = try await ConsumerFixture()
         let once = orderEnvelope(n: 1)

@@ -11,27 +11,18 @@ public final class AMQPConnection {
     /// Connects, logs in (heartbeat on, frame size negotiated from `frameMax`) and opens channel 1.
     public init(url: AMQPURL, heartbeat: Int = 10, frameMax: Int = 131_072, connectTimeout: Int = 5) throws(AMQPError) {
         guard let state = amqp_new_connection() else { throw AMQPError(.connection, "out of memory") }
+        // From here every property is set, so a throw runs deinit, which destroys the state (once).
         self.state = state
-        guard let socket = amqp_tcp_socket_new(state) else {
-            amqp_destroy_connection(state)
-            throw AMQPError(.connection, "cannot create a socket")
-        }
+        guard let socket = amqp_tcp_socket_new(state) else { throw AMQPError(.connection, "cannot create a socket") }
         var timeout = timeval(tv_sec: connectTimeout, tv_usec: 0)
         let rc = amqp_socket_open_noblock(socket, url.host, Int32(url.port), &timeout)
         guard rc == AMQP_STATUS_OK.rawValue else {
-            amqp_destroy_connection(state)
             throw AMQPError(.connection, "cannot connect to \(url.host):\(url.port): \(String(cString: amqp_error_string2(rc)))")
         }
         let login = crmq_login_plain(state, url.vhost, 0, Int32(frameMax), Int32(heartbeat), url.user, url.password)
-        if let error = Self.error(login, "login") {
-            amqp_destroy_connection(state)
-            throw error
-        }
+        if let error = Self.error(login, "login") { throw error }
         amqp_channel_open(state, channel)
-        if let error = Self.error(amqp_get_rpc_reply(state), "channel.open") {
-            amqp_destroy_connection(state)
-            throw error
-        }
+        if let error = Self.error(amqp_get_rpc_reply(state), "channel.open") { throw error }
         open = true
     }
 
