@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "ActorRuntimeTests", dependencies: ["ActorRuntime", "ActorRuntimeTesting"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain"]),
         .testTarget(name: "BridgesTests", dependencies: ["Bridges"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Bridges"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -240,7 +240,7 @@ public final class AMQPConnection {
     }
 
     /// One message by `basic.get` (operators' tools); nil when the queue is empty.
-    func get(queue: String) throws(AMQPError) -> AMQPDelivery? {
+    public func get(queue: String) throws(AMQPError) -> AMQPDelivery? {
         amqp_maybe_release_buffers(state)
         let reply = withAMQPBytes(queue) { q in amqp_basic_get(state, channel, q, 0) }
         if let error = Self.error(reply, "basic.get \(queue)") { broken(); throw error }

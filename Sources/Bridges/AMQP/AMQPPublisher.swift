@@ -121,7 +121,7 @@ public final class AMQPPublisher: Sendable {
                     if closed {
                         // Closing with the broker gone: fail what is left rather than wait forever.
                         let left = shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
-                        for p in left { p.done.fail(AMQPError(.closed, "closed while the broker was unreachable: \(error)")) }
+                        for p in left { p.done.fail(AMQPError(.connection, "closed while the broker was unreachable: \((error as? AMQPError)?.message ?? "\(error)")")) }
                         continue
                     }
                     _ = signal.wait(socket: nil, milliseconds: Int32(backoff.failed().inSeconds * 1000))

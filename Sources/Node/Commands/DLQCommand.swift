@@ -1,5 +1,7 @@
 import ArgumentParser
+import Bridges
 import Domain
+import Foundation
 
 /// `troupe dlq list|replay|purge COMPONENT`: dead letters of a component.
 struct DLQCommand: AsyncParsableCommand {
@@ -8,6 +10,17 @@ struct DLQCommand: AsyncParsableCommand {
         abstract: "Inspect, replay or purge a component's dead-letter queue (troupe.<component>.dead).",
         subcommands: [List.self, Replay.self, Purge.self]
     )
+
+    /// Runs a broker operation; an unreachable broker or a refusal becomes one line naming it.
+    static func broker<T>(_ topology: Topology, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as AMQPError where error.kind == .connection {
+            throw CLIError(message: "cannot reach RabbitMQ at \(Redact.url(topology.broker.url)): \(error.message)", exitCode: 69)
+        } catch let error as AMQPError {
+            throw CLIError(message: error.message, exitCode: 1)
+        }
+    }
 
     struct ComponentArgument: ParsableArguments {
         @Argument(help: ArgumentHelp("The component: \(Component.allCases.map(\.rawValue).joined(separator: ", ")).",
@@ -25,9 +38,17 @@ struct DLQCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List dead letters: id, topic, x-error, x-attempts, age.")
         @OptionGroup var component: ComponentArgument
         @OptionGroup var options: TopologyOption
+        @Option(help: "Show at most this many.") var limit = 100
         func run() async throws {
-            _ = try options.load()
-            throw CLIError.notYetAvailable("troupe dlq list", "dead-letter queues land with the AMQP bridge (issue 4)")
+            let topology = try options.load()
+            let letters = try await DLQCommand.broker(topology) {
+                try await DeadLetterQueue.list(url: topology.broker.url, component: component.component, limit: limit)
+            }
+            guard !letters.isEmpty else { return print("\(WireTopology.deadQueue(component.component)) is empty.") }
+            print(["ID", "TOPIC", "ATTEMPTS", "AGE", "ERROR"].joined(separator: "\t"))
+            for l in letters {
+                print([l.id, l.topic, String(l.attempts), l.age.map(DurationText.format) ?? "-", l.error].joined(separator: "\t"))
+            }
         }
     }
 
@@ -41,8 +62,12 @@ struct DLQCommand: AsyncParsableCommand {
             guard (id != nil) != all else { throw ValidationError("give exactly one of --id ID or --all") }
         }
         func run() async throws {
-            _ = try options.load()
-            throw CLIError.notYetAvailable("troupe dlq replay", "dead-letter queues land with the AMQP bridge (issue 4)")
+            let topology = try options.load()
+            let n = try await DLQCommand.broker(topology) {
+                try await DeadLetterQueue.replay(url: topology.broker.url, component: component.component, id: id)
+            }
+            if let id, n == 0 { throw CLIError(message: "no dead letter with id \(id) in \(WireTopology.deadQueue(component.component))", exitCode: 1) }
+            print("replayed \(n) message(s) to \(WireTopology.queue(component.component))")
         }
     }
 
@@ -52,9 +77,18 @@ struct DLQCommand: AsyncParsableCommand {
         @Option(name: .customLong("older-than"), help: ArgumentHelp("Only those older than this (e.g. 7d, 12h).", valueName: "DURATION"))
         var olderThan: String?
         @OptionGroup var options: TopologyOption
+        func validate() throws {
+            if let olderThan, DurationText.parse(olderThan) == nil {
+                throw ValidationError("--older-than: '\(olderThan)' is not a duration like 30s, 15m, 12h, 7d")
+            }
+        }
         func run() async throws {
-            _ = try options.load()
-            throw CLIError.notYetAvailable("troupe dlq purge", "dead-letter queues land with the AMQP bridge (issue 4)")
+            let topology = try options.load()
+            let age = olderThan.flatMap(DurationText.parse)
+            let n = try await DLQCommand.broker(topology) {
+                try await DeadLetterQueue.purge(url: topology.broker.url, component: component.component, olderThan: age)
+            }
+            print("purged \(n) message(s) from \(WireTopology.deadQueue(component.component))")
         }
     }
 }

@@ -1,6 +1,8 @@
 import ActorRuntime
 import ArgumentParser
+import Bridges
 import Foundation
+import Logging
 
 /// `troupe publish TOPIC JSON`: one envelope onto the exchange.
 struct PublishCommand: AsyncParsableCommand {
@@ -28,7 +30,26 @@ struct PublishCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        _ = try options.load()
-        throw CLIError.notYetAvailable("troupe publish", "publishing lands with the AMQP bridge (issue 4)")
+        let topology = try options.load()
+        let payload = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
+        let envelope = Envelope(topic: topic, producerId: "troupe-cli", correlationId: correlationId ?? UUID().uuidString.lowercased(), payload: payload)
+        let wire = topology.broker.wire
+        var quiet = Logger(label: "troupe.publish")
+        quiet.logLevel = .error                                   // the command's own one-line error says it
+        let publisher = try AMQPPublisher(url: topology.broker.url, name: "cli", logger: quiet) { try wire.declareExchange(on: $0) }
+        defer { Task { await publisher.close() } }
+        try await DLQCommand.broker(topology) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await publisher.publish(exchange: wire.exchange, routingKey: topic, OutboxRelay.message(envelope)) }
+                group.addTask {                                   // the publisher retries forever: bound it here
+                    try await Task.sleep(for: .seconds(10))
+                    await publisher.close()                       // fails the pending publish, so both children end
+                    throw AMQPError(.connection, "no confirm within 10 s (is the broker up?)")
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+        print(envelope.id.uuidString.lowercased())
     }
 }

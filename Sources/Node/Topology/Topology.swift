@@ -1,3 +1,4 @@
+import ActorRuntime
 import Bridges
 import Domain
 
@@ -12,6 +13,16 @@ struct Topology: Sendable, Equatable {
         var exchange = "troupe.events"
         /// `classic` or `quorum` queues.
         var queueType = QueueType.classic
+        /// How long dead letters are kept (the dead queues' message TTL).
+        var deadLetterRetention: Duration = .seconds(14 * 86400)
+        /// Redeliveries of a failing message: attempts in all, and the delays between them (retry queues).
+        var retry = RetryPolicy(maxAttempts: 5, initialDelay: .seconds(1), maxDelay: .seconds(60), jitter: 0)
+
+        /// The wire contract these settings describe.
+        var wire: WireTopology {
+            WireTopology(exchange: exchange, queueType: queueType == .quorum ? .quorum : .classic,
+                         deadRetention: deadLetterRetention, retry: retry)
+        }
     }
 
     enum QueueType: String, Sendable, Equatable, CaseIterable { case classic, quorum }

@@ -32,13 +32,26 @@ enum TopologyLoader {
         try top.rejectUnknownKeys(["broker", "database", "nodes"])
 
         let b = try top.object("broker")
-        try b.rejectUnknownKeys(["url", "exchange", "queueType"])
+        try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry"])
         let queueTypeText = try b.string("queueType", default: "classic")
         guard let queueType = Topology.QueueType(rawValue: queueTypeText) else {
             throw b.error("queueType", "must be one of: classic, quorum")
         }
-        let broker = Topology.Broker(url: try b.string("url"), exchange: try b.string("exchange", default: "troupe.events"),
+        func duration(_ reader: JSONReader, _ key: String, default fallback: String) throws -> Duration {
+            let text = try reader.string(key, default: fallback)
+            guard let d = DurationText.parse(text), d > .zero else { throw reader.error(key, "'\(text)' is not a duration like 500ms, 30s, 15m, 12h, 14d") }
+            return d
+        }
+        var broker = Topology.Broker(url: try b.string("url"), exchange: try b.string("exchange", default: "troupe.events"),
                                      queueType: queueType)
+        broker.deadLetterRetention = try duration(b, "deadLetterRetention", default: "14d")
+        if b.has("retry") {
+            let r = try b.object("retry")
+            try r.rejectUnknownKeys(["maxAttempts", "initialDelay", "maxDelay"])
+            broker.retry = RetryPolicy(maxAttempts: try r.int("maxAttempts", default: 5, in: 1...20),
+                                       initialDelay: try duration(r, "initialDelay", default: "1s"),
+                                       maxDelay: try duration(r, "maxDelay", default: "60s"), jitter: 0)
+        }
 
         let d = try top.object("database")
         try d.rejectUnknownKeys(["url"])
