@@ -64,7 +64,7 @@ let package = Package(
             ]
         ),
         // `troupe-bench AREA`: benchmarks with their baselines measured in the same run.
-        .executableTarget(name: "Bench", dependencies: ["ActorRuntime"]),
+        .executableTarget(name: "Bench", dependencies: ["ActorRuntime", "Bridges", "CRabbitMQ", "CLibPQ"]),
 
         .testTarget(name: "ActorRuntimeTests", dependencies: ["ActorRuntime", "ActorRuntimeTesting"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain"]),

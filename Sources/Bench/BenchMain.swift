@@ -6,6 +6,7 @@ import Foundation
 struct BenchMain {
     static let areas: [String: @Sendable () async -> Void] = [
         "local": LocalBench.run,
+        "amqp": AMQPBench.run,
     ]
 
     static func main() async {

@@ -47,7 +47,7 @@ struct ConsumerFixture {
     static func message(_ e: Envelope) -> AMQPMessage { OutboxRelay.message(e) }
 
     func effectCount(_ id: UUID? = nil) async throws -> Int {
-        try await pool.withConnection { db in
+        try await pool.transaction { db in            // retried if the server dropped the connection
             let rows = if let id { try db.query("SELECT count(*) AS n FROM effects WHERE envelope_id = $1", [id]) }
                        else { try db.query("SELECT count(*) AS n FROM effects") }
             return try rows.rows[0].decode("n", as: Int.self)

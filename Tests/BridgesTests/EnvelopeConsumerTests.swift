@@ -31,7 +31,7 @@ import Testing
             try killer.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [f.db.schema])
         }
         try await eventually("all 600 handled") { try await f.effectCount() == 600 }
-        let distinct = try await f.pool.withConnection { try $0.query("SELECT count(DISTINCT envelope_id) AS n FROM effects").rows[0].decode("n", as: Int.self) }
+        let distinct = try await f.pool.transaction { try $0.query("SELECT count(DISTINCT envelope_id) AS n FROM effects").rows[0].decode("n", as: Int.self) }
         #expect(distinct == 600)
         #expect(f.pool.replacedConnections >= 1)
         #expect(f.consumer.stats.deadLettered == 0)

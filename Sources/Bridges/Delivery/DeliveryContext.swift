@@ -21,6 +21,16 @@ public final class DeliveryContext: Outbox, Inbox {
         try db.query("SELECT pg_notify('troupe_outbox', '')")        // wakes the relay at commit
     }
 
+    /// The batch form of ``recordFirstDelivery(of:component:)``: one statement for many envelopes.
+    /// - Returns: the ids (lowercase) seen for the first time.
+    public func recordFirstDeliveries(of envelopeIDs: [String], component: String) throws -> Set<String> {
+        let rows = try db.query("""
+            INSERT INTO troupe_inbox (component, envelope_id) SELECT $1, unnest($2::uuid[])
+            ON CONFLICT DO NOTHING RETURNING envelope_id
+            """, [component, "{" + envelopeIDs.joined(separator: ",") + "}"]).rows
+        return Set(try rows.map { try $0.decode("envelope_id", as: String.self).lowercased() })
+    }
+
     public func recordFirstDelivery(of envelopeID: String, component: String) throws -> Bool {
         try db.query("INSERT INTO troupe_inbox (component, envelope_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                      [component, envelopeID]).affectedRows == 1

@@ -106,28 +106,7 @@ public final class EnvelopeConsumer: Sendable {
             let handler = self.handler, classify = configuration.classify
             let toHandle = envelopes
             do {
-                let (failures, duplicateCount) = try await pool.transaction { db -> ([Int: HandlerFailure], Int) in
-                    let context = DeliveryContext(db: db)
-                    var failures: [Int: HandlerFailure] = [:]
-                    var duplicates = 0
-                    for (i, envelope) in toHandle {
-                        try db.query("SAVEPOINT troupe_delivery")
-                        do {
-                            if try context.recordFirstDelivery(of: envelope.id.uuidString.lowercased(), component: component) {
-                                try handler(envelope, context)
-                            } else {
-                                duplicates += 1
-                            }
-                            try db.query("RELEASE SAVEPOINT troupe_delivery")
-                        } catch let error as PostgresError where error.isRetryable {
-                            throw error                                   // the whole batch runs again
-                        } catch {
-                            try db.query("ROLLBACK TO SAVEPOINT troupe_delivery")
-                            failures[i] = HandlerFailure(description: "\(error)", disposition: classify(error))
-                        }
-                    }
-                    return (failures, duplicates)
-                }
+                let (failures, duplicateCount) = try await Self.commit(toHandle, component: component, pool: pool, handler: handler, classify: classify)
                 for (i, f) in failures {
                     let n = attempt(of: batch[i])
                     if f.disposition != .permanent, n < configuration.topology.maxAttempts {
@@ -152,6 +131,59 @@ public final class EnvelopeConsumer: Sendable {
             $0.duplicates += duplicates
             $0.retried += retried
             $0.deadLettered += dead
+        }
+    }
+
+    /// Runs a batch in one transaction. Optimistically without savepoints (two statements fewer per
+    /// delivery); if a handler fails, the batch runs again with a savepoint per delivery, so that only
+    /// the failing ones are rolled back.
+    private static func commit(_ batch: [(index: Int, envelope: Envelope)], component: String, pool: PostgresPool, handler: @escaping Handler,
+                               classify: @escaping @Sendable (any Error) -> FailureDisposition) async throws -> ([Int: HandlerFailure], Int) {
+        struct HandlerFailed: Error { let index: Int; let failure: HandlerFailure }
+        do {
+            return try await pool.transaction { db in
+                let context = DeliveryContext(db: db)
+                var fresh = try context.recordFirstDeliveries(of: batch.map { $0.envelope.id.uuidString.lowercased() }, component: component)
+                var duplicates = 0
+                for (i, envelope) in batch {
+                    if fresh.remove(envelope.id.uuidString.lowercased()) != nil {
+                        do {
+                            try handler(envelope, context)
+                        } catch let error as PostgresError where error.isRetryable {
+                            throw error
+                        } catch {
+                            throw HandlerFailed(index: i, failure: HandlerFailure(description: "\(error)", disposition: classify(error)))
+                        }
+                    } else {
+                        duplicates += 1
+                    }
+                }
+                return ([:], duplicates)
+            }
+        } catch let failed as HandlerFailed {
+            // The failed delivery is not run again in this attempt; the others are, each in a savepoint.
+            return try await pool.transaction { db in
+                let context = DeliveryContext(db: db)
+                var failures: [Int: HandlerFailure] = [failed.index: failed.failure]
+                var duplicates = 0
+                for (i, envelope) in batch where i != failed.index {
+                    try db.query("SAVEPOINT troupe_delivery")
+                    do {
+                        if try context.recordFirstDelivery(of: envelope.id.uuidString.lowercased(), component: component) {
+                            try handler(envelope, context)
+                        } else {
+                            duplicates += 1
+                        }
+                        try db.query("RELEASE SAVEPOINT troupe_delivery")
+                    } catch let error as PostgresError where error.isRetryable {
+                        throw error                                   // the whole batch runs again
+                    } catch {
+                        try db.query("ROLLBACK TO SAVEPOINT troupe_delivery")
+                        failures[i] = HandlerFailure(description: "\(error)", disposition: classify(error))
+                    }
+                }
+                return (failures, duplicates)
+            }
         }
     }
 
