@@ -24,33 +24,20 @@ extension String: PostgresDecodable {
     public static func decode(postgresText text: String, column: String) throws(PostgresError) -> String { text }
 }
 
-extension Int: PostgresDecodable {
-    public static func decode(postgresText text: String, column: String) throws(PostgresError) -> Int {
-        guard let v = Int(text) else { throw mismatch(text, column) }
+/// Numbers decode from their text form; the error names the column.
+public protocol PostgresTextDecodable: PostgresDecodable, LosslessStringConvertible {}
+
+extension PostgresTextDecodable {
+    public static func decode(postgresText text: String, column: String) throws(PostgresError) -> Self {
+        guard let v = Self(text) else { throw mismatch(text, column) }
         return v
     }
 }
 
-extension Int32: PostgresDecodable {
-    public static func decode(postgresText text: String, column: String) throws(PostgresError) -> Int32 {
-        guard let v = Int32(text) else { throw mismatch(text, column) }
-        return v
-    }
-}
-
-extension Int64: PostgresDecodable {
-    public static func decode(postgresText text: String, column: String) throws(PostgresError) -> Int64 {
-        guard let v = Int64(text) else { throw mismatch(text, column) }
-        return v
-    }
-}
-
-extension Double: PostgresDecodable {
-    public static func decode(postgresText text: String, column: String) throws(PostgresError) -> Double {
-        guard let v = Double(text) else { throw mismatch(text, column) }
-        return v
-    }
-}
+extension Int: PostgresTextDecodable {}
+extension Int32: PostgresTextDecodable {}
+extension Int64: PostgresTextDecodable {}
+extension Double: PostgresTextDecodable {}
 
 extension Bool: PostgresDecodable {
     public static func decode(postgresText text: String, column: String) throws(PostgresError) -> Bool {
