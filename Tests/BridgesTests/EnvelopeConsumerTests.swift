@@ -128,3 +128,35 @@ final class AttemptLog: Sendable {
     func record(_ id: UUID) -> Int { log.withLock { $0[id, default: []].append(.now); return $0[id]!.count } }
     func times(_ id: UUID) -> [ContinuousClock.Instant] { log.withLock { $0[id] ?? [] } }
 }
+
+@Suite struct ConsumptionControlTests {
+    @Test func aPausedConsumerLeavesMessagesInTheQueueAndTakesThemOnResume() async throws {
+        let f = try await ConsumerFixture()
+        f.consumer.pause(reason: "circuit breaker open")
+        try await eventually("the consumer cancelled") { !f.consumer.consumer.isConsuming }
+        let envelopes = (0..<20).map { orderEnvelope(n: $0) }
+        try await f.publish(envelopes)
+        try await eventually("the messages queued") { try f.broker.count(WireTopology.queue(f.broker.component)) == 20 }
+        #expect(f.consumer.stats.handled == 0)
+        #expect(try f.broker.count(WireTopology.deadQueue(f.broker.component)) == 0, "paused is not dead-lettered")
+        f.consumer.resume()
+        try await eventually("all handled after resume") { f.consumer.stats.handled == 20 }
+        #expect(f.consumer.stats.pauses == 1)
+        #expect(f.consumer.stats.resumes == 1)
+        await f.stop()
+    }
+
+    @Test func oldInboxRowsArePrunedAndRecentOnesKept() async throws {
+        let f = try await ConsumerFixture()
+        let component = f.broker.component
+        try await f.pool.withConnection { db in
+            try db.query("INSERT INTO troupe_inbox (component, envelope_id, handled_at) VALUES ($1, $2, now() - interval '8 days')", [component, UUID()])
+            try db.query("INSERT INTO troupe_inbox (component, envelope_id, handled_at) VALUES ($1, $2, now() - interval '6 days')", [component, UUID()])
+            try db.query("INSERT INTO troupe_inbox (component, envelope_id, handled_at) VALUES ($1, $2, now() - interval '9 days')", ["other", UUID()])
+        }
+        try await f.consumer.pruneInbox()          // run() prunes hourly too, so count what is left
+        let left = try await f.pool.withConnection { try $0.query("SELECT count(*) AS n FROM troupe_inbox").rows[0].decode("n", as: Int.self) }
+        #expect(left == 2, "the recent row and the other component's row stay")
+        await f.stop()
+    }
+}

@@ -28,6 +28,8 @@ public final class EnvelopeConsumer: Sendable {
         public var topology: WireTopology
         /// Which handler errors are transient; the retry delays come from `topology`.
         public var classify: @Sendable (any Error) -> FailureDisposition
+        /// How long inbox rows are kept (duplicates older than this are no longer recognised).
+        public var inboxRetention: Duration = .seconds(7 * 86400)
 
         public init(component: String, topics: [String], prefetch: Int = 256, batchSize: Int = 64,
                     topology: WireTopology = WireTopology(), classify: @escaping @Sendable (any Error) -> FailureDisposition = FailurePolicy.defaultClassifier) {
@@ -43,6 +45,7 @@ public final class EnvelopeConsumer: Sendable {
     /// Counters (for metrics and tests).
     public struct Stats: Sendable, Equatable {
         public var handled = 0, duplicates = 0, retried = 0, deadLettered = 0
+        public var pauses = 0, resumes = 0
     }
 
     private enum Outcome {
@@ -76,8 +79,15 @@ public final class EnvelopeConsumer: Sendable {
 
     public var stats: Stats { counters.withLock { $0 } }
 
-    /// Handles deliveries until ``close()``.
+    /// Handles deliveries until ``close()``; prunes the inbox hourly meanwhile.
     public func run() async {
+        let pruning = Task {
+            while !Task.isCancelled {
+                do { try await pruneInbox() } catch { logger.warning("inbox pruning failed", metadata: ["reason": "\(error)"]) }
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        }
+        defer { pruning.cancel() }
         while true {
             let batch = await consumer.next(max: configuration.batchSize)
             if batch.isEmpty { return }
@@ -87,6 +97,31 @@ public final class EnvelopeConsumer: Sendable {
 
     /// Stops consuming; what is not acked yet goes back to the queue.
     public func close() async { await consumer.close() }
+
+    /// Stops taking deliveries (`basic.cancel`): messages stay in the queue, none is dead-lettered.
+    /// For a supervisor whose component exceeded its restart intensity, or an open circuit breaker.
+    public func pause(reason: String) {
+        logger.warning("consumption paused", metadata: ["reason": "\(reason)"])
+        counters.withLock { $0.pauses += 1 }
+        consumer.pause()
+    }
+
+    /// Takes deliveries again after ``pause(reason:)``.
+    public func resume() {
+        logger.info("consumption resumed")
+        counters.withLock { $0.resumes += 1 }
+        consumer.resume()
+    }
+
+    /// Deletes this component's inbox rows older than ``Configuration/inboxRetention``; returns how many.
+    @discardableResult
+    public func pruneInbox() async throws -> Int {
+        let component = configuration.component, seconds = configuration.inboxRetention.inSeconds
+        return try await pool.transaction { db in
+            try db.query("DELETE FROM troupe_inbox WHERE component = $1 AND handled_at < now() - make_interval(secs => $2)",
+                         [component, seconds]).affectedRows
+        }
+    }
 
     // MARK: one batch
 
