@@ -88,11 +88,17 @@ public final class EnvelopeConsumer: Sendable {
             }
         }
         defer { pruning.cancel() }
+        // Two batches in flight: one commits while the next is taken and handled; acks stay in order,
+        // because a batch settles (routes and acks) only after the one before it has.
+        var previous: Task<Void, Never>?
         while true {
             let batch = await consumer.next(max: configuration.batchSize)
-            if batch.isEmpty { return }
-            await handle(batch)
+            if batch.isEmpty { break }
+            let before = previous
+            previous = Task { await self.handle(batch, after: before) }
+            await before?.value
         }
+        await previous?.value
     }
 
     /// Stops consuming; what is not acked yet goes back to the queue.
@@ -125,7 +131,7 @@ public final class EnvelopeConsumer: Sendable {
 
     // MARK: one batch
 
-    private func handle(_ batch: [AMQPDelivery]) async {
+    private func handle(_ batch: [AMQPDelivery], after previous: Task<Void, Never>?) async {
         let component = configuration.component
         var outcomes = [Outcome](repeating: .done, count: batch.count)
         var envelopes: [(index: Int, envelope: Envelope)] = []
@@ -159,6 +165,7 @@ public final class EnvelopeConsumer: Sendable {
                 try? await Task.sleep(for: .milliseconds(200))           // the database is struggling: do not spin
             }
         }
+        await previous?.value                                  // settle in delivery order
         let (retried, dead) = await route(batch, outcomes)
         // Counted once acked, so a reader of the stats sees settled deliveries only.
         counters.withLock {
