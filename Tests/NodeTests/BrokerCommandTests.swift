@@ -36,7 +36,7 @@ import Testing
         #expect(bad.err.contains("JSON must be a JSON object"))
     }
 
-    @Test func dlqListsReplaysAndPurgesDeadLetters() throws {
+    @Test func dlqListsReplaysAndPurgesDeadLetters() async throws {
         let c = try AMQPConnection(url: AMQPURL(Self.url))
         try WireTopology().declare(component: "payment", topics: [], on: c)   // as a node of topology.json would
         try c.purge("troupe.payment.dead")
@@ -54,11 +54,11 @@ import Testing
         let lines = list.out.split(separator: "\n")
         #expect(lines.count == 3)
         #expect(lines[1].hasPrefix("dead-1\tpayment.debit\t3\t3h 0m\tpermanent failure: insufficient funds"), "\(lines[1])")
-        #expect(try c.messageCount("troupe.payment.dead") == 2, "listing leaves them in place")
+        try await settles(c, "troupe.payment.dead", 2)       // listing leaves them in place
 
         let replay = try CLI.run(["dlq", "replay", "payment", "--id", "dead-2", "--topology", CLI.repoTopology], environment: Self.env)
         #expect(replay.code == 0, "\(replay.err)")
-        #expect(try c.messageCount("troupe.payment.dead") == 1)
+        try await settles(c, "troupe.payment.dead", 1)
         let replayed = try #require(try c.get(queue: "troupe.payment"))
         #expect(replayed.message.messageID == "dead-2")
         #expect(replayed.message.headers["x-attempts"] == nil, "attempts reset")
@@ -72,6 +72,19 @@ import Testing
         #expect(young.out.contains("purged 0 message(s)"))
         let old = try CLI.run(["dlq", "purge", "payment", "--older-than", "1h", "--topology", CLI.repoTopology], environment: Self.env)
         #expect(old.out.contains("purged 1 message(s)"), "\(old.out) \(old.err)")
-        #expect(try c.messageCount("troupe.payment.dead") == 0)
+        try await settles(c, "troupe.payment.dead", 0)
+    }
+
+    /// The broker requeues what a finished command fetched and did not take when that command's
+    /// connection closes, a moment after the command exits: wait for the queue to show `count`.
+    func settles(_ c: AMQPConnection, _ queue: String, _ count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try c.messageCount(queue) != count {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("\(queue) holds \(try c.messageCount(queue)), expected \(count)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 }

@@ -104,6 +104,7 @@ public final class AMQPConsumer: Sendable {
         var generation = 0
         var backoff = Backoff()
         var down = false
+        var acks = AckCoalescer()
 
         while true {
             let (closed, commands) = shared.withLock { s -> (Bool, [Command]) in
@@ -122,6 +123,7 @@ public final class AMQPConsumer: Sendable {
                     try declare(conn)
                     consumerTag = paused ? nil : try conn.consume(queue: queue)
                     connection = conn
+                    acks = AckCoalescer()
                     generation += 1
                     if generation > 1 { reconnectCount.add(1, ordering: .relaxed) }
                     consuming.store(!paused, ordering: .relaxed)
@@ -139,8 +141,11 @@ public final class AMQPConsumer: Sendable {
             do {
                 for command in commands {
                     switch command {
-                    case .ack(let tag, let multiple, let g) where g == generation: try conn.ack(tag, multiple: multiple)
-                    case .reject(let tag, let requeue, let g) where g == generation: try conn.reject(tag, requeue: requeue)
+                    case .ack(let tag, let multiple, let g) where g == generation: acks.acked(tag, multiple: multiple)
+                    case .reject(let tag, let requeue, let g) where g == generation:
+                        if let upTo = acks.takeAckable() { try conn.ack(upTo, multiple: true) }   // acks before, in order
+                        try conn.reject(tag, requeue: requeue)
+                        acks.rejected(tag)
                     case .ack, .reject: continue                 // from a lost connection: the broker redelivers
                     case .pause:
                         paused = true
@@ -152,11 +157,15 @@ public final class AMQPConsumer: Sendable {
                         consuming.store(true, ordering: .relaxed)
                     }
                 }
+                // One multiple-ack for every delivery settled in order so far (rejected ones are no longer
+                // outstanding at the broker, so it does not touch them).
+                if let upTo = acks.takeAckable() { try conn.ack(upTo, multiple: true) }
                 if closed { break }                              // acks sent first; the rest is redelivered
                 if !conn.hasBufferedInput { _ = signal.wait(socket: conn.socket, milliseconds: Int32(max(1, heartbeat) * 250)) }
                 // Take what arrived (bounded, so acks are not starved); a zero-timeout read also keeps heartbeats going.
                 for _ in 0..<prefetch {
                     guard let delivery = try conn.nextDelivery(timeout: timeval(tv_sec: 0, tv_usec: 0), generation: generation) else { break }
+                    acks.delivered(delivery.tag)
                     buffer.push(delivery)
                 }
             } catch {
@@ -176,5 +185,48 @@ public final class AMQPConsumer: Sendable {
             return s.stopWaiters
         }
         for w in waiters { w.resume() }
+    }
+}
+
+/// Turns acks that arrive one by one into one `basic.ack(multiple)` for the longest prefix of the
+/// deliveries (in delivery order) that are all settled. The multiple-ack goes up to the last *acked*
+/// tag of that prefix: rejected deliveries are no longer outstanding at the broker, and a multiple-ack
+/// naming one would be refused. Confined to the consumer's thread.
+struct AckCoalescer {
+    private var outstanding = Deque<UInt64>()
+    /// Settled out of order: true when acked, false when rejected.
+    private var settled: [UInt64: Bool] = [:]
+    private var pendingAck: UInt64?
+
+    mutating func delivered(_ tag: UInt64) { outstanding.append(tag) }
+
+    mutating func acked(_ tag: UInt64, multiple: Bool) {
+        if multiple {
+            while let first = outstanding.first, first <= tag {
+                outstanding.removeFirst()
+                if settled.removeValue(forKey: first) != false { pendingAck = first }
+            }
+        } else {
+            settled[tag] = true
+        }
+        drain()
+    }
+
+    mutating func rejected(_ tag: UInt64) {
+        settled[tag] = false
+        drain()
+    }
+
+    private mutating func drain() {
+        while let first = outstanding.first, let wasAck = settled.removeValue(forKey: first) {
+            outstanding.removeFirst()
+            if wasAck { pendingAck = first }
+        }
+    }
+
+    /// The tag to ack with `multiple` now, if any.
+    mutating func takeAckable() -> UInt64? {
+        defer { pendingAck = nil }
+        return pendingAck
     }
 }

@@ -43,9 +43,9 @@ public enum DeadLetterQueue {
     static func replay(_ conn: AMQPConnection, _ component: String, _ id: String?) throws -> Int {
         try requireQueue(conn, component)
         try conn.confirmSelect()
-        var taken: [UInt64] = []
+        var taken: [UInt64] = [], skipped: [UInt64] = []
         while let d = try conn.get(queue: WireTopology.deadQueue(component)) {
-            guard id == nil || d.message.messageID == id else { continue }
+            guard id == nil || d.message.messageID == id else { skipped.append(d.tag); continue }
             var message = d.message
             for key in ["x-attempts", "x-error", "x-dead-at", "x-routing-key"] { message.headers.removeValue(forKey: key) }
             try conn.publish(exchange: "", routingKey: WireTopology.queue(component), message)
@@ -53,6 +53,7 @@ public enum DeadLetterQueue {
         }
         try awaitConfirms(conn, count: taken.count)
         for tag in taken { try conn.ack(tag) }
+        for tag in skipped { try conn.reject(tag, requeue: true) }      // back in place now, not at close
         return taken.count
     }
 
