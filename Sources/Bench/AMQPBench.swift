@@ -115,7 +115,7 @@ enum AMQPBench {
                 latencies.withLock { $0.append(ms) }
             }
         }
-        let consumer = try EnvelopeConsumer(.init(component: component, topics: ["bench.#"], prefetch: 1000, batchSize: 200, topology: topology),
+        let consumer = try EnvelopeConsumer(.init(component: component, topics: ["bench.#"], prefetch: Int(env["BENCH_PREFETCH"] ?? "") ?? 1000, batchSize: Int(env["BENCH_BATCH"] ?? "") ?? 200, topology: topology),
                                             amqpURL: amqpURL, pool: pool, publisher: publisher, handler: handler)
         let running = Task { await consumer.run() }
         while !consumer.consumer.isConsuming { try await Task.sleep(for: .milliseconds(10)) }
