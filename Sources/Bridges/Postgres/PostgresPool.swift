@@ -82,6 +82,9 @@ public final class PostgresPool: Sendable {
 
     /// Runs `body` in a transaction (COMMIT on return, ROLLBACK on throw), again from the start after a
     /// serialization failure, deadlock or lost connection, up to `maxAttempts` times in all.
+    ///
+    /// A connection lost during COMMIT leaves unknown whether it committed, and the retry runs `body`
+    /// again: make such work idempotent (the inbox does, by its primary key).
     @discardableResult
     public func transaction<T: Sendable>(maxAttempts: Int = 5, _ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         var attempt = 1
