@@ -68,8 +68,8 @@ let package = Package(
 
         .testTarget(name: "ActorRuntimeTests", dependencies: ["ActorRuntime", "ActorRuntimeTesting"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain"]),
-        .testTarget(name: "BridgesTests", dependencies: ["Bridges"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Bridges"]),
+        .testTarget(name: "BridgesTests", dependencies: ["Bridges", "ActorRuntimeTesting"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Bridges", "ActorRuntimeTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -24,16 +24,9 @@ enum AMQPBench {
         }
     }
 
-    /// Runs blocking C work on a thread of its own.
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-            Thread { c.resume(with: Result { try body() }) }.start()
-        }
-    }
-
     static func admin(_ body: @escaping @Sendable (AMQPConnection) throws -> Void) async throws {
         let url = try AMQPURL(amqpURL)
-        try await onThread { try body(AMQPConnection(url: url)) }
+        try await DedicatedThread.run("bench.admin") { try body(AMQPConnection(url: url)) }
     }
 
     // MARK: publish and consume
@@ -44,14 +37,14 @@ enum AMQPBench {
         try await admin { c in try c.declareQueue(queue); try c.purge(queue) }
 
         let n = messages, body = self.body
-        let rawPublish = try await onThread { () -> Double in
+        let rawPublish = try await DedicatedThread.run("bench.raw") { () -> Double in
             let conn = try RawAMQP.connect(url.host, url.port, url.user, url.password)
             defer { RawAMQP.close(conn) }
             let start = ContinuousClock.now
             try RawAMQP.publishConfirmed(conn, queue: queue, count: n, body: body)
             return Double(n) / seconds(since: start)
         }
-        let rawConsume = try await onThread { () -> Double in
+        let rawConsume = try await DedicatedThread.run("bench.raw") { () -> Double in
             let conn = try RawAMQP.connect(url.host, url.port, url.user, url.password)
             defer { RawAMQP.close(conn) }
             let start = ContinuousClock.now
@@ -156,9 +149,7 @@ enum AMQPBench {
         await running.value
         await publisher.close()
         try await admin { c in
-            for q in [WireTopology.queue(component), WireTopology.deadQueue(component)] + topology.retryDelays.indices.map({ WireTopology.retryQueue(component, attempt: $0 + 1) }) {
-                try c.deleteQueue(q)
-            }
+            for q in topology.queues(of: component) { try c.deleteQueue(q) }
         }
         try await pool.withConnection { try $0.query("DROP SCHEMA \(schema) CASCADE") }
         await pool.shutdown()

@@ -1,3 +1,5 @@
+import ActorRuntime
+
 /// Durations as operators write them: `500ms`, `30s`, `15m`, `12h`, `14d`.
 public enum DurationText {
     public static func parse(_ text: String) -> Duration? {
@@ -13,7 +15,7 @@ public enum DurationText {
 
     /// `3d 4h`, `12m`, `5s`: the two largest units, for ages in listings.
     public static func format(_ d: Duration) -> String {
-        var s = Int(d.inSecondsValue)
+        var s = Int(d.inSeconds)
         let days = s / 86400; s %= 86400
         let hours = s / 3600; s %= 3600
         let minutes = s / 60; s %= 60
@@ -22,8 +24,4 @@ public enum DurationText {
         if minutes > 0 { return "\(minutes)m \(s)s" }
         return "\(s)s"
     }
-}
-
-extension Duration {
-    var inSecondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

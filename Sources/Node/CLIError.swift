@@ -1,3 +1,5 @@
+import Bridges
+
 /// An error the CLI reports as one line, with its exit code.
 struct CLIError: Error {
     let message: String
@@ -9,5 +11,19 @@ struct CLIError: Error {
     /// The command exists but its work lands in a later issue: exit 69 (EX_UNAVAILABLE), said plainly.
     static func notYetAvailable(_ command: String, _ lands: String) -> CLIError {
         CLIError(message: "'\(command)' is not available yet: \(lands).", exitCode: 69)
+    }
+}
+
+extension CLIError {
+    /// Runs a broker operation; an unreachable broker (exit 69) or a refusal (exit 1) becomes one line
+    /// naming it, with the password masked.
+    static func onBroker<T>(_ topology: Topology, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as AMQPError where error.kind == .connection {
+            throw CLIError(message: "cannot reach RabbitMQ at \(Redact.url(topology.broker.url)): \(error.message)", exitCode: 69)
+        } catch let error as AMQPError {
+            throw CLIError(message: error.message, exitCode: 1)
+        }
     }
 }

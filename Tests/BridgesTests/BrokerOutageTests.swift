@@ -1,3 +1,4 @@
+import ActorRuntimeTesting
 import ActorRuntime
 @testable import Bridges
 import Foundation
@@ -20,17 +21,10 @@ struct BrokerOutageTests {
         let argv = (["/bin/bash", services] + args).map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
         var pid: pid_t = 0
-        guard posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ) == 0 else { throw TimedOut(what: "spawning services.sh") }
+        guard posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ) == 0 else { throw TestKitError("could not spawn services.sh") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        guard status == 0 else { throw TimedOut(what: "services.sh \(args) to succeed (status \(status))") }
-    }
-
-    /// Runs a blocking call on a thread of its own, off Swift's cooperative pool.
-    static func blocking(_ body: @escaping @Sendable () throws -> Void) async throws {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            Thread { c.resume(with: Result { try body() }) }.start()
-        }
+        guard status == 0 else { throw TestKitError("services.sh \(args) exited with status \(status)") }
     }
 
     @Test func everyConfirmedEnvelopeIsHandledExactlyOnceAcrossAClosedConnectionAndABrokerRestart() async throws {
@@ -46,10 +40,10 @@ struct BrokerOutageTests {
             }
         }
         try await publish(0..<500)
-        try await Self.blocking { try Self.services("rabbitmqctl", "close_all_connections", "troupe outage test") }
+        try await DedicatedThread.run("test.services") { try Self.services("rabbitmqctl", "close_all_connections", "troupe outage test") }
         try await publish(500..<1000)                       // the publisher reconnects; the consumer too
         try await publish(1000..<1500)
-        try await Self.blocking { try Self.services("restart-rabbitmq") }   // confirmed = persisted: they survive
+        try await DedicatedThread.run("test.services") { try Self.services("restart-rabbitmq") }   // confirmed = persisted: they survive
         try await publish(1500..<2000)
         try await eventually("every envelope handled", timeout: .seconds(120)) { try await f.effectCount() == 2000 }
         let distinct = try await f.pool.withConnection {

@@ -1,3 +1,4 @@
+import ActorRuntimeTesting
 import ActorRuntime
 @testable import Bridges
 import Foundation

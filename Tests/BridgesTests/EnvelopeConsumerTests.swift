@@ -1,3 +1,4 @@
+import ActorRuntimeTesting
 import Synchronization
 import ActorRuntime
 @testable import Bridges

@@ -29,8 +29,6 @@ struct TestBroker {
     /// Deletes this test's queues and exchange.
     func cleanUp() {
         guard let c = try? connection() else { return }
-        var queues = [WireTopology.queue(component), WireTopology.deadQueue(component)]
-        queues += topology.retryDelays.indices.map { WireTopology.retryQueue(component, attempt: $0 + 1) }
-        for q in queues { try? c.deleteQueue(q) }
+        for q in topology.queues(of: component) { try? c.deleteQueue(q) }
     }
 }

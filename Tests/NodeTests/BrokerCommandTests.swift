@@ -1,3 +1,4 @@
+import ActorRuntimeTesting
 import Bridges
 import Foundation
 import Testing
@@ -75,16 +76,9 @@ import Testing
         try await settles(c, "troupe.payment.dead", 0)
     }
 
-    /// The broker requeues what a finished command fetched and did not take when that command's
-    /// connection closes, a moment after the command exits: wait for the queue to show `count`.
+    /// The broker settles what a finished command fetched (acks, requeues) a moment after the command
+    /// exits: wait for the queue to show `count`.
     func settles(_ c: AMQPConnection, _ queue: String, _ count: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try c.messageCount(queue) != count {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("\(queue) holds \(try c.messageCount(queue)), expected \(count)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await eventually("\(queue) to hold \(count)", timeout: .seconds(10)) { try c.messageCount(queue) == count }
     }
 }

@@ -21,8 +21,6 @@ public final class AMQPConsumer: Sendable {
     private struct Shared {
         var commands = Deque<Command>()
         var closed = false
-        var stopped = false
-        var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     public let queue: String
@@ -33,6 +31,7 @@ public final class AMQPConsumer: Sendable {
     private let logger: Logger
     private let shared = Mutex(Shared())
     private let signal = WakeSignal()
+    private let stopped = StopLatch()
     private let buffer = DeliveryBuffer()
     private let consuming = Atomic<Bool>(false)
     private let reconnectCount = Atomic<Int>(0)
@@ -48,9 +47,7 @@ public final class AMQPConsumer: Sendable {
         self.heartbeat = heartbeat
         self.declare = declare
         self.logger = logger
-        let thread = Thread { [self] in run() }
-        thread.name = "troupe.amqp.consume.\(queue)"
-        thread.start()
+        DedicatedThread.start("troupe.amqp.consume.\(queue)") { [self] in run() }
     }
 
     /// Waits for deliveries and returns those waiting, in order, at most `max`; empty once closed.
@@ -79,15 +76,9 @@ public final class AMQPConsumer: Sendable {
 
     /// Stops consuming and closes the connection; unacked deliveries go back to the queue.
     public func close() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let done = shared.withLock { s -> Bool in
-                s.closed = true
-                if s.stopped { return true }
-                s.stopWaiters.append(c)
-                return false
-            }
-            if done { c.resume() } else { signal.wake() }
-        }
+        shared.withLock { $0.closed = true }
+        signal.wake()
+        await stopped.wait()
     }
 
     private func send(_ command: Command) {
@@ -179,12 +170,7 @@ public final class AMQPConsumer: Sendable {
         consuming.store(false, ordering: .relaxed)
         connection = nil
         buffer.finish()
-        let waiters = shared.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.stopped = true
-            defer { s.stopWaiters = [] }
-            return s.stopWaiters
-        }
-        for w in waiters { w.resume() }
+        stopped.open()
     }
 }
 

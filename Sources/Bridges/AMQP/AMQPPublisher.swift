@@ -20,8 +20,6 @@ public final class AMQPPublisher: Sendable {
     private struct Shared {
         var queue = Deque<Pending>()
         var closed = false
-        var stopped = false
-        var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let url: AMQPURL
@@ -30,6 +28,7 @@ public final class AMQPPublisher: Sendable {
     private let logger: Logger
     private let shared = Mutex(Shared())
     private let signal = WakeSignal()
+    private let stopped = StopLatch()
     private let reconnectCount = Atomic<Int>(0)
     private let confirmedCount = Atomic<Int>(0)
 
@@ -40,9 +39,7 @@ public final class AMQPPublisher: Sendable {
         self.heartbeat = heartbeat
         self.declare = declare
         self.logger = logger
-        let thread = Thread { [self] in run() }
-        thread.name = "troupe.amqp.\(name)"
-        thread.start()
+        DedicatedThread.start("troupe.amqp.\(name)") { [self] in run() }
     }
 
     /// Connections re-established after a loss.
@@ -72,15 +69,9 @@ public final class AMQPPublisher: Sendable {
     /// Stops taking messages, waits until those taken are confirmed (or, if the broker cannot be
     /// reached, fails them), then closes the connection.
     public func close() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let done = shared.withLock { s -> Bool in
-                s.closed = true
-                if s.stopped { return true }
-                s.stopWaiters.append(c)
-                return false
-            }
-            if done { c.resume() } else { signal.wake() }
-        }
+        shared.withLock { $0.closed = true }
+        signal.wake()
+        await stopped.wait()
     }
 
     // MARK: the connection thread
@@ -163,12 +154,7 @@ public final class AMQPPublisher: Sendable {
             }
         }
         connection = nil
-        let waiters = shared.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.stopped = true
-            defer { s.stopWaiters = [] }
-            return s.stopWaiters
-        }
-        for w in waiters { w.resume() }
+        stopped.open()
     }
 
     /// Resolves the publishes a confirm covers: acked ones complete, nacked ones are queued again.

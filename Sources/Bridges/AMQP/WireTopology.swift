@@ -4,7 +4,7 @@ import ActorRuntime
 /// durable queue `troupe.<component>` bound to its topics, retry queues that hold a failed message for
 /// a delay and then dead-letter it back to the component's queue, and `troupe.<component>.dead`.
 public struct WireTopology: Sendable {
-    public enum QueueType: String, Sendable { case classic, quorum }
+    public enum QueueType: String, Sendable, Equatable, CaseIterable { case classic, quorum }
 
     public var exchange: String
     public var queueType: QueueType
@@ -27,6 +27,11 @@ public struct WireTopology: Sendable {
     public static func queue(_ component: String) -> String { "troupe.\(component)" }
     public static func deadQueue(_ component: String) -> String { "troupe.\(component).dead" }
     public static func retryQueue(_ component: String, attempt: Int) -> String { "troupe.\(component).retry.\(attempt)" }
+
+    /// Every queue of `component`: its queue, its retry queues, its dead queue.
+    public func queues(of component: String) -> [String] {
+        [Self.queue(component)] + retryDelays.indices.map { Self.retryQueue(component, attempt: $0 + 1) } + [Self.deadQueue(component)]
+    }
 
     /// Declares the exchange (idempotent; every publisher does it on connect).
     public func declareExchange(on connection: AMQPConnection) throws(AMQPError) {

@@ -185,10 +185,11 @@ public final class EnvelopeConsumer: Sendable {
         do {
             return try await pool.transaction { db in
                 let context = DeliveryContext(db: db)
-                var fresh = try context.recordFirstDeliveries(of: batch.map { $0.envelope.id.uuidString.lowercased() }, component: component)
+                let ids = batch.map { $0.envelope.id.uuidString.lowercased() }
+                var fresh = try context.recordFirstDeliveries(of: ids, component: component)
                 var duplicates = 0
-                for (i, envelope) in batch {
-                    if fresh.remove(envelope.id.uuidString.lowercased()) != nil {
+                for ((i, envelope), id) in zip(batch, ids) {
+                    if fresh.remove(id) != nil {
                         do {
                             try handler(envelope, context)
                         } catch let error as PostgresError where error.isRetryable {

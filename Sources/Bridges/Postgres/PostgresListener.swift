@@ -17,14 +17,15 @@ public final class PostgresListener: Sendable {
 
     public init(url: String, channel: String, interval: Duration, logger: Logger = Logger(label: "troupe.postgres.listen"),
                 onWake: @escaping @Sendable () -> Void) {
+        // The channel is spliced into LISTEN (it cannot be a parameter): an identifier the program chooses.
+        precondition(!channel.isEmpty && channel.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") },
+                     "LISTEN channel must be letters, digits and _")
         self.url = url
         self.channel = channel
         self.interval = interval
         self.onWake = onWake
         self.logger = logger
-        let thread = Thread { [self] in run() }
-        thread.name = "troupe.pg.listen"
-        thread.start()
+        DedicatedThread.start("troupe.pg.listen") { [self] in run() }
     }
 
     /// Stops within one interval.
@@ -38,7 +39,6 @@ public final class PostgresListener: Sendable {
             if connection == nil {
                 do {
                     let c = try PostgresConnection(url: url, applicationName: "troupe listen")
-                    guard channel.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { return }
                     try c.query("LISTEN \(channel)")
                     connection = c
                     if down { logger.info("listening again", metadata: ["channel": "\(channel)"]) }

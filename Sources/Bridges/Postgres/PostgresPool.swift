@@ -39,7 +39,6 @@ public final class PostgresPool: Sendable {
         var jobs = Deque<Job>()
         var closed = false
         var running = 0
-        var stopped: [CheckedContinuation<Void, Never>] = []
     }
 
     private let configuration: Configuration
@@ -47,15 +46,14 @@ public final class PostgresPool: Sendable {
     private let state = Mutex(State())
     private let signal = NSCondition()
     private let replaced = Atomic<Int>(0)
+    private let stopped = StopLatch()
 
     public init(_ configuration: Configuration, logger: Logger = Logger(label: "troupe.postgres")) {
         self.configuration = configuration
         self.logger = logger
         state.withLock { $0.running = configuration.size }
         for i in 0..<configuration.size {
-            let thread = Thread { [self] in serve() }
-            thread.name = "troupe.pg.\(i)"
-            thread.start()
+            DedicatedThread.start("troupe.pg.\(i)") { [self] in serve() }
         }
     }
 
@@ -101,15 +99,9 @@ public final class PostgresPool: Sendable {
 
     /// Lets queued jobs finish, then closes every connection.
     public func shutdown() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let done = state.withLock { s -> Bool in
-                s.closed = true
-                if s.running == 0 { return true }
-                s.stopped.append(c)
-                return false
-            }
-            if done { c.resume() } else { wake(all: true) }
-        }
+        state.withLock { $0.closed = true }
+        wake(all: true)
+        await stopped.wait()
     }
 
     private func wake(all: Bool) {
@@ -140,13 +132,7 @@ public final class PostgresPool: Sendable {
             job.run(connection, nil)
         }
         connection = nil
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.running -= 1
-            guard s.running == 0 else { return [] }
-            defer { s.stopped = [] }
-            return s.stopped
-        }
-        for w in waiters { w.resume() }
+        if state.withLock({ s in s.running -= 1; return s.running == 0 }) { stopped.open() }
     }
 
     /// Blocks until a job is queued; nil once the pool is closed and drained.

@@ -11,17 +11,6 @@ struct DLQCommand: AsyncParsableCommand {
         subcommands: [List.self, Replay.self, Purge.self]
     )
 
-    /// Runs a broker operation; an unreachable broker or a refusal becomes one line naming it.
-    static func broker<T>(_ topology: Topology, _ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as AMQPError where error.kind == .connection {
-            throw CLIError(message: "cannot reach RabbitMQ at \(Redact.url(topology.broker.url)): \(error.message)", exitCode: 69)
-        } catch let error as AMQPError {
-            throw CLIError(message: error.message, exitCode: 1)
-        }
-    }
-
     struct ComponentArgument: ParsableArguments {
         @Argument(help: ArgumentHelp("The component: \(Component.allCases.map(\.rawValue).joined(separator: ", ")).",
                                      valueName: "component"))
@@ -41,7 +30,7 @@ struct DLQCommand: AsyncParsableCommand {
         @Option(help: "Show at most this many.") var limit = 100
         func run() async throws {
             let topology = try options.load()
-            let letters = try await DLQCommand.broker(topology) {
+            let letters = try await CLIError.onBroker(topology) {
                 try await DeadLetterQueue.list(url: topology.broker.url, component: component.component, limit: limit)
             }
             guard !letters.isEmpty else { return print("\(WireTopology.deadQueue(component.component)) is empty.") }
@@ -63,7 +52,7 @@ struct DLQCommand: AsyncParsableCommand {
         }
         func run() async throws {
             let topology = try options.load()
-            let n = try await DLQCommand.broker(topology) {
+            let n = try await CLIError.onBroker(topology) {
                 try await DeadLetterQueue.replay(url: topology.broker.url, component: component.component, id: id)
             }
             if let id, n == 0 { throw CLIError(message: "no dead letter with id \(id) in \(WireTopology.deadQueue(component.component))", exitCode: 1) }
@@ -85,7 +74,7 @@ struct DLQCommand: AsyncParsableCommand {
         func run() async throws {
             let topology = try options.load()
             let age = olderThan.flatMap(DurationText.parse)
-            let n = try await DLQCommand.broker(topology) {
+            let n = try await CLIError.onBroker(topology) {
                 try await DeadLetterQueue.purge(url: topology.broker.url, component: component.component, olderThan: age)
             }
             print("purged \(n) message(s) from \(WireTopology.deadQueue(component.component))")

@@ -38,7 +38,7 @@ struct PublishCommand: AsyncParsableCommand {
         quiet.logLevel = .error                                   // the command's own one-line error says it
         let publisher = try AMQPPublisher(url: topology.broker.url, name: "cli", logger: quiet) { try wire.declareExchange(on: $0) }
         defer { Task { await publisher.close() } }
-        try await DLQCommand.broker(topology) {
+        try await CLIError.onBroker(topology) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await publisher.publish(exchange: wire.exchange, routingKey: topic, OutboxRelay.message(envelope)) }
                 group.addTask {                                   // the publisher retries forever: bound it here

@@ -20,12 +20,12 @@ struct Topology: Sendable, Equatable {
 
         /// The wire contract these settings describe.
         var wire: WireTopology {
-            WireTopology(exchange: exchange, queueType: queueType == .quorum ? .quorum : .classic,
+            WireTopology(exchange: exchange, queueType: queueType,
                          deadRetention: deadLetterRetention, retry: retry)
         }
     }
 
-    enum QueueType: String, Sendable, Equatable, CaseIterable { case classic, quorum }
+    typealias QueueType = WireTopology.QueueType
 
     struct Database: Sendable, Equatable {
         /// `postgresql://user:password@host:port/database`.
