@@ -64,7 +64,9 @@ let package = Package(
             ]
         ),
         // `troupe-bench AREA`: benchmarks with their baselines measured in the same run.
-        .executableTarget(name: "Bench", dependencies: ["ActorRuntime", "Bridges", "CRabbitMQ", "CLibPQ"]),
+        .executableTarget(name: "Bench", dependencies: ["ActorRuntime", "Bridges", "BenchRawLoops", "CLibPQ"]),
+        // The amqp benchmark's baseline: plain C loops over librabbitmq, no Troupe code.
+        .target(name: "BenchRawLoops", dependencies: ["CRabbitMQ"], linkerSettings: [.linkedLibrary("rabbitmq")]),
 
         .testTarget(name: "ActorRuntimeTests", dependencies: ["ActorRuntime", "ActorRuntimeTesting"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain"]),

@@ -1,5 +1,6 @@
 import ActorRuntime
 import Bridges
+import BenchRawLoops
 import Foundation
 import Synchronization
 
@@ -31,55 +32,84 @@ enum AMQPBench {
 
     // MARK: publish and consume
 
+    /// Troupe's publisher and consumer against the bare C loops in alternating rounds (which side goes
+    /// first swaps each round), so drift in a shared machine's speed falls on both sides alike. Each side
+    /// has a queue of its own, empty when it starts publishing and holding only its messages when it
+    /// consumes. Each side's figure is its messages over its total time across the rounds.
     static func amqp() async throws {
-        let queue = "troupe.bench.amqp"
+        let rawQueue = "troupe.bench.amqp.raw", queue = "troupe.bench.amqp.troupe"
         let url = try AMQPURL(amqpURL)
-        try await admin { c in try c.declareQueue(queue); try c.purge(queue) }
-
-        let n = messages, body = self.body
-        let rawPublish = try await DedicatedThread.run("bench.raw") { () -> Double in
-            let conn = try RawAMQP.connect(url.host, url.port, url.user, url.password)
-            defer { RawAMQP.close(conn) }
-            let start = ContinuousClock.now
-            try RawAMQP.publishConfirmed(conn, queue: queue, count: n, body: body)
-            return Double(n) / seconds(since: start)
-        }
-        let rawConsume = try await DedicatedThread.run("bench.raw") { () -> Double in
-            let conn = try RawAMQP.connect(url.host, url.port, url.user, url.password)
-            defer { RawAMQP.close(conn) }
-            let start = ContinuousClock.now
-            try RawAMQP.consumeAcked(conn, queue: queue, count: n)
-            return Double(n) / seconds(since: start)
-        }
-
-        // The same work through Troupe: confirms awaited per 1,000, prefetch 500 and an ack per message.
+        try await admin { c in for q in [rawQueue, queue] { try c.declareQueue(q); try c.purge(q) } }
+        let rounds = max(1, Int(env["BENCH_ROUNDS"] ?? "") ?? 20)
+        let perRound = max(1000, messages / rounds / 1000 * 1000)
+        var time = (rawPublish: 0.0, publish: 0.0, rawConsume: 0.0, consume: 0.0)
+        // one publisher for all rounds, connected before the first is timed (as the C loop's connection is)
         let publisher = try AMQPPublisher(url: amqpURL, name: "bench")
-        let message = AMQPMessage(body: body)
-        var start = ContinuousClock.now
-        for _ in 0..<(n / 1000) {
-            try await publisher.publish(Array(repeating: (exchange: "", routingKey: queue, message: message), count: 1000))
-        }
-        let publish = Double(n / 1000 * 1000) / seconds(since: start)
-        await publisher.close()
+        try await publisher.publish(exchange: "", routingKey: "", AMQPMessage(body: body))
 
+        for round in 0..<rounds {
+            let rawFirst = round % 2 == 0
+            if rawFirst { time.rawPublish += try await rawLoop { try publishRaw(url, rawQueue, perRound) } }
+            time.publish += try await publishTroupe(publisher, queue, perRound)
+            if !rawFirst { time.rawPublish += try await rawLoop { try publishRaw(url, rawQueue, perRound) } }
+            if rawFirst { time.rawConsume += try await rawLoop { try consumeRaw(url, rawQueue, perRound) } }
+            time.consume += try await consumeTroupe(queue, perRound)
+            if !rawFirst { time.rawConsume += try await rawLoop { try consumeRaw(url, rawQueue, perRound) } }
+        }
+        await publisher.close()
+        try await admin { c in for q in [rawQueue, queue] { try c.deleteQueue(q) } }
+
+        let total = Double(rounds * perRound)
+        report("amqp.raw_publish_confirmed", total / time.rawPublish, "msg/s")
+        report("amqp.publish_confirmed", total / time.publish, "msg/s")
+        report("amqp.publish_vs_raw", time.rawPublish / time.publish, "ratio")
+        report("amqp.raw_consume_acked", total / time.rawConsume, "msg/s")
+        report("amqp.consume_acked", total / time.consume, "msg/s")
+        report("amqp.consume_vs_raw", time.rawConsume / time.consume, "ratio")
+    }
+
+    /// Runs a C loop on a thread of its own; returns the seconds it took.
+    static func rawLoop(_ loop: @escaping @Sendable () throws -> Double) async throws -> Double {
+        try await DedicatedThread.run("bench.raw", loop)
+    }
+
+    struct RawLoopFailure: Error, CustomStringConvertible { let description: String }
+
+    static func publishRaw(_ url: AMQPURL, _ queue: String, _ n: Int) throws -> Double {
+        var error = [CChar](repeating: 0, count: 128)
+        let rate = troupe_raw_publish_confirmed(url.host, Int32(url.port), url.user, url.password, queue, n, body.count, 1000, &error)
+        guard rate > 0 else { throw RawLoopFailure(description: "raw publish: " + String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+        return Double(n) / rate
+    }
+
+    static func consumeRaw(_ url: AMQPURL, _ queue: String, _ n: Int) throws -> Double {
+        var error = [CChar](repeating: 0, count: 128)
+        let rate = troupe_raw_consume_acked(url.host, Int32(url.port), url.user, url.password, queue, n, 500, &error)
+        guard rate > 0 else { throw RawLoopFailure(description: "raw consume: " + String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+        return Double(n) / rate
+    }
+
+    /// The same work through Troupe: confirms awaited per 1,000.
+    static func publishTroupe(_ publisher: AMQPPublisher, _ queue: String, _ n: Int) async throws -> Double {
+        let batch = Array(repeating: (exchange: "", routingKey: queue, message: AMQPMessage(body: body)), count: 1000)
+        let start = ContinuousClock.now
+        for _ in 0..<(n / 1000) { try await publisher.publish(batch) }
+        return seconds(since: start)
+    }
+
+    /// Prefetch 500 and an ack per message, as the C loop (timed from the first delivery's request).
+    static func consumeTroupe(_ queue: String, _ n: Int) async throws -> Double {
         let consumer = try AMQPConsumer(url: amqpURL, queue: queue, prefetch: 500)
         var received = 0
-        start = ContinuousClock.now
-        while received < n / 1000 * 1000 {
-            let batch = await consumer.next(max: 500)
+        let start = ContinuousClock.now
+        while received < n {
+            let batch = await consumer.next(max: min(500, n - received))
             for d in batch { consumer.ack(d) }
             received += batch.count
         }
-        let consume = Double(received) / seconds(since: start)
+        let elapsed = seconds(since: start)
         await consumer.close()
-        try await admin { try $0.deleteQueue(queue) }
-
-        report("amqp.raw_publish_confirmed", rawPublish, "msg/s")
-        report("amqp.publish_confirmed", publish, "msg/s")
-        report("amqp.publish_vs_raw", publish / rawPublish, "ratio")
-        report("amqp.raw_consume_acked", rawConsume, "msg/s")
-        report("amqp.consume_acked", consume, "msg/s")
-        report("amqp.consume_vs_raw", consume / rawConsume, "ratio")
+        return elapsed
     }
 
     // MARK: end to end

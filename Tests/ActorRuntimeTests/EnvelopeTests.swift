@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func malformedJSONIsRejected() {
-        #expect(throws: EnvelopeError(.malformedJSON, field: "", "body is not valid JSON")) {
+        #expect(throws: EnvelopeError(.malformedJSON, field: "", "body is not valid JSON (unexpected end of input at byte 7)")) {
             try Envelope.decode(Data("{\"id\": ".utf8))
         }
         #expect(decodeError(["x": 1])?.code == .missingField)

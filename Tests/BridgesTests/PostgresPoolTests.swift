@@ -97,6 +97,28 @@ import Testing
         #expect(result.1 == "row\t7\n\\")
     }
 
+    @Test func statementsWithParametersArePreparedOnceAndSurviveATableChangingShape() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let c = try db.connection()
+        try c.query("CREATE TABLE items (id int PRIMARY KEY, name text)")
+        let select = "SELECT * FROM items WHERE id = $1"
+        for i in 1...3 { try c.query("INSERT INTO items VALUES ($1, $2)", [i, "n\(i)"]) }
+        #expect(try c.query(select, [2]).rows.first?.decode("name", as: String.self) == "n2")
+        let prepared = try c.query("SELECT statement FROM pg_prepared_statements ORDER BY statement").rows.map { try $0.decode("statement", as: String.self) }
+        #expect(prepared == ["INSERT INTO items VALUES ($1, $2)", select])   // one each, however often run
+
+        // `SELECT *` now returns another shape: the cached plan is dropped and the query still answers
+        try c.query("ALTER TABLE items ADD COLUMN price numeric DEFAULT 1.5")
+        let row = try #require(try c.query(select, [3]).rows.first)
+        #expect(try row.decode("price", as: Decimal.self) == Decimal(string: "1.5"))
+        #expect(try c.query(select, [3]).rows.count == 1)
+
+        // a statement that cannot be prepared fails with the server's own error, and nothing is cached
+        #expect(throws: PostgresError.self) { try c.query("SELEC id FROM items WHERE id = $1", [1]) }
+        do { try c.query("SELECT nope FROM items WHERE id = $1", [1]) } catch { #expect(error.sqlState == "42703") }
+    }
+
     @Test func anUnreachableServerIsAConnectionError() async throws {
         let pool = PostgresPool(.init(url: "postgresql://troupe:troupe@127.0.0.1:1/troupe", size: 1, connectTimeout: 2))
         defer { Task { await pool.shutdown() } }

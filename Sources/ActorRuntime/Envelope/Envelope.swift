@@ -36,25 +36,30 @@ public struct Envelope: Sendable, Hashable {
 }
 
 extension Envelope {
-    /// The envelope as UTF-8 JSON with the contract's field names.
-    public func jsonData() -> Data {
-        let object: JSONValue = .object([
-            "id": .string(id.lowercasedString), "topic": .string(topic), "version": .number(Double(version)),
-            "timestamp": .string(Timestamp.format(timestamp)), "producerId": .string(producerId),
-            "correlationId": .string(correlationId), "payload": payload,
-        ])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // JSONValue holds only JSON-representable values (finite numbers are the caller's promise).
-        return (try? encoder.encode(object)) ?? Data()
+    /// The envelope as UTF-8 JSON with the contract's field names (keys sorted, compact).
+    public func jsonData() -> Data { Data(jsonBytes()) }
+
+    /// The envelope as UTF-8 JSON bytes, written directly (no intermediate dictionary or `Encoder`).
+    public func jsonBytes() -> [UInt8] {
+        var w = JSONWriter(capacity: 256)
+        w.beginObject()
+        w.member("correlationId", .string(correlationId))
+        w.member("id", plain: id.lowercasedString)
+        w.member("payload", payload)
+        w.member("producerId", .string(producerId))
+        w.member("timestamp", plain: Timestamp.format(timestamp))
+        w.member("topic", .string(topic))
+        w.member("version", .number(Double(version)))
+        w.endObject()
+        return w.bytes
     }
 
     /// Decodes and validates an envelope, naming the field at fault when it cannot.
     /// - Parameter supportedVersions: versions the consumer understands; others are rejected.
-    public static func decode(_ data: Data, supportedVersions: Set<Int> = Envelope.supportedVersions) throws(EnvelopeError) -> Envelope {
+    public static func decode(_ data: some ContiguousBytes, supportedVersions: Set<Int> = Envelope.supportedVersions) throws(EnvelopeError) -> Envelope {
         let root: JSONValue
-        do { root = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
-            throw EnvelopeError(.malformedJSON, field: "", "body is not valid JSON")
+        do { root = try JSONValue(parsing: data) } catch {
+            throw EnvelopeError(.malformedJSON, field: "", "body is not valid JSON (\(error))")
         }
         guard case .object(let o) = root else {
             throw EnvelopeError(.wrongType, field: "", "envelope must be a JSON object")
@@ -69,7 +74,7 @@ extension Envelope {
             return s
         }
         let idText = try string("id")
-        guard let id = UUID(uuidString: idText) else { throw EnvelopeError(.invalidValue, field: "id", "is not a UUID") }
+        guard let id = UUID(text: idText) else { throw EnvelopeError(.invalidValue, field: "id", "is not a UUID") }
         guard id.version == 7 else { throw EnvelopeError(.invalidValue, field: "id", "must be a UUIDv7, got version \(id.version)") }
         let topic = try string("topic")
         guard case .number(let number) = try present("version"), number.rounded() == number, abs(number) < 1e9 else {

@@ -31,6 +31,22 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// Parses UTF-8 JSON text (RFC 8259, strict), much faster than `JSONDecoder` for untyped values.
+    public init(parsing bytes: some ContiguousBytes) throws(JSONParseError) {
+        let result = bytes.withUnsafeBytes { raw -> Result<JSONValue, JSONParseError> in
+            var parser = JSONParser(raw)
+            do throws(JSONParseError) { return .success(try parser.document()) } catch { return .failure(error) }
+        }
+        self = try result.get()
+    }
+
+    /// Compact UTF-8 JSON with sorted object keys; non-finite numbers become `null`.
+    public var jsonBytes: [UInt8] {
+        var writer = JSONWriter()
+        writer.write(self)
+        return writer.bytes
+    }
+
     /// The member `key` of an object, or nil.
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }

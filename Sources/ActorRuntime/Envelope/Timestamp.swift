@@ -18,12 +18,22 @@ public enum Timestamp {
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ v: Int64, _ width: Int) -> String {
-            let s = String(v)
-            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        // `-MM-DDTHH:MM:SS.mmmZ`, written digit by digit (this runs once per envelope published)
+        let tail = String(unsafeUninitializedCapacity: 20) { out in
+            var o = 0
+            func put(_ v: Int64, _ width: Int) {
+                var v = v
+                for i in stride(from: width - 1, through: 0, by: -1) { out[o + i] = UInt8(ascii: "0") + UInt8(v % 10); v /= 10 }
+                o += width
+            }
+            func sep(_ c: Unicode.Scalar) { out[o] = UInt8(ascii: c); o += 1 }
+            sep("-"); put(month, 2); sep("-"); put(day, 2); sep("T")
+            put(msOfDay / 3_600_000, 2); sep(":"); put(msOfDay / 60_000 % 60, 2); sep(":"); put(msOfDay / 1000 % 60, 2)
+            sep("."); put(msOfDay % 1000, 3); sep("Z")
+            return o
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(msOfDay / 3_600_000, 2)):"
-            + "\(pad(msOfDay / 60_000 % 60, 2)):\(pad(msOfDay / 1000 % 60, 2)).\(pad(msOfDay % 1000, 3))Z"
+        let yearText = String(year)
+        return (year >= 0 && yearText.utf8.count < 4 ? String(repeating: "0", count: 4 - yearText.utf8.count) : "") + yearText + tail
     }
 
     /// Parses ISO-8601 date-times `YYYY-MM-DDTHH:MM:SS[.f+](Z|±HH:MM)`; nil when malformed.

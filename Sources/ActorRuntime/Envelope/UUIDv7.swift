@@ -82,6 +82,50 @@ extension UUID {
         return [u.0, u.1, u.2, u.3, u.4, u.5].reduce(0) { ($0 << 8) | UInt64($1) }
     }
 
-    /// The id in RFC 9562's lowercase text form, as it travels in envelopes.
-    public var lowercasedString: String { uuidString.lowercased() }
+    /// The id in RFC 9562's lowercase text form, as it travels in envelopes (and in SQL parameters).
+    /// Hand-formatted: Foundation's `uuidString` goes through `snprintf`, once per message.
+    public var lowercasedString: String {
+        withUnsafeBytes(of: uuid) { raw in
+            String(unsafeUninitializedCapacity: 36) { out in
+                let hex: StaticString = "0123456789abcdef"
+                var o = 0
+                for (i, byte) in raw.enumerated() {
+                    if i == 4 || i == 6 || i == 8 || i == 10 { out[o] = UInt8(ascii: "-"); o += 1 }
+                    out[o] = hex.utf8Start[Int(byte >> 4)]
+                    out[o + 1] = hex.utf8Start[Int(byte & 0xF)]
+                    o += 2
+                }
+                return o
+            }
+        }
+    }
+
+    /// Parses the 8-4-4-4-12 hex form (either case); nil otherwise. Hand-written: Foundation's
+    /// `UUID(uuidString:)` goes through `sscanf`, once per message.
+    public init?(text: some StringProtocol) {
+        var bytes = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
+                     UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
+        let ok = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+            var n = 0, high: UInt8? = nil, position = 0
+            for c in text.utf8 {
+                defer { position += 1 }
+                if position == 8 || position == 13 || position == 18 || position == 23 {
+                    guard c == UInt8(ascii: "-") else { return false }
+                    continue
+                }
+                let v: UInt8
+                switch c {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): v = c - UInt8(ascii: "A") + 10
+                default: return false
+                }
+                guard n < 16 else { return false }
+                if let h = high { out[n] = h << 4 | v; n += 1; high = nil } else { high = v }
+            }
+            return position == 36 && n == 16
+        }
+        guard ok else { return nil }
+        self.init(uuid: bytes)
+    }
 }

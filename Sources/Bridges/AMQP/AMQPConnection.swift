@@ -113,30 +113,39 @@ public final class AMQPConnection {
         }
     }
 
+    /// The message's basic properties for one call. Their strings are copied into one temporary (stack)
+    /// buffer: this runs once per message published.
     private func withProperties<R>(_ m: AMQPMessage, _ body: (amqp_basic_properties_t) -> R) -> R {
         var p = amqp_basic_properties_t()
         p._flags = amqp_flags_t(AMQP_BASIC_DELIVERY_MODE_FLAG)
         p.delivery_mode = m.deliveryMode
-        var allocations: [UnsafeMutablePointer<CChar>] = []
-        defer { for a in allocations { free(a) } }
-        func set(_ value: String?, _ flag: Int32, _ assign: (inout amqp_basic_properties_t, amqp_bytes_t) -> Void) {
-            guard let value else { return }
-            let c = strdup(value)!
-            allocations.append(c)
-            assign(&p, amqp_bytes_t(len: strlen(c), bytes: UnsafeMutableRawPointer(c)))
-            p._flags |= amqp_flags_t(flag)
-        }
-        set(m.contentType, AMQP_BASIC_CONTENT_TYPE_FLAG) { $0.content_type = $1 }
-        set(m.messageID, AMQP_BASIC_MESSAGE_ID_FLAG) { $0.message_id = $1 }
-        set(m.correlationID, AMQP_BASIC_CORRELATION_ID_FLAG) { $0.correlation_id = $1 }
-        set(m.type, AMQP_BASIC_TYPE_FLAG) { $0.type = $1 }
-        set(m.expiration, AMQP_BASIC_EXPIRATION_FLAG) { $0.expiration = $1 }
         if let t = m.timestamp { p.timestamp = t; p._flags |= amqp_flags_t(AMQP_BASIC_TIMESTAMP_FLAG) }
-        if m.headers.isEmpty { return body(p) }
-        return AMQPTable.with(m.headers) { table in
-            p.headers = table
-            p._flags |= amqp_flags_t(AMQP_BASIC_HEADERS_FLAG)
-            return body(p)
+        let total = (m.contentType?.utf8.count ?? 0) + (m.messageID?.utf8.count ?? 0) + (m.correlationID?.utf8.count ?? 0)
+            + (m.type?.utf8.count ?? 0) + (m.expiration?.utf8.count ?? 0)
+        return withUnsafeTemporaryAllocation(byteCount: max(1, total), alignment: 1) { buffer in
+            var offset = 0
+            func set(_ value: String?, _ flag: Int32, _ assign: (inout amqp_basic_properties_t, amqp_bytes_t) -> Void) {
+                guard var value else { return }
+                let start = buffer.baseAddress! + offset
+                let count = value.withUTF8 { utf8 in
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]).copyMemory(from: UnsafeRawBufferPointer(utf8))
+                    return utf8.count
+                }
+                offset += count
+                assign(&p, amqp_bytes_t(len: count, bytes: start))
+                p._flags |= amqp_flags_t(flag)
+            }
+            set(m.contentType, AMQP_BASIC_CONTENT_TYPE_FLAG) { $0.content_type = $1 }
+            set(m.messageID, AMQP_BASIC_MESSAGE_ID_FLAG) { $0.message_id = $1 }
+            set(m.correlationID, AMQP_BASIC_CORRELATION_ID_FLAG) { $0.correlation_id = $1 }
+            set(m.type, AMQP_BASIC_TYPE_FLAG) { $0.type = $1 }
+            set(m.expiration, AMQP_BASIC_EXPIRATION_FLAG) { $0.expiration = $1 }
+            if m.headers.isEmpty { return body(p) }
+            return AMQPTable.with(m.headers) { table in
+                p.headers = table
+                p._flags |= amqp_flags_t(AMQP_BASIC_HEADERS_FLAG)
+                return body(p)
+            }
         }
     }
 

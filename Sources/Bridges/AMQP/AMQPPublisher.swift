@@ -9,12 +9,12 @@ import Synchronization
 /// confirm, means the message is published again (after reconnecting), so nothing confirmed-missing is
 /// ever dropped; duplicates are possible and consumers deduplicate on the envelope id.
 public final class AMQPPublisher: Sendable {
-    /// One publish waiting to be sent or confirmed.
+    /// One publish waiting to be sent or confirmed: a message of a ``PublishCompletion``'s batch, by index
+    /// (one reference to move around per message, not the message's strings and headers).
     struct Pending: Sendable {
-        let exchange: String
-        let routingKey: String
-        let message: AMQPMessage
         let done: PublishCompletion
+        let index: Int
+        var item: (exchange: String, routingKey: String, message: AMQPMessage) { done.messages[index] }
     }
 
     private struct Shared {
@@ -56,10 +56,10 @@ public final class AMQPPublisher: Sendable {
     public func publish(_ messages: [(exchange: String, routingKey: String, message: AMQPMessage)]) async throws {
         guard !messages.isEmpty else { return }
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            let done = PublishCompletion(count: messages.count, continuation: c)
+            let done = PublishCompletion(messages, continuation: c)
             let accepted = shared.withLock { s -> Bool in
                 guard !s.closed else { return false }
-                for m in messages { s.queue.append(Pending(exchange: m.exchange, routingKey: m.routingKey, message: m.message, done: done)) }
+                for i in messages.indices { s.queue.append(Pending(done: done, index: i)) }
                 return true
             }
             if accepted { signal.wake() } else { done.fail(AMQPError(.closed, "the publisher was closed")) }
@@ -125,7 +125,8 @@ public final class AMQPPublisher: Sendable {
             var failed = false
             for (i, p) in batch.enumerated() {
                 do {
-                    try conn.publish(exchange: p.exchange, routingKey: p.routingKey, p.message)
+                    let item = p.item
+                    try conn.publish(exchange: item.exchange, routingKey: item.routingKey, item.message)
                     unconfirmed.append((nextTag, p))
                     nextTag += 1
                 } catch {
@@ -167,7 +168,14 @@ public final class AMQPPublisher: Sendable {
         }
         if confirm.ack {
             confirmedCount.add(covered.count, ordering: .relaxed)
-            for p in covered { p.done.succeed() }
+            // one completion update per run of messages from the same publish call
+            var i = 0
+            while i < covered.count {
+                var j = i + 1
+                while j < covered.count, covered[j].done === covered[i].done { j += 1 }
+                covered[i].done.succeed(j - i)
+                i = j
+            }
         } else {
             logger.warning("broker nacked \(covered.count) message(s); publishing again")
             shared.withLock { s in for p in covered.reversed() { s.queue.prepend(p) } }
@@ -175,18 +183,22 @@ public final class AMQPPublisher: Sendable {
     }
 }
 
-/// Completes a `publish` call when all of its messages are confirmed, or fails it once.
+/// One `publish` call: its messages, and its continuation, resumed when all of them are confirmed
+/// or failed once.
 final class PublishCompletion: Sendable {
+    let messages: [(exchange: String, routingKey: String, message: AMQPMessage)]
     private let state: Mutex<(remaining: Int, continuation: CheckedContinuation<Void, any Error>?)>
 
-    init(count: Int, continuation: CheckedContinuation<Void, any Error>) {
-        state = Mutex((count, continuation))
+    init(_ messages: [(exchange: String, routingKey: String, message: AMQPMessage)], continuation: CheckedContinuation<Void, any Error>) {
+        self.messages = messages
+        state = Mutex((messages.count, continuation))
     }
 
-    func succeed() {
+    /// `count` more of its messages were confirmed.
+    func succeed(_ count: Int) {
         let c = state.withLock { s -> CheckedContinuation<Void, any Error>? in
-            s.remaining -= 1
-            guard s.remaining == 0 else { return nil }
+            s.remaining -= count
+            guard s.remaining <= 0 else { return nil }
             defer { s.continuation = nil }
             return s.continuation
         }

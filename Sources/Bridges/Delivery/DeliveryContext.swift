@@ -17,7 +17,7 @@ public final class DeliveryContext: Outbox, Inbox {
 
     public func emit(_ envelope: Envelope) throws {
         try db.query("INSERT INTO troupe_outbox (id, topic, envelope) VALUES ($1, $2, $3)",
-                     [envelope.id, envelope.topic, String(decoding: envelope.jsonData(), as: UTF8.self)])
+                     [envelope.id, envelope.topic, String(decoding: envelope.jsonBytes(), as: UTF8.self)])
         try db.query("SELECT pg_notify('troupe_outbox', '')")        // wakes the relay at commit
     }
 

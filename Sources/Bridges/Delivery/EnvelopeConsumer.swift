@@ -138,7 +138,7 @@ public final class EnvelopeConsumer: Sendable {
         var handled = 0, duplicates = 0
         for (i, delivery) in batch.enumerated() {
             do {
-                envelopes.append((i, try Envelope.decode(Data(delivery.message.body))))
+                envelopes.append((i, try Envelope.decode(delivery.message.body)))
             } catch {
                 outcomes[i] = .dead(attempts: attempt(of: delivery), reason: "malformed envelope: \(error)")
             }
@@ -185,7 +185,7 @@ public final class EnvelopeConsumer: Sendable {
         do {
             return try await pool.transaction { db in
                 let context = DeliveryContext(db: db)
-                let ids = batch.map { $0.envelope.id.uuidString.lowercased() }
+                let ids = batch.map { $0.envelope.id.lowercasedString }
                 var fresh = try context.recordFirstDeliveries(of: ids, component: component)
                 var duplicates = 0
                 for ((i, envelope), id) in zip(batch, ids) {
@@ -212,7 +212,7 @@ public final class EnvelopeConsumer: Sendable {
                 for (i, envelope) in batch where i != failed.index {
                     try db.query("SAVEPOINT troupe_delivery")
                     do {
-                        if try context.recordFirstDelivery(of: envelope.id.uuidString.lowercased(), component: component) {
+                        if try context.recordFirstDelivery(of: envelope.id.lowercasedString, component: component) {
                             try handler(envelope, context)
                         } else {
                             duplicates += 1

@@ -76,7 +76,7 @@ public final class OutboxRelay: Sendable {
         for row in rows.sorted(by: { (try? $0.decode("seq", as: Int64.self)) ?? 0 < (try? $1.decode("seq", as: Int64.self)) ?? 0 }) {
             seqs.append(try row.decode("seq"))
             let text = try row.decode("envelope", as: String.self)
-            let envelope = try Envelope.decode(Data(text.utf8))
+            let envelope = try Envelope.decode(Array(text.utf8))
             messages.append((exchange, envelope.topic, Self.message(envelope, body: Array(text.utf8))))
         }
         try await publisher.publish(messages)
@@ -90,8 +90,8 @@ public final class OutboxRelay: Sendable {
 
     /// The wire contract's message for an envelope.
     public static func message(_ envelope: Envelope, body: [UInt8]? = nil) -> AMQPMessage {
-        AMQPMessage(body: body ?? Array(envelope.jsonData()), contentType: "application/json",
-                    messageID: envelope.id.uuidString.lowercased(), correlationID: envelope.correlationId,
+        AMQPMessage(body: body ?? envelope.jsonBytes(), contentType: "application/json",
+                    messageID: envelope.id.lowercasedString, correlationID: envelope.correlationId,
                     type: envelope.topic, deliveryMode: 2, timestamp: UInt64(envelope.timestamp.timeIntervalSince1970))
     }
 }

@@ -42,13 +42,42 @@ public final class PostgresConnection {
     public var isUsable: Bool { conn.map { PQstatus($0) == CONNECTION_OK } ?? false }
 
     /// Runs one statement with bound parameters and returns its rows.
+    ///
+    /// Statements with parameters are prepared on first use and kept for the connection's life (up to
+    /// ``statementCacheLimit`` of them), as Npgsql and pgx do: the server then skips parsing and planning,
+    /// which for short statements is most of its work.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws(PostgresError) -> PostgresResult {
         let conn = try live()
-        let result = CStrings.withOptional(parameters.map(\.postgresText)) { values in
-            PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        let values = parameters.map(\.postgresText)
+        guard !parameters.isEmpty, let name = try prepared(sql, parameterCount: parameters.count, on: conn) else {
+            return try consume(CStrings.withOptional(values) { v in PQexecParams(conn, sql, Int32(values.count), nil, v, nil, nil, 0) })
         }
-        return try consume(result)
+        do {
+            return try consume(CStrings.withOptional(values) { v in PQexecPrepared(conn, name, Int32(values.count), v, nil, nil, 0) })
+        } catch where error.sqlState == "0A000" {
+            // "cached plan must not change result type": a table changed shape under the statement.
+            statements[sql] = nil
+            guard PQtransactionStatus(conn) == PQTRANS_IDLE else { throw error }
+            _ = try? consume(PQexec(conn, "DEALLOCATE \(name)"))
+            return try consume(CStrings.withOptional(values) { v in PQexecParams(conn, sql, Int32(values.count), nil, v, nil, nil, 0) })
+        }
+    }
+
+    /// Prepared statements kept per connection; statements beyond it run unprepared.
+    public static let statementCacheLimit = 256
+    private var statements: [String: String] = [:]
+
+    /// The server-side name of `sql`, preparing it on first use; nil when the cache is full. A statement
+    /// that cannot be prepared fails here with the error running it would give.
+    private func prepared(_ sql: String, parameterCount: Int, on conn: OpaquePointer) throws(PostgresError) -> String? {
+        if let name = statements[sql] { return name }
+        guard statements.count < Self.statementCacheLimit else { return nil }
+        preparedCount += 1
+        let name = "troupe_s\(preparedCount)"
+        try consume(PQprepare(conn, name, sql, Int32(parameterCount), nil))
+        statements[sql] = name
+        return name
     }
 
     /// Runs a script of statements without parameters (migrations, DDL).

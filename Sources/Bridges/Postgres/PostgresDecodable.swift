@@ -59,7 +59,7 @@ extension Decimal: PostgresDecodable {
 
 extension UUID: PostgresDecodable {
     public static func decode(postgresText text: String, column: String) throws(PostgresError) -> UUID {
-        guard let v = UUID(uuidString: text) else { throw mismatch(text, column) }
+        guard let v = UUID(text: text) else { throw mismatch(text, column) }
         return v
     }
 }
@@ -83,7 +83,7 @@ extension JSONValue: PostgresDecodable {
     /// `json`/`jsonb`.
     public static func decode(postgresText text: String, column: String) throws(PostgresError) -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            return try JSONValue(parsing: Array(text.utf8))
         } catch {
             throw PostgresError(.decoding, "is not JSON: \(error)", column: column)
         }

@@ -15,7 +15,7 @@ extension Int64: PostgresEncodable { public var postgresText: String? { String(s
 extension Double: PostgresEncodable { public var postgresText: String? { "\(self)" } }
 extension Bool: PostgresEncodable { public var postgresText: String? { self ? "t" : "f" } }
 extension Decimal: PostgresEncodable { public var postgresText: String? { "\(self)" } }
-extension UUID: PostgresEncodable { public var postgresText: String? { uuidString.lowercased() } }
+extension UUID: PostgresEncodable { public var postgresText: String? { lowercasedString } }
 
 extension Date: PostgresEncodable {
     /// ISO-8601 with microseconds and `Z`, which `timestamptz` reads exactly.
@@ -31,7 +31,7 @@ public struct PostgresBytes: PostgresEncodable, Hashable {
 
 extension JSONValue: PostgresEncodable {
     /// JSON text, for `json`/`jsonb` parameters.
-    public var postgresText: String? { String(decoding: (try? JSONEncoder().encode(self)) ?? Data("null".utf8), as: UTF8.self) }
+    public var postgresText: String? { String(decoding: jsonBytes, as: UTF8.self) }
 }
 
 extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {

@@ -24,15 +24,15 @@ struct PublishCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !topic.isEmpty, !topic.contains(" ") else { throw ValidationError("TOPIC must be a non-empty routing key without spaces") }
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)), value.isObject else {
+        guard let value = try? JSONValue(parsing: Array(json.utf8)), value.isObject else {
             throw ValidationError("JSON must be a JSON object, e.g. '{\"orderId\": \"o-1\"}'")
         }
     }
 
     func run() async throws {
         let topology = try options.load()
-        let payload = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
-        let envelope = Envelope(topic: topic, producerId: "troupe-cli", correlationId: correlationId ?? UUID().uuidString.lowercased(), payload: payload)
+        let payload = try JSONValue(parsing: Array(json.utf8))
+        let envelope = Envelope(topic: topic, producerId: "troupe-cli", correlationId: correlationId ?? UUID().lowercasedString, payload: payload)
         let wire = topology.broker.wire
         var quiet = Logger(label: "troupe.publish")
         quiet.logLevel = .error                                   // the command's own one-line error says it
@@ -50,6 +50,6 @@ struct PublishCommand: AsyncParsableCommand {
                 group.cancelAll()
             }
         }
-        print(envelope.id.uuidString.lowercased())
+        print(envelope.id.lowercasedString)
     }
 }

@@ -25,9 +25,8 @@ enum TopologyLoader {
 
     static func decode(_ data: Data, file: String) throws -> Topology {
         let fail = { (path: String, message: String) in TopologyError(file: file, path: path, message: message) }
-        guard let root = try? JSONDecoder().decode(JSONValue.self, from: data) else {
-            throw fail("", "is not valid JSON")
-        }
+        let root: JSONValue
+        do { root = try JSONValue(parsing: data) } catch { throw fail("", "is not valid JSON (\(error))") }
         let top = try JSONReader(root, path: "", fail: fail)
         try top.rejectUnknownKeys(["broker", "database", "nodes"])
 
