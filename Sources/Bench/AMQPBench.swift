@@ -75,18 +75,22 @@ enum AMQPBench {
 
     struct RawLoopFailure: Error, CustomStringConvertible { let description: String }
 
-    static func publishRaw(_ url: AMQPURL, _ queue: String, _ n: Int) throws -> Double {
+    /// Runs one C loop; returns the seconds it took for `n` messages, or throws the reason it gave.
+    static func cLoop(_ what: String, _ n: Int, _ loop: (UnsafeMutablePointer<CChar>) -> Double) throws -> Double {
         var error = [CChar](repeating: 0, count: 128)
-        let rate = troupe_raw_publish_confirmed(url.host, Int32(url.port), url.user, url.password, queue, n, body.count, 1000, &error)
-        guard rate > 0 else { throw RawLoopFailure(description: "raw publish: " + String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+        let rate = error.withUnsafeMutableBufferPointer { loop($0.baseAddress!) }
+        guard rate > 0 else {
+            throw RawLoopFailure(description: "\(what): " + String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
         return Double(n) / rate
     }
 
+    static func publishRaw(_ url: AMQPURL, _ queue: String, _ n: Int) throws -> Double {
+        try cLoop("raw publish", n) { troupe_raw_publish_confirmed(url.host, Int32(url.port), url.user, url.password, queue, n, body.count, 1000, $0) }
+    }
+
     static func consumeRaw(_ url: AMQPURL, _ queue: String, _ n: Int) throws -> Double {
-        var error = [CChar](repeating: 0, count: 128)
-        let rate = troupe_raw_consume_acked(url.host, Int32(url.port), url.user, url.password, queue, n, 500, &error)
-        guard rate > 0 else { throw RawLoopFailure(description: "raw consume: " + String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
-        return Double(n) / rate
+        try cLoop("raw consume", n) { troupe_raw_consume_acked(url.host, Int32(url.port), url.user, url.password, queue, n, 500, $0) }
     }
 
     /// The same work through Troupe: confirms awaited per 1,000.

@@ -116,7 +116,8 @@ import Testing
 
         // a statement that cannot be prepared fails with the server's own error, and nothing is cached
         #expect(throws: PostgresError.self) { try c.query("SELEC id FROM items WHERE id = $1", [1]) }
-        do { try c.query("SELECT nope FROM items WHERE id = $1", [1]) } catch { #expect(error.sqlState == "42703") }
+        let unknownColumn = #expect(throws: PostgresError.self) { try c.query("SELECT nope FROM items WHERE id = $1", [1]) }
+        #expect(unknownColumn?.sqlState == "42703")
     }
 
     @Test func anUnreachableServerIsAConnectionError() async throws {

@@ -61,52 +61,46 @@ struct JSONParser: ~Copyable {
     }
 
     private mutating func object() throws(JSONParseError) -> JSONValue {
-        try enter()
-        index += 1
         var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            depth -= 1
-            return .object(members)
+        try container(closedBy: UInt8(ascii: "}")) { (p: inout JSONParser) throws(JSONParseError) in
+            p.skipWhitespace()
+            guard p.index < p.bytes.count, p.bytes[p.index] == UInt8(ascii: "\"") else { throw p.fail("expected a member name") }
+            let key = try p.string()
+            p.skipWhitespace()
+            guard p.index < p.bytes.count, p.bytes[p.index] == UInt8(ascii: ":") else { throw p.fail("expected ':'") }
+            p.index += 1
+            members[key] = try p.value()
         }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-            let key = try string()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            index += 1
-            members[key] = try value()
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            guard bytes[index] == UInt8(ascii: "}") else { throw fail("expected ',' or '}'") }
-            index += 1
-            depth -= 1
-            return .object(members)
-        }
+        return .object(members)
     }
 
     private mutating func array() throws(JSONParseError) -> JSONValue {
+        var elements: [JSONValue] = []
+        try container(closedBy: UInt8(ascii: "]")) { (p: inout JSONParser) throws(JSONParseError) in elements.append(try p.value()) }
+        return .array(elements)
+    }
+
+    /// An object or array from its opening bracket: `item` reads one member or element; the commas
+    /// between them, the closing bracket and the nesting depth are handled here.
+    private mutating func container(closedBy close: UInt8,
+                                    _ item: (inout JSONParser) throws(JSONParseError) -> Void) throws(JSONParseError) {
         try enter()
         index += 1
-        var elements: [JSONValue] = []
         skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+        if index < bytes.count, bytes[index] == close {
             index += 1
             depth -= 1
-            return .array(elements)
+            return
         }
         while true {
-            elements.append(try value())
+            try item(&self)
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            guard bytes[index] == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
+            guard bytes[index] == close else { throw fail("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
             index += 1
             depth -= 1
-            return .array(elements)
+            return
         }
     }
 

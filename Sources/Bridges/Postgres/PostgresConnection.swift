@@ -50,8 +50,11 @@ public final class PostgresConnection {
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws(PostgresError) -> PostgresResult {
         let conn = try live()
         let values = parameters.map(\.postgresText)
+        func unprepared() throws(PostgresError) -> PostgresResult {
+            try consume(CStrings.withOptional(values) { v in PQexecParams(conn, sql, Int32(values.count), nil, v, nil, nil, 0) })
+        }
         guard !parameters.isEmpty, let name = try prepared(sql, parameterCount: parameters.count, on: conn) else {
-            return try consume(CStrings.withOptional(values) { v in PQexecParams(conn, sql, Int32(values.count), nil, v, nil, nil, 0) })
+            return try unprepared()
         }
         do {
             return try consume(CStrings.withOptional(values) { v in PQexecPrepared(conn, name, Int32(values.count), v, nil, nil, 0) })
@@ -60,7 +63,7 @@ public final class PostgresConnection {
             statements[sql] = nil
             guard PQtransactionStatus(conn) == PQTRANS_IDLE else { throw error }
             _ = try? consume(PQexec(conn, "DEALLOCATE \(name)"))
-            return try consume(CStrings.withOptional(values) { v in PQexecParams(conn, sql, Int32(values.count), nil, v, nil, nil, 0) })
+            return try unprepared()
         }
     }
 
