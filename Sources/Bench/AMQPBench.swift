@@ -13,6 +13,8 @@ enum AMQPBench {
     static let messages = Int(env["BENCH_MESSAGES"] ?? "") ?? 100_000
     static let events = Int(env["BENCH_EVENTS"] ?? "") ?? 30_000
     static let body = [UInt8](repeating: UInt8(ascii: "x"), count: 100)
+    /// The C loops negotiate the heartbeat Troupe's connections use (same settings on both sides).
+    static let heartbeat: Int32 = 10
 
     @Sendable static func run() async {
         do {
@@ -43,18 +45,24 @@ enum AMQPBench {
         let rounds = max(1, Int(env["BENCH_ROUNDS"] ?? "") ?? 20)
         let perRound = max(1000, messages / rounds / 1000 * 1000)
         var time = (rawPublish: 0.0, publish: 0.0, rawConsume: 0.0, consume: 0.0)
+        var ratios = (publish: [Double](), consume: [Double]())
         // one publisher for all rounds, connected before the first is timed (as the C loop's connection is)
-        let publisher = try AMQPPublisher(url: amqpURL, name: "bench")
+        let publisher = try AMQPPublisher(url: amqpURL, name: "bench", heartbeat: Int(heartbeat))
         try await publisher.publish(exchange: "", routingKey: "", AMQPMessage(body: body))
 
         for round in 0..<rounds {
             let rawFirst = round % 2 == 0
-            if rawFirst { time.rawPublish += try await rawLoop { try publishRaw(url, rawQueue, perRound) } }
-            time.publish += try await publishTroupe(publisher, queue, perRound)
-            if !rawFirst { time.rawPublish += try await rawLoop { try publishRaw(url, rawQueue, perRound) } }
-            if rawFirst { time.rawConsume += try await rawLoop { try consumeRaw(url, rawQueue, perRound) } }
-            time.consume += try await consumeTroupe(queue, perRound)
-            if !rawFirst { time.rawConsume += try await rawLoop { try consumeRaw(url, rawQueue, perRound) } }
+            var t = (rawPublish: 0.0, publish: 0.0, rawConsume: 0.0, consume: 0.0)
+            if rawFirst { t.rawPublish = try await rawLoop { try publishRaw(url, rawQueue, perRound) } }
+            t.publish = try await publishTroupe(publisher, queue, perRound)
+            if !rawFirst { t.rawPublish = try await rawLoop { try publishRaw(url, rawQueue, perRound) } }
+            if rawFirst { t.rawConsume = try await rawLoop { try consumeRaw(url, rawQueue, perRound) } }
+            t.consume = try await consumeTroupe(queue, perRound)
+            if !rawFirst { t.rawConsume = try await rawLoop { try consumeRaw(url, rawQueue, perRound) } }
+            time.rawPublish += t.rawPublish; time.publish += t.publish; time.rawConsume += t.rawConsume; time.consume += t.consume
+            ratios.publish.append(t.rawPublish / t.publish)
+            ratios.consume.append(t.rawConsume / t.consume)
+            if env["BENCH_VERBOSE"] != nil { print("round \(round) publish \(t.rawPublish / t.publish) consume \(t.rawConsume / t.consume)") }
         }
         await publisher.close()
         try await admin { c in for q in [rawQueue, queue] { try c.deleteQueue(q) } }
@@ -63,9 +71,11 @@ enum AMQPBench {
         report("amqp.raw_publish_confirmed", total / time.rawPublish, "msg/s")
         report("amqp.publish_confirmed", total / time.publish, "msg/s")
         report("amqp.publish_vs_raw", time.rawPublish / time.publish, "ratio")
+        report("amqp.publish_vs_raw_median", percentile(ratios.publish.sorted(), 0.5), "ratio")
         report("amqp.raw_consume_acked", total / time.rawConsume, "msg/s")
         report("amqp.consume_acked", total / time.consume, "msg/s")
         report("amqp.consume_vs_raw", time.rawConsume / time.consume, "ratio")
+        report("amqp.consume_vs_raw_median", percentile(ratios.consume.sorted(), 0.5), "ratio")
     }
 
     /// Runs a C loop on a thread of its own; returns the seconds it took.
@@ -86,11 +96,11 @@ enum AMQPBench {
     }
 
     static func publishRaw(_ url: AMQPURL, _ queue: String, _ n: Int) throws -> Double {
-        try cLoop("raw publish", n) { troupe_raw_publish_confirmed(url.host, Int32(url.port), url.user, url.password, queue, n, body.count, 1000, $0) }
+        try cLoop("raw publish", n) { troupe_raw_publish_confirmed(url.host, Int32(url.port), url.user, url.password, heartbeat, queue, n, body.count, 1000, $0) }
     }
 
     static func consumeRaw(_ url: AMQPURL, _ queue: String, _ n: Int) throws -> Double {
-        try cLoop("raw consume", n) { troupe_raw_consume_acked(url.host, Int32(url.port), url.user, url.password, queue, n, 500, $0) }
+        try cLoop("raw consume", n) { troupe_raw_consume_acked(url.host, Int32(url.port), url.user, url.password, heartbeat, queue, n, 500, $0) }
     }
 
     /// The same work through Troupe: confirms awaited per 1,000.
@@ -103,7 +113,7 @@ enum AMQPBench {
 
     /// Prefetch 500 and an ack per message, as the C loop (timed from the first delivery's request).
     static func consumeTroupe(_ queue: String, _ n: Int) async throws -> Double {
-        let consumer = try AMQPConsumer(url: amqpURL, queue: queue, prefetch: 500)
+        let consumer = try AMQPConsumer(url: amqpURL, queue: queue, prefetch: 500, heartbeat: Int(heartbeat))
         var received = 0
         let start = ContinuousClock.now
         while received < n {

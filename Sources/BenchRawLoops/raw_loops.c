@@ -19,7 +19,7 @@ static double now_seconds(void) {
 }
 
 static amqp_connection_state_t open_channel(const char *host, int port, const char *user, const char *password,
-                                            char *error) {
+                                            int heartbeat, char *error) {
     amqp_connection_state_t conn = amqp_new_connection();
     amqp_socket_t *socket = conn ? amqp_tcp_socket_new(conn) : NULL;
     if (!socket) { snprintf(error, 128, "out of memory"); if (conn) amqp_destroy_connection(conn); return NULL; }
@@ -28,7 +28,7 @@ static amqp_connection_state_t open_channel(const char *host, int port, const ch
         amqp_destroy_connection(conn);
         return NULL;
     }
-    if (amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, user, password).reply_type != AMQP_RESPONSE_NORMAL) {
+    if (amqp_login(conn, "/", 0, 131072, heartbeat, AMQP_SASL_METHOD_PLAIN, user, password).reply_type != AMQP_RESPONSE_NORMAL) {
         snprintf(error, 128, "login refused");
         amqp_destroy_connection(conn);
         return NULL;
@@ -49,8 +49,8 @@ static void close_channel(amqp_connection_state_t conn) {
 }
 
 double troupe_raw_publish_confirmed(const char *host, int port, const char *user, const char *password,
-                                    const char *queue, long count, size_t body_size, int batch, char *error) {
-    amqp_connection_state_t conn = open_channel(host, port, user, password, error);
+                                    int heartbeat, const char *queue, long count, size_t body_size, int batch, char *error) {
+    amqp_connection_state_t conn = open_channel(host, port, user, password, heartbeat, error);
     if (!conn) return -1;
     amqp_confirm_select(conn, 1);
     if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL) {
@@ -100,8 +100,8 @@ done:
 }
 
 double troupe_raw_consume_acked(const char *host, int port, const char *user, const char *password,
-                                const char *queue, long count, int prefetch, char *error) {
-    amqp_connection_state_t conn = open_channel(host, port, user, password, error);
+                                int heartbeat, const char *queue, long count, int prefetch, char *error) {
+    amqp_connection_state_t conn = open_channel(host, port, user, password, heartbeat, error);
     if (!conn) return -1;
     amqp_basic_qos(conn, 1, 0, (uint16_t)prefetch, 0);
     amqp_basic_consume(conn, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);

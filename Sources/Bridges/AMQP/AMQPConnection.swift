@@ -6,6 +6,7 @@ import Foundation
 public final class AMQPConnection {
     let state: amqp_connection_state_t
     let channel: amqp_channel_t = 1
+    private let scratch = PublishScratch()
     private var open = false
 
     /// Connects, logs in (heartbeat on, frame size negotiated from `frameMax`) and opens channel 1.
@@ -98,55 +99,36 @@ public final class AMQPConnection {
 
     /// Sends one message (does not wait for anything).
     public func publish(exchange: String, routingKey: String, _ message: AMQPMessage) throws(AMQPError) {
-        let rc = withProperties(message) { props in
-            withAMQPBytes(exchange) { e in withAMQPBytes(routingKey) { k in
-                message.body.withUnsafeBytes { body in
-                    var p = props
-                    return amqp_basic_publish(state, channel, e, k, 0, 0, &p,
-                                              amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
-                }
-            } }
-        }
+        var props = properties(message)
+        let rc = withAMQPBytes(exchange) { e in withAMQPBytes(routingKey) { k in
+            message.body.withUnsafeBytes { body in
+                amqp_basic_publish(state, channel, e, k, 0, 0, &props,
+                                   amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+            }
+        } }
         guard rc == AMQP_STATUS_OK.rawValue else {
             broken()
             throw AMQPError(.connection, "publish failed: \(String(cString: amqp_error_string2(rc)))")
         }
     }
 
-    /// The message's basic properties for one call. Their strings are copied into one temporary (stack)
-    /// buffer: this runs once per message published.
-    private func withProperties<R>(_ m: AMQPMessage, _ body: (amqp_basic_properties_t) -> R) -> R {
+    /// The message's basic properties, their strings and headers in ``scratch`` (valid until the next call).
+    private func properties(_ m: AMQPMessage) -> amqp_basic_properties_t {
+        var size = (m.contentType?.utf8.count ?? 0) + (m.messageID?.utf8.count ?? 0) + (m.correlationID?.utf8.count ?? 0)
+        size += (m.type?.utf8.count ?? 0) + (m.expiration?.utf8.count ?? 0)
+        for (key, value) in m.headers { size += key.utf8.count + (value.stringValue?.utf8.count ?? 0) }
+        scratch.reserve(bytes: size, entries: m.headers.count)
         var p = amqp_basic_properties_t()
         p._flags = amqp_flags_t(AMQP_BASIC_DELIVERY_MODE_FLAG)
         p.delivery_mode = m.deliveryMode
         if let t = m.timestamp { p.timestamp = t; p._flags |= amqp_flags_t(AMQP_BASIC_TIMESTAMP_FLAG) }
-        let total = (m.contentType?.utf8.count ?? 0) + (m.messageID?.utf8.count ?? 0) + (m.correlationID?.utf8.count ?? 0)
-            + (m.type?.utf8.count ?? 0) + (m.expiration?.utf8.count ?? 0)
-        return withUnsafeTemporaryAllocation(byteCount: max(1, total), alignment: 1) { buffer in
-            var offset = 0
-            func set(_ value: String?, _ flag: Int32, _ assign: (inout amqp_basic_properties_t, amqp_bytes_t) -> Void) {
-                guard var value else { return }
-                let start = buffer.baseAddress! + offset
-                let count = value.withUTF8 { utf8 in
-                    UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]).copyMemory(from: UnsafeRawBufferPointer(utf8))
-                    return utf8.count
-                }
-                offset += count
-                assign(&p, amqp_bytes_t(len: count, bytes: start))
-                p._flags |= amqp_flags_t(flag)
-            }
-            set(m.contentType, AMQP_BASIC_CONTENT_TYPE_FLAG) { $0.content_type = $1 }
-            set(m.messageID, AMQP_BASIC_MESSAGE_ID_FLAG) { $0.message_id = $1 }
-            set(m.correlationID, AMQP_BASIC_CORRELATION_ID_FLAG) { $0.correlation_id = $1 }
-            set(m.type, AMQP_BASIC_TYPE_FLAG) { $0.type = $1 }
-            set(m.expiration, AMQP_BASIC_EXPIRATION_FLAG) { $0.expiration = $1 }
-            if m.headers.isEmpty { return body(p) }
-            return AMQPTable.with(m.headers) { table in
-                p.headers = table
-                p._flags |= amqp_flags_t(AMQP_BASIC_HEADERS_FLAG)
-                return body(p)
-            }
-        }
+        if let s = m.contentType { p.content_type = scratch.copy(s); p._flags |= amqp_flags_t(AMQP_BASIC_CONTENT_TYPE_FLAG) }
+        if let s = m.messageID { p.message_id = scratch.copy(s); p._flags |= amqp_flags_t(AMQP_BASIC_MESSAGE_ID_FLAG) }
+        if let s = m.correlationID { p.correlation_id = scratch.copy(s); p._flags |= amqp_flags_t(AMQP_BASIC_CORRELATION_ID_FLAG) }
+        if let s = m.type { p.type = scratch.copy(s); p._flags |= amqp_flags_t(AMQP_BASIC_TYPE_FLAG) }
+        if let s = m.expiration { p.expiration = scratch.copy(s); p._flags |= amqp_flags_t(AMQP_BASIC_EXPIRATION_FLAG) }
+        if !m.headers.isEmpty { p.headers = scratch.table(m.headers); p._flags |= amqp_flags_t(AMQP_BASIC_HEADERS_FLAG) }
+        return p
     }
 
     /// Publisher confirms read from the socket, waiting up to `timeout` for the first.

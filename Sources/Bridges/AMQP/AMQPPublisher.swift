@@ -14,7 +14,6 @@ public final class AMQPPublisher: Sendable {
     struct Pending: Sendable {
         let done: PublishCompletion
         let index: Int
-        var item: (exchange: String, routingKey: String, message: AMQPMessage) { done.messages[index] }
     }
 
     private struct Shared {
@@ -125,8 +124,7 @@ public final class AMQPPublisher: Sendable {
             var failed = false
             for (i, p) in batch.enumerated() {
                 do {
-                    let item = p.item
-                    try conn.publish(exchange: item.exchange, routingKey: item.routingKey, item.message)
+                    try p.done.send(p.index, on: conn)
                     unconfirmed.append((nextTag, p))
                     nextTag += 1
                 } catch {
@@ -192,6 +190,15 @@ final class PublishCompletion: Sendable {
     init(_ messages: [(exchange: String, routingKey: String, message: AMQPMessage)], continuation: CheckedContinuation<Void, any Error>) {
         self.messages = messages
         state = Mutex((messages.count, continuation))
+    }
+
+    /// Sends message `index` on `connection`, read in place (not copied: this runs once per message).
+    func send(_ index: Int, on connection: AMQPConnection) throws(AMQPError) {
+        try messages.withUnsafeBufferPointer { (m) throws(AMQPError) in
+            let item = m.baseAddress! + index
+            try connection.publish(exchange: item.pointer(to: \.exchange)!.pointee, routingKey: item.pointer(to: \.routingKey)!.pointee,
+                                   item.pointer(to: \.message)!.pointee)
+        }
     }
 
     /// `count` more of its messages were confirmed.
