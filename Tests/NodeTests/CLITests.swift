@@ -73,8 +73,8 @@ struct CLI {
         #expect(r.out.isEmpty)
     }
 
-    @Test func upReportsTheTopologyItReadAndExitsCleanly() throws {
-        let r = try CLI.run(["up", "--topology", CLI.repoTopology])
+    @Test func upCheckReportsTheTopologyItReadAndExitsCleanly() throws {
+        let r = try CLI.run(["up", "--check", "--topology", CLI.repoTopology])
         #expect(r.code == 0, "\(r.err)")
         #expect(r.out.contains("3 node(s)"))
         #expect(r.out.contains("node orders: order-queue×2, inventory×1, payment×1"))
@@ -83,12 +83,12 @@ struct CLI {
     }
 
     @Test func environmentOverridesTheTopologyURLs() throws {
-        let r = try CLI.run(["up", "--topology", CLI.repoTopology],
+        let r = try CLI.run(["up", "--check", "--topology", CLI.repoTopology],
                             environment: ["TROUPE_AMQP_URL": "amqp://u:p@10.1.2.3:5672/%2F", "TROUPE_DATABASE_URL": "postgres://a:b@db:5432/x"])
         #expect(r.code == 0, "\(r.err)")
         #expect(r.out.contains("amqp://u:***@10.1.2.3:5672/%2F"))
         #expect(r.out.contains("postgres://a:***@db:5432/x"))
-        let bad = try CLI.run(["up", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": "mysql://x"])
+        let bad = try CLI.run(["up", "--check", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": "mysql://x"])
         #expect(bad.code == 2)
         #expect(bad.err.contains("TROUPE_DATABASE_URL: 'mysql://x' is not a postgres:// URL"))
     }
@@ -112,7 +112,7 @@ struct CLI {
     }
 
     @Test func commandsOfLaterIssuesSaySoPlainly() throws {
-        for args in [["node", "orders"], ["partner", "add", "acme"]] {
+        for args in [["partner", "add", "acme"]] {
             let r = try CLI.run(args + ["--topology", CLI.repoTopology])
             #expect(r.code == 69, "\(args)")
             #expect(r.err.contains("is not available yet"), "\(args): \(r.err)")
@@ -133,7 +133,7 @@ struct CLI {
     ])
     func invalidTopologiesAreRefusedNamingThePath(json: String, expected: String) throws {
         let path = try CLI.writeTopology(json)
-        let r = try CLI.run(["up", "--topology", path])
+        let r = try CLI.run(["up", "--check", "--topology", path])
         #expect(r.code == 2)
         #expect(r.err.contains(expected), "\(r.err)")
     }
@@ -149,7 +149,7 @@ struct CLI {
             (head + #"[{"name": "a", "components": \#(all), "http": {"port": 70000}}]}"#, "nodes[0].http.port: must be between 1 and 65535"),
         ]
         for (json, expected) in cases {
-            let r = try CLI.run(["up", "--topology", try CLI.writeTopology(json)])
+            let r = try CLI.run(["node", "a", "--topology", try CLI.writeTopology(json)])
             #expect(r.code == 2)
             #expect(r.err.contains(expected), "\(r.err)")
         }

@@ -1,19 +1,19 @@
-/// Reconnect delays: doubling from `initial` up to `maximum`, back to `initial` after a success.
-struct Backoff {
-    let initial: Duration
-    let maximum: Duration
-    private(set) var next: Duration
+/// Reconnect and restart delays: doubling from `initial` up to `maximum`, back to `initial` after a success.
+public struct Backoff: Sendable {
+    public let initial: Duration
+    public let maximum: Duration
+    public private(set) var next: Duration
 
-    init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5)) {
+    public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5)) {
         self.initial = initial
         self.maximum = maximum
         next = initial
     }
 
-    mutating func failed() -> Duration {
+    public mutating func failed() -> Duration {
         defer { next = min(next * 2, maximum) }
         return next
     }
 
-    mutating func succeeded() { next = initial }
+    public mutating func succeeded() { next = initial }
 }

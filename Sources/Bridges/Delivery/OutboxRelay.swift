@@ -58,6 +58,19 @@ public final class OutboxRelay: Sendable {
         wake.finish()
     }
 
+    /// Publishes everything committed and not yet published, then returns: a node's last act before it
+    /// exits, so what its handlers emitted does not wait for the next relay to run.
+    /// - Returns: how many envelopes it published.
+    @discardableResult
+    public func drain() async throws -> Int {
+        var total = 0
+        while true {
+            let n = try await relayBatch()
+            total += n
+            if n < batchSize { return total }
+        }
+    }
+
     /// Claims, publishes and marks one batch; returns its size.
     func relayBatch() async throws -> Int {
         let limit = batchSize, seconds = Int(claimFor.inSeconds)

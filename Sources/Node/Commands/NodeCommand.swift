@@ -1,10 +1,12 @@
 import ArgumentParser
+import Bridges
 
 /// `troupe node NAME`: one node of the topology.
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "Run one node of the topology: migrations, bridges, its components, its HTTP edge."
+        abstract: "Run one node of the topology: migrations, bridges, its components, its HTTP edge.",
+        discussion: "Runs until SIGTERM or SIGINT, then stops consuming, flushes the outbox and exits 0 within 10 s."
     )
 
     @Argument(help: "The node's name in the topology.")
@@ -14,10 +16,16 @@ struct NodeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let topology = try options.load()
-        guard topology.nodes.contains(where: { $0.name == name }) else {
+        guard let node = topology.nodes.first(where: { $0.name == name }) else {
             let known = topology.nodes.map(\.name).joined(separator: ", ")
             throw CLIError.usage("no node named '\(name)' in \(options.topology) (nodes: \(known))")
         }
-        throw CLIError.notYetAvailable("troupe node", "nodes run with the node runtime (issue 5)")
+        do {
+            try await NodeRuntime(topology: topology, node: node).run()
+        } catch let error as PostgresError where error.isConnectionFailure {
+            throw CLIError(message: "node \(name): cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
+        } catch let error as AMQPError {
+            throw CLIError(message: "node \(name): broker \(Redact.url(topology.broker.url)): \(error.message)", exitCode: 69)
+        }
     }
 }

@@ -1,0 +1,71 @@
+import ActorRuntime
+import Bridges
+import Domain
+import Logging
+import ServiceLifecycle
+
+/// One node of the topology: runs the migrations, connects the bridges, starts a consumer for every
+/// instance of every component the node hosts, and relays the outbox, until SIGTERM or SIGINT; then
+/// shuts down gracefully (stop consuming, flush the outbox, wait for confirms) within 10 s and returns.
+struct NodeRuntime {
+    let topology: Topology
+    let node: Topology.Node
+    let logger: Logger
+
+    /// PostgreSQL connections of the node: the consumers' transactions and the relay share them.
+    static let poolSize = 8
+    /// How long a graceful shutdown may take before the rest is cancelled.
+    static let shutdownLimit: Duration = .seconds(9)
+
+    init(topology: Topology, node: Topology.Node) {
+        self.topology = topology
+        self.node = node
+        var logger = Logger(label: "troupe.node")
+        logger[metadataKey: "node"] = "\(node.name)"
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let pool = PostgresPool(.init(url: topology.database.url, size: Self.poolSize, applicationName: "troupe node \(node.name)"))
+        do {
+            try await run(pool: pool)
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
+        await pool.shutdown()
+    }
+
+    private func run(pool: PostgresPool) async throws {
+        let applied = try await Migrator(pool: pool, migrations: try Migration.bundled()).run()
+        if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
+
+        let wire = topology.broker.wire
+        let publisher = try AMQPPublisher(url: topology.broker.url, name: "\(node.name).publisher") { try wire.declareExchange(on: $0) }
+        let relay = OutboxRelay(pool: pool, databaseURL: topology.database.url, publisher: publisher, exchange: wire.exchange)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: PublisherService(publisher: publisher), serviceName: "publisher"),
+            .init(service: RelayService(relay: relay), serviceName: "outbox relay"),
+        ]
+        for hosted in node.components {
+            let wiring = ComponentWiring.of(hosted.component)
+            for instance in 1...hosted.instances {
+                let configuration = EnvelopeConsumer.Configuration(
+                    component: hosted.component.rawValue, topics: wiring.topics, prefetch: hosted.mailboxCapacity,
+                    batchSize: min(64, hosted.mailboxCapacity), topology: wire)
+                let consumer = try EnvelopeConsumer(configuration, amqpURL: topology.broker.url, pool: pool, publisher: publisher,
+                                                    handler: wiring.handler)
+                let name = "\(hosted.component)#\(instance)"
+                services.append(.init(service: ConsumerService(consumer: consumer), serviceName: "consumer \(name)"))
+            }
+        }
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger)
+        configuration.maximumGracefulShutdownDuration = Self.shutdownLimit
+        let group = ServiceGroup(configuration: configuration)
+        let hosted = node.components.map { "\($0.component)×\($0.instances)" }.joined(separator: ", ")
+        logger.info("node started", metadata: ["components": "\(hosted)"])
+        try await group.run()
+        logger.info("node stopped")
+    }
+}
