@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // C libraries, found through pkg-config; scripts/services.sh installs their -dev packages.
@@ -41,8 +43,12 @@ let package = Package(
             name: "ActorRuntimeTesting",
             dependencies: ["ActorRuntime", .product(name: "Logging", package: "swift-log")]
         ),
-        // The gift-card domain: components, their messages and rules.
-        .target(name: "Domain", dependencies: ["ActorRuntime"]),
+        // The gift-card domain: components, their messages, rules and tables (its own migrations).
+        .target(
+            name: "Domain",
+            dependencies: ["ActorRuntime", "Bridges", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Migrations")]
+        ),
         // Real I/O: AMQP (librabbitmq), PostgreSQL (libpq), HTTP.
         .target(
             name: "Bridges",
@@ -62,6 +68,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         // `troupe-bench AREA`: benchmarks with their baselines measured in the same run.
@@ -70,9 +77,9 @@ let package = Package(
         .target(name: "BenchRawLoops", dependencies: ["CRabbitMQ"], linkerSettings: [.linkedLibrary("rabbitmq")]),
 
         .testTarget(name: "ActorRuntimeTests", dependencies: ["ActorRuntime", "ActorRuntimeTesting"]),
-        .testTarget(name: "DomainTests", dependencies: ["Domain"]),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", "Bridges"]),
         .testTarget(name: "BridgesTests", dependencies: ["Bridges", "ActorRuntimeTesting"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Bridges", "ActorRuntimeTesting"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Domain", "Bridges", "ActorRuntimeTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

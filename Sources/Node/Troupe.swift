@@ -10,7 +10,7 @@ struct Troupe: AsyncParsableCommand {
         abstract: "Troupe: supervised Swift actors connected through RabbitMQ, with state in PostgreSQL.",
         discussion: """
         Broker and database URLs come from the topology file; TROUPE_AMQP_URL and TROUPE_DATABASE_URL override them.
-        Exit codes: 0 success, 1 failure, 2 bad command line or topology, 69 command not available yet.
+        Exit codes: 0 success, 1 failure, 2 bad command line or topology, 69 broker or database unreachable.
         """,
         version: "troupe 0.1.0 (librabbitmq \(CLibraries.rabbitMQ), libpq \(CLibraries.libpq))",
         subcommands: [NodeCommand.self, UpCommand.self, MigrateCommand.self, PartnerCommand.self,

@@ -111,14 +111,6 @@ struct CLI {
         #expect(down.err.split(separator: "\n").count == 1)
     }
 
-    @Test func commandsOfLaterIssuesSaySoPlainly() throws {
-        for args in [["partner", "add", "acme"]] {
-            let r = try CLI.run(args + ["--topology", CLI.repoTopology])
-            #expect(r.code == 69, "\(args)")
-            #expect(r.err.contains("is not available yet"), "\(args): \(r.err)")
-        }
-    }
-
     @Test(arguments: [
         ("{", "is not valid JSON"),
         (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "nodes": []}"#, "nodes: must list at least one node"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bridges
+import Domain
 import Foundation
 
 /// `troupe migrate`: database migrations.
@@ -17,7 +18,7 @@ struct MigrateCommand: AsyncParsableCommand {
         let pool = PostgresPool(.init(url: topology.database.url, size: 1, applicationName: "troupe migrate"))
         defer { Task { await pool.shutdown() } }
         do {
-            let applied = try await Migrator(pool: pool, migrations: try Migration.bundled()).run()
+            let applied = try await Migrator(pool: pool, migrations: try DomainSchema.allMigrations()).run()
             if applied.isEmpty {
                 print("Database \(Redact.url(topology.database.url)) is up to date.")
             } else {

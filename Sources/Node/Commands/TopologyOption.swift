@@ -13,4 +13,13 @@ struct TopologyOption: ParsableArguments {
             throw CLIError.usage("\(error)")
         }
     }
+
+    /// The API key secret of `topology`, or a usage error naming where to set it.
+    func apiKeySecret(of topology: Topology) throws -> String {
+        do {
+            return try topology.security.requireAPIKeySecret(file: self.topology)
+        } catch {
+            throw CLIError.usage("\(error)")
+        }
+    }
 }

@@ -37,7 +37,7 @@ struct NodeRuntime {
     }
 
     private func run(pool: PostgresPool) async throws {
-        let applied = try await Migrator(pool: pool, migrations: try Migration.bundled()).run()
+        let applied = try await Migrator(pool: pool, migrations: try DomainSchema.allMigrations()).run()
         if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
 
         let wire = topology.broker.wire

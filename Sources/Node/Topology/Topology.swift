@@ -52,8 +52,24 @@ struct Topology: Sendable, Equatable {
         var http: HTTP?
     }
 
+    struct Security: Sendable, Equatable {
+        /// The HMAC-SHA256 secret partners' API keys are hashed with. Changing it invalidates every key.
+        /// Needed by the commands that handle keys (the HTTP edge, `partner add`), not by every node.
+        var apiKeySecret: String?
+
+        /// The secret, or an error naming where to set it.
+        func requireAPIKeySecret(file: String) throws -> String {
+            guard let apiKeySecret else {
+                throw TopologyError(file: file, path: "security.apiKeySecret",
+                                    message: "is needed to handle API keys (or set TROUPE_API_KEY_SECRET)")
+            }
+            return apiKeySecret
+        }
+    }
+
     var broker: Broker
     var database: Database
+    var security: Security
     var nodes: [Node]
 
     /// A few lines for operators; passwords in URLs are masked.

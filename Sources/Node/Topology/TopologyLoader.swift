@@ -18,6 +18,12 @@ enum TopologyLoader {
         var brokerSource = "broker.url", databaseSource = "database.url"
         if let url = environment["TROUPE_AMQP_URL"], !url.isEmpty { topology.broker.url = url; brokerSource = "TROUPE_AMQP_URL" }
         if let url = environment["TROUPE_DATABASE_URL"], !url.isEmpty { topology.database.url = url; databaseSource = "TROUPE_DATABASE_URL" }
+        if let secret = environment["TROUPE_API_KEY_SECRET"], !secret.isEmpty {
+            guard secret.utf8.count >= 16 else {
+                throw TopologyError(file: path, path: "TROUPE_API_KEY_SECRET", message: "must be at least 16 characters")
+            }
+            topology.security.apiKeySecret = secret
+        }
         try validateURL(topology.broker.url, schemes: ["amqp", "amqps"], file: path, at: brokerSource)
         try validateURL(topology.database.url, schemes: ["postgres", "postgresql"], file: path, at: databaseSource)
         return topology
@@ -28,7 +34,7 @@ enum TopologyLoader {
         let root: JSONValue
         do { root = try JSONValue(parsing: data) } catch { throw fail("", "is not valid JSON (\(error))") }
         let top = try JSONReader(root, path: "", fail: fail)
-        try top.rejectUnknownKeys(["broker", "database", "nodes"])
+        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "nodes"])
 
         let b = try top.object("broker")
         try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry"])
@@ -55,6 +61,15 @@ enum TopologyLoader {
         let d = try top.object("database")
         try d.rejectUnknownKeys(["url"])
         let database = Topology.Database(url: try d.string("url"))
+
+        var security = Topology.Security()
+        if top.has("security") {
+            let sec = try top.object("security")
+            try sec.rejectUnknownKeys(["apiKeySecret"])
+            let secret = try sec.string("apiKeySecret")
+            guard secret.utf8.count >= 16 else { throw sec.error("apiKeySecret", "must be at least 16 characters") }
+            security.apiKeySecret = secret
+        }
 
         let nodes = try top.array("nodes") { n -> Topology.Node in
             try n.rejectUnknownKeys(["name", "components", "http"])
@@ -96,7 +111,7 @@ enum TopologyLoader {
         if let missing = Component.allCases.first(where: { !hostedAnywhere.contains($0) }) {
             throw fail("nodes", "no node hosts component '\(missing)'")
         }
-        return Topology(broker: broker, database: database, nodes: nodes)
+        return Topology(broker: broker, database: database, security: security, nodes: nodes)
     }
 
     static func validateURL(_ url: String, schemes: [String], file: String, at path: String) throws {

@@ -1,0 +1,60 @@
+import ActorRuntime
+import Bridges
+import Foundation
+
+/// Partners of the HTTP API: created with an API key (stored as a hash), a wallet and a price.
+public struct PartnerRegistry: Sendable {
+    /// A partner just created, with the only copy of its key.
+    public struct Created: Sendable {
+        public let id: UUID
+        public let name: String
+        public let key: APIKey
+        public let wallet: Decimal
+        public let pricePercent: Decimal
+    }
+
+    /// Who sent a request, from its key.
+    public struct Caller: Sendable, Equatable {
+        public let partnerID: UUID
+        public let name: String
+    }
+
+    public let pool: PostgresPool
+    /// The HMAC secret API keys are hashed with.
+    public let keySecret: String
+
+    public init(pool: PostgresPool, keySecret: String) {
+        self.pool = pool
+        self.keySecret = keySecret
+    }
+
+    /// Creates partner `name` with a new API key, a wallet topped up with `wallet` (a ledger entry) and
+    /// `pricePercent`: what it pays per unit of face value for every product, unless a product has a
+    /// price of its own for it.
+    public func add(name: String, wallet: Decimal, pricePercent: Decimal) async throws -> Created {
+        let id = UUID.v7(), key = APIKey.generate(), hash = PostgresBytes(key.hash(secret: keySecret))
+        try await pool.transaction { db in
+            try db.query("INSERT INTO partners (id, name, default_price_percent) VALUES ($1, $2, $3)", [id, name, pricePercent])
+            try db.query("INSERT INTO partner_api_keys (key_hash, partner_id, key_prefix) VALUES ($1, $2, $3)", [hash, id, key.prefix])
+            try db.query("INSERT INTO wallets (partner_id, balance) VALUES ($1, $2)", [id, wallet])
+            if wallet > 0 {
+                try db.query("INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key) VALUES ($1, 'topup', $2, $3)",
+                             [id, wallet, "\(id.lowercasedString):initial-topup"])
+            }
+        }
+        return Created(id: id, name: name, key: key, wallet: wallet, pricePercent: pricePercent)
+    }
+
+    /// The partner a key belongs to, or nil for an unknown or revoked key.
+    public func caller(forKey text: String) async throws -> Caller? {
+        let hash = APIKey(text: text).hash(secret: keySecret)
+        let rows = try await pool.withConnection { db in
+            try db.query("""
+                SELECT k.key_hash, p.id, p.name FROM partner_api_keys k JOIN partners p ON p.id = k.partner_id
+                WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+                """, [PostgresBytes(hash)]).rows
+        }
+        guard let row = rows.first, APIKey.constantTimeEqual(try row.decode("key_hash", as: PostgresBytes.self).bytes, hash) else { return nil }
+        return Caller(partnerID: try row.decode("id"), name: try row.decode("name"))
+    }
+}

@@ -1,0 +1,74 @@
+import Bridges
+import Domain
+import Foundation
+import Testing
+
+/// `troupe partner add` against the project's PostgreSQL.
+@Suite struct PartnerCommandTests {
+    static let databaseURL = ProcessInfo.processInfo.environment["TROUPE_DATABASE_URL"] ?? "postgresql://troupe:troupe@127.0.0.1:5439/troupe"
+    static let env = ["TROUPE_DATABASE_URL": databaseURL]
+    static let secret = "dev-only-secret-change-me-in-production"      // the shipped topology's
+
+    @Test func addPrintsTheKeyOnceAndStoresOnlyItsHash() async throws {
+        let name = "acme-\(UUID().uuidString.prefix(8))"
+        let r = try CLI.run(["partner", "add", name, "--wallet", "1000.50", "--price-percent", "97.5", "--topology", CLI.repoTopology],
+                            environment: Self.env)
+        #expect(r.code == 0, "\(r.err)")
+        let key = try #require(r.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.hasPrefix("tk_") })
+        #expect(key.count == 46, "tk_ and 32 bytes of base64url")
+        #expect(r.out.contains("Wallet: 1000.50; price: 97.5% of face value."))
+
+        let pool = PostgresPool(.init(url: Self.databaseURL, size: 1))
+        let registry = PartnerRegistry(pool: pool, keySecret: Self.secret)
+        let caller = try #require(try await registry.caller(forKey: key))
+        #expect(caller.name == name)
+        #expect(try await registry.caller(forKey: key + "x") == nil)
+        #expect(try await PartnerRegistry(pool: pool, keySecret: Self.secret + "!").caller(forKey: key) == nil, "the hash depends on the secret")
+        try await pool.withConnection { db in
+            // Only the hash and a prefix are stored: no column of any row holds the key.
+            let stored = try db.query("SELECT encode(key_hash, 'hex') AS h, key_prefix FROM partner_api_keys WHERE partner_id = $1", [caller.partnerID]).rows
+            #expect(stored.count == 1)
+            #expect(try stored[0].decode("key_prefix", as: String.self) == String(key.prefix(10)))
+            #expect(try stored[0].decode("h", as: String.self) == APIKey(text: key).hash(secret: Self.secret).map { String(format: "%02x", $0) }.joined())
+            let leaked = try db.query("SELECT count(*) AS n FROM partners p JOIN partner_api_keys k ON k.partner_id = p.id WHERE p.name = $2 AND (p::text LIKE '%' || $1 || '%' OR k::text LIKE '%' || $1 || '%')",
+                                      [String(key.dropFirst(10)), name]).rows
+            #expect(try leaked[0].decode("n", as: Int.self) == 0)
+            let wallet = try db.query("""
+                SELECT w.balance, (SELECT sum(amount) FROM wallet_entries e WHERE e.partner_id = w.partner_id) AS ledger
+                FROM wallets w WHERE w.partner_id = $1
+                """, [caller.partnerID]).rows
+            #expect(try wallet[0].decode("balance", as: Decimal.self) == Decimal(string: "1000.50"))
+            #expect(try wallet[0].decode("ledger", as: Decimal.self) == Decimal(string: "1000.50"))
+        }
+        await pool.shutdown()
+
+        let again = try CLI.run(["partner", "add", name, "--topology", CLI.repoTopology], environment: Self.env)
+        #expect(again.code == 1)
+        #expect(again.err.contains("a partner named '\(name)' already exists"))
+    }
+
+    @Test(arguments: [
+        (["--wallet=-5"], "--wallet: '-5' is not an amount"),
+        (["--wallet", "12.345"], "--wallet: '12.345' is not an amount"),
+        (["--wallet", "lots"], "--wallet: 'lots' is not an amount"),
+        (["--price-percent", "0"], "--price-percent: '0' must be a number above 0"),
+        (["--price-percent", "250"], "--price-percent: '250' must be a number above 0 and at most 200"),
+    ])
+    func badOptionsAreNamed(args: [String], expected: String) throws {
+        let r = try CLI.run(["partner", "add", "x-\(UUID().uuidString.prefix(6))"] + args + ["--topology", CLI.repoTopology], environment: Self.env)
+        #expect(r.code == 2)
+        #expect(r.err.contains(expected), "\(r.err)")
+        #expect(r.err.split(separator: "\n").count == 1)
+    }
+
+    @Test func aTopologyWithoutAKeySecretIsRefusedNamingTheKey() throws {
+        let path = try CLI.writeTopology("""
+            { "broker": { "url": "amqp://h" }, "database": { "url": "\(Self.databaseURL)" },
+              "nodes": [ { "name": "a", "components": [ { "name": "order-queue" }, { "name": "brand-sync" }, { "name": "inventory" },
+                                                        { "name": "payment" }, { "name": "notification" }, { "name": "analytics" } ] } ] }
+            """)
+        let r = try CLI.run(["partner", "add", "nobody", "--topology", path], environment: Self.env)
+        #expect(r.code == 2)
+        #expect(r.err.contains("security.apiKeySecret: is needed to handle API keys (or set TROUPE_API_KEY_SECRET)"), "\(r.err)")
+    }
+}
