@@ -30,6 +30,7 @@ public final class AMQPPublisher: Sendable {
     private let stopped = StopLatch()
     private let reconnectCount = Atomic<Int>(0)
     private let confirmedCount = Atomic<Int>(0)
+    private let connectedFlag = Atomic<Bool>(false)
 
     /// - Parameter declare: runs on every (re)connection before publishing, e.g. to declare the topology.
     public init(url: String, name: String = "publisher", heartbeat: Int = 10, logger: Logger = Logger(label: "troupe.amqp.publisher"),
@@ -45,6 +46,8 @@ public final class AMQPPublisher: Sendable {
     public var reconnects: Int { reconnectCount.load(ordering: .relaxed) }
     /// Messages the broker confirmed.
     public var confirmed: Int { confirmedCount.load(ordering: .relaxed) }
+    /// Whether it holds an open connection to the broker now (for readiness checks).
+    public var isConnected: Bool { connectedFlag.load(ordering: .relaxed) }
 
     /// Publishes one message and returns when the broker confirmed it.
     public func publish(exchange: String, routingKey: String, _ message: AMQPMessage) async throws {
@@ -99,6 +102,7 @@ public final class AMQPPublisher: Sendable {
                     try conn.confirmSelect()
                     try declare(conn)
                     connection = conn
+                    connectedFlag.store(true, ordering: .relaxed)
                     nextTag = 1
                     backoff.succeeded()
                     if everConnected { reconnectCount.add(1, ordering: .relaxed) }
@@ -150,9 +154,11 @@ public final class AMQPPublisher: Sendable {
                 down = true
                 requeueUnconfirmed()
                 connection = nil
+                connectedFlag.store(false, ordering: .relaxed)
             }
         }
         connection = nil
+        connectedFlag.store(false, ordering: .relaxed)
         stopped.open()
     }
 

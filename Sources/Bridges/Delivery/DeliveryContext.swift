@@ -15,11 +15,7 @@ public final class DeliveryContext: Outbox, Inbox {
 
     init(db: PostgresConnection) { self.db = db }
 
-    public func emit(_ envelope: Envelope) throws {
-        try db.query("INSERT INTO troupe_outbox (id, topic, envelope) VALUES ($1, $2, $3)",
-                     [envelope.id, envelope.topic, String(decoding: envelope.jsonBytes(), as: UTF8.self)])
-        try db.query("SELECT pg_notify('troupe_outbox', '')")        // wakes the relay at commit
-    }
+    public func emit(_ envelope: Envelope) throws { try TransactionalOutbox.emit(envelope, on: db) }
 
     /// The batch form of ``recordFirstDelivery(of:component:)``: one statement for many envelopes.
     /// - Returns: the ids (lowercase) seen for the first time.

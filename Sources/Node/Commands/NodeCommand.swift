@@ -21,7 +21,8 @@ struct NodeCommand: AsyncParsableCommand {
             throw CLIError.usage("no node named '\(name)' in \(options.topology) (nodes: \(known))")
         }
         do {
-            try await NodeRuntime(topology: topology, node: node).run()
+            let secret = node.http == nil ? nil : try options.apiKeySecret(of: topology)
+            try await NodeRuntime(topology: topology, node: node, apiKeySecret: secret).run()
         } catch let error as PostgresError where error.isConnectionFailure {
             throw CLIError(message: "node \(name): cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
         } catch let error as AMQPError {

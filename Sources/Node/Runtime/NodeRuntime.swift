@@ -5,11 +5,14 @@ import Logging
 import ServiceLifecycle
 
 /// One node of the topology: runs the migrations, connects the bridges, starts a consumer for every
-/// instance of every component the node hosts, and relays the outbox, until SIGTERM or SIGINT; then
-/// shuts down gracefully (stop consuming, flush the outbox, wait for confirms) within 10 s and returns.
+/// instance of every component the node hosts, relays the outbox and serves its HTTP edge (if it has
+/// one), until SIGTERM or SIGINT; then shuts down gracefully (stop taking requests, stop consuming,
+/// flush the outbox, wait for confirms) within 10 s and returns.
 struct NodeRuntime {
     let topology: Topology
     let node: Topology.Node
+    /// The API key secret; nodes with an HTTP edge need it.
+    let apiKeySecret: String?
     let logger: Logger
 
     /// PostgreSQL connections of the node: the consumers' transactions and the relay share them.
@@ -17,9 +20,10 @@ struct NodeRuntime {
     /// How long a graceful shutdown may take before the rest is cancelled.
     static let shutdownLimit: Duration = .seconds(9)
 
-    init(topology: Topology, node: Topology.Node) {
+    init(topology: Topology, node: Topology.Node, apiKeySecret: String?) {
         self.topology = topology
         self.node = node
+        self.apiKeySecret = apiKeySecret
         var logger = Logger(label: "troupe.node")
         logger[metadataKey: "node"] = "\(node.name)"
         self.logger = logger
@@ -59,12 +63,17 @@ struct NodeRuntime {
                 services.append(.init(service: ConsumerService(consumer: consumer), serviceName: "consumer \(name)"))
             }
         }
+        if let http = node.http, let apiKeySecret {
+            // last in the list: the first service a shutdown stops
+            let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, keySecret: apiKeySecret, logger: logger)
+            services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
+        }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger)
         configuration.maximumGracefulShutdownDuration = Self.shutdownLimit
         let group = ServiceGroup(configuration: configuration)
         let hosted = node.components.map { "\($0.component)×\($0.instances)" }.joined(separator: ", ")
-        logger.info("node started", metadata: ["components": "\(hosted)"])
+        logger.info("node started", metadata: ["components": "\(hosted)", "http": "\(node.http.map { "\($0.host):\($0.port)" } ?? "none")"])
         try await group.run()
         logger.info("node stopped")
     }

@@ -1,0 +1,58 @@
+import ActorRuntime
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Domain
+import Logging
+
+/// The first middleware of every request: gives it a correlation id (the caller's `x-correlation-id`
+/// when it is sane, else a new one) and echoes it, turns every error into the brief's JSON error (an
+/// unexpected one into a 500 that says nothing internal, logged with the id), and logs each request.
+struct EdgeMiddleware: RouterMiddleware {
+    typealias Context = EdgeContext
+    static let correlationHeader = HTTPField.Name("x-correlation-id")!
+    let logger: Logger
+
+    func handle(_ request: Request, context: EdgeContext, next: @concurrent (Request, EdgeContext) async throws -> Response) async throws -> Response {
+        var context = context
+        let id = request.headers[Self.correlationHeader].flatMap(Self.acceptable) ?? "req-" + UUID.v7().lowercasedString
+        context.correlationID = id
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as EdgeError {
+            response = try error.response(from: request, context: context)
+        } catch let error as HTTPResponseError {
+            // Hummingbird's own (no such route, method not allowed, body too large)
+            let code = error.status == .notFound ? "not_found" : error.status == .contentTooLarge ? "payload_too_large" : "bad_request"
+            response = try EdgeError(status: error.status, code: code, message: error.status.reasonPhrase).response(from: request, context: context)
+        } catch {
+            logger.error("request failed", metadata: ["correlationId": "\(id)", "path": "\(request.uri.path)", "reason": "\(error)"])
+            response = try EdgeError.internalError.response(from: request, context: context)
+        }
+        response.headers[Self.correlationHeader] = id
+        return response
+    }
+
+    /// A caller's correlation id, if it is 1 to 128 visible ASCII characters.
+    static func acceptable(_ text: String) -> String? {
+        guard !text.isEmpty, text.utf8.count <= 128, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { return nil }
+        return text
+    }
+}
+
+/// Under `/api`: the partner is the owner of the `x-api-key` (checked against its stored HMAC hash);
+/// a missing or unknown key is a 401.
+struct APIKeyMiddleware: RouterMiddleware {
+    typealias Context = EdgeContext
+    static let header = HTTPField.Name("x-api-key")!
+    let registry: PartnerRegistry
+
+    func handle(_ request: Request, context: EdgeContext, next: @concurrent (Request, EdgeContext) async throws -> Response) async throws -> Response {
+        guard let key = request.headers[Self.header], !key.isEmpty else { throw EdgeError.unauthorized("the x-api-key header is missing") }
+        guard let caller = try await registry.caller(forKey: key) else { throw EdgeError.unauthorized("the API key is not valid") }
+        var context = context
+        context.caller = caller
+        return try await next(request, context)
+    }
+}

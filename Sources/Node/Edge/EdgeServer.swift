@@ -1,0 +1,67 @@
+import ActorRuntime
+import Bridges
+import Domain
+import Foundation
+import Hummingbird
+import Logging
+
+/// The HTTP edge of a node with an `http` listener (Hummingbird 2): partners' API under `/api`
+/// (x-api-key), `/health` for liveness and readiness. Runs as a service of the node's group, so
+/// SIGTERM stops it taking requests first.
+enum EdgeServer {
+    /// Largest request body accepted (bigger: 413).
+    static let bodyLimit = 64 * 1024
+
+    static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, keySecret: String,
+                            logger: Logger) -> some ApplicationProtocol {
+        let router = Router(context: EdgeContext.self)
+        router.add(middleware: EdgeMiddleware(logger: logger))
+        let desk = OrderDesk(pool: pool)
+
+        router.get("/health") { _, _ -> Response in
+            let database = (try? await pool.withConnection { db in try db.query("SELECT 1") }) != nil
+            let broker = publisher.isConnected
+            let ready = database && broker
+            return EdgeJSON.response(ready ? .ok : .serviceUnavailable, .object([
+                "status": .string(ready ? "ok" : "degraded"),
+                "database": .string(database ? "ok" : "unreachable"), "broker": .string(broker ? "ok" : "unreachable"),
+            ]))
+        }
+
+        let api = router.group("/api").add(middleware: APIKeyMiddleware(registry: PartnerRegistry(pool: pool, keySecret: keySecret)))
+        api.post("/orders") { request, context -> Response in
+            let caller = context.caller!
+            let body: ByteBuffer
+            do { body = try await request.body.collect(upTo: bodyLimit) } catch {
+                throw EdgeError.tooLarge("the body is larger than \(bodyLimit) bytes")
+            }
+            let orderRequest: OrderRequest
+            do throws(OrderRequest.Problem) { orderRequest = try OrderRequest.parse(Array(buffer: body)) } catch {
+                throw error.kind == .malformed ? EdgeError.badRequest(error.description) : EdgeError.unprocessable(error.description)
+            }
+            do {
+                let (order, created) = try await desk.accept(orderRequest, partner: caller.partnerID, correlationId: context.correlationID)
+                if created {
+                    logger.info("order accepted", metadata: ["correlationId": "\(context.correlationID)", "order": "\(order.id.lowercasedString)",
+                                                             "partner": "\(caller.name)"])
+                }
+                return EdgeJSON.response(.accepted, order.json)
+            } catch let refusal as OrderDesk.Refusal {
+                switch refusal {
+                case .invalid: throw EdgeError.unprocessable(refusal.description)
+                case .conflict: throw EdgeError.conflict(refusal.description)
+                }
+            }
+        }
+        api.get("/orders/:id") { _, context -> Response in
+            let text = context.parameters.get("id") ?? ""
+            guard let id = UUID(text: text), let order = try await desk.order(id, partner: context.caller!.partnerID) else {
+                throw EdgeError.notFound("no order '\(text)'")
+            }
+            return EdgeJSON.response(.ok, order.json)
+        }
+
+        return Application(router: router, configuration: .init(address: .hostname(http.host, port: http.port), serverName: "troupe"),
+                           logger: logger)
+    }
+}
