@@ -3,82 +3,84 @@ import Bridges
 import Foundation
 import Testing
 
-/// `troupe publish` and `troupe dlq` against the project's RabbitMQ.
-@Suite(.serialized) struct BrokerCommandTests {
-    static let url = ProcessInfo.processInfo.environment["TROUPE_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5679/%2F"
-    static let env = ["TROUPE_AMQP_URL": url]
+extension ComponentQueues {
+    /// `troupe publish` and `troupe dlq` against the project's RabbitMQ.
+    @Suite(.serialized) struct BrokerCommandTests {
+        static let url = ProcessInfo.processInfo.environment["TROUPE_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5679/%2F"
+        static let env = ["TROUPE_AMQP_URL": url]
 
-    @Test func publishSendsOneEnvelopePerTheWireContract() throws {
-        let topic = "cli-test.\(UUID().uuidString.prefix(8).lowercased())"
-        let queue = "troupe.test.\(topic)"
-        let c = try AMQPConnection(url: AMQPURL(Self.url))
-        try WireTopology().declareExchange(on: c)
-        try c.declareQueue(queue)
-        try c.bind(queue: queue, exchange: "troupe.events", routingKey: topic)
-        defer { try? c.deleteQueue(queue) }
+        @Test func publishSendsOneEnvelopePerTheWireContract() throws {
+            let topic = "cli-test.\(UUID().uuidString.prefix(8).lowercased())"
+            let queue = "troupe.test.\(topic)"
+            let c = try AMQPConnection(url: AMQPURL(Self.url))
+            try WireTopology().declareExchange(on: c)
+            try c.declareQueue(queue)
+            try c.bind(queue: queue, exchange: "troupe.events", routingKey: topic)
+            defer { try? c.deleteQueue(queue) }
 
-        let r = try CLI.run(["publish", topic, #"{"orderId": "o-1"}"#, "--correlation-id", "req-7", "--topology", CLI.repoTopology], environment: Self.env)
-        #expect(r.code == 0, "\(r.err)")
-        let id = r.out.trimmingCharacters(in: .whitespacesAndNewlines)
-        let delivery = try #require(try c.get(queue: queue))
-        let m = delivery.message
-        #expect(m.messageID == id)
-        #expect(m.type == topic)
-        #expect(m.correlationID == "req-7")
-        #expect(m.contentType == "application/json")
-        #expect(m.deliveryMode == 2)
-        let body = try JSONSerialization.jsonObject(with: Data(m.body)) as? [String: Any]
-        #expect(body?["topic"] as? String == topic)
-        #expect(body?["producerId"] as? String == "troupe-cli")
-        #expect((body?["payload"] as? [String: Any])?["orderId"] as? String == "o-1")
+            let r = try CLI.run(["publish", topic, #"{"orderId": "o-1"}"#, "--correlation-id", "req-7", "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(r.code == 0, "\(r.err)")
+            let id = r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            let delivery = try #require(try c.get(queue: queue))
+            let m = delivery.message
+            #expect(m.messageID == id)
+            #expect(m.type == topic)
+            #expect(m.correlationID == "req-7")
+            #expect(m.contentType == "application/json")
+            #expect(m.deliveryMode == 2)
+            let body = try JSONSerialization.jsonObject(with: Data(m.body)) as? [String: Any]
+            #expect(body?["topic"] as? String == topic)
+            #expect(body?["producerId"] as? String == "troupe-cli")
+            #expect((body?["payload"] as? [String: Any])?["orderId"] as? String == "o-1")
 
-        let bad = try CLI.run(["publish", topic, "[1, 2]", "--topology", CLI.repoTopology], environment: Self.env)
-        #expect(bad.code == 2)
-        #expect(bad.err.contains("JSON must be a JSON object"))
-    }
-
-    @Test func dlqListsReplaysAndPurgesDeadLetters() async throws {
-        let c = try AMQPConnection(url: AMQPURL(Self.url))
-        try WireTopology().declare(component: "payment", topics: [], on: c)   // as a node of topology.json would
-        try c.purge("troupe.payment.dead")
-        try c.purge("troupe.payment")
-        defer { _ = try? c.purge("troupe.payment.dead"); _ = try? c.purge("troupe.payment") }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        for (id, age) in [("dead-1", Int64(3_600_000 * 3)), ("dead-2", Int64(1000))] {
-            try c.publish(exchange: "", routingKey: "troupe.payment.dead", AMQPMessage(
-                body: Array(#"{"id": "\#(id)"}"#.utf8), messageID: id, type: "payment.debit",
-                headers: ["x-error": .string("permanent failure: insufficient funds"), "x-attempts": .int(3), "x-dead-at": .int(now - age)]))
+            let bad = try CLI.run(["publish", topic, "[1, 2]", "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(bad.code == 2)
+            #expect(bad.err.contains("JSON must be a JSON object"))
         }
 
-        let list = try CLI.run(["dlq", "list", "payment", "--topology", CLI.repoTopology], environment: Self.env)
-        #expect(list.code == 0, "\(list.err)")
-        let lines = list.out.split(separator: "\n")
-        #expect(lines.count == 3)
-        #expect(lines[1].hasPrefix("dead-1\tpayment.debit\t3\t3h 0m\tpermanent failure: insufficient funds"), "\(lines[1])")
-        try await settles(c, "troupe.payment.dead", 2)       // listing leaves them in place
+        @Test func dlqListsReplaysAndPurgesDeadLetters() async throws {
+            let c = try AMQPConnection(url: AMQPURL(Self.url))
+            try WireTopology().declare(component: "payment", topics: [], on: c)   // as a node of topology.json would
+            try c.purge("troupe.payment.dead")
+            try c.purge("troupe.payment")
+            defer { _ = try? c.purge("troupe.payment.dead"); _ = try? c.purge("troupe.payment") }
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for (id, age) in [("dead-1", Int64(3_600_000 * 3)), ("dead-2", Int64(1000))] {
+                try c.publish(exchange: "", routingKey: "troupe.payment.dead", AMQPMessage(
+                    body: Array(#"{"id": "\#(id)"}"#.utf8), messageID: id, type: "payment.debit",
+                    headers: ["x-error": .string("permanent failure: insufficient funds"), "x-attempts": .int(3), "x-dead-at": .int(now - age)]))
+            }
 
-        let replay = try CLI.run(["dlq", "replay", "payment", "--id", "dead-2", "--topology", CLI.repoTopology], environment: Self.env)
-        #expect(replay.code == 0, "\(replay.err)")
-        try await settles(c, "troupe.payment.dead", 1)
-        let replayed = try #require(try c.get(queue: "troupe.payment"))
-        #expect(replayed.message.messageID == "dead-2")
-        #expect(replayed.message.headers["x-attempts"] == nil, "attempts reset")
-        try c.ack(replayed.tag)
+            let list = try CLI.run(["dlq", "list", "payment", "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(list.code == 0, "\(list.err)")
+            let lines = list.out.split(separator: "\n")
+            #expect(lines.count == 3)
+            #expect(lines[1].hasPrefix("dead-1\tpayment.debit\t3\t3h 0m\tpermanent failure: insufficient funds"), "\(lines[1])")
+            try await settles(c, "troupe.payment.dead", 2)       // listing leaves them in place
 
-        let missing = try CLI.run(["dlq", "replay", "payment", "--id", "nope", "--topology", CLI.repoTopology], environment: Self.env)
-        #expect(missing.code == 1)
-        #expect(missing.err.contains("no dead letter with id nope"))
+            let replay = try CLI.run(["dlq", "replay", "payment", "--id", "dead-2", "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(replay.code == 0, "\(replay.err)")
+            try await settles(c, "troupe.payment.dead", 1)
+            let replayed = try #require(try c.get(queue: "troupe.payment"))
+            #expect(replayed.message.messageID == "dead-2")
+            #expect(replayed.message.headers["x-attempts"] == nil, "attempts reset")
+            try c.ack(replayed.tag)
 
-        let young = try CLI.run(["dlq", "purge", "payment", "--older-than", "4h", "--topology", CLI.repoTopology], environment: Self.env)
-        #expect(young.out.contains("purged 0 message(s)"))
-        let old = try CLI.run(["dlq", "purge", "payment", "--older-than", "1h", "--topology", CLI.repoTopology], environment: Self.env)
-        #expect(old.out.contains("purged 1 message(s)"), "\(old.out) \(old.err)")
-        try await settles(c, "troupe.payment.dead", 0)
-    }
+            let missing = try CLI.run(["dlq", "replay", "payment", "--id", "nope", "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(missing.code == 1)
+            #expect(missing.err.contains("no dead letter with id nope"))
 
-    /// The broker settles what a finished command fetched (acks, requeues) a moment after the command
-    /// exits: wait for the queue to show `count`.
-    func settles(_ c: AMQPConnection, _ queue: String, _ count: Int) async throws {
-        try await eventually("\(queue) to hold \(count)", timeout: .seconds(10)) { try c.messageCount(queue) == count }
+            let young = try CLI.run(["dlq", "purge", "payment", "--older-than", "4h", "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(young.out.contains("purged 0 message(s)"))
+            let old = try CLI.run(["dlq", "purge", "payment", "--older-than", "1h", "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(old.out.contains("purged 1 message(s)"), "\(old.out) \(old.err)")
+            try await settles(c, "troupe.payment.dead", 0)
+        }
+
+        /// The broker settles what a finished command fetched (acks, requeues) a moment after the command
+        /// exits: wait for the queue to show `count`.
+        func settles(_ c: AMQPConnection, _ queue: String, _ count: Int) async throws {
+            try await eventually("\(queue) to hold \(count)", timeout: .seconds(10)) { try c.messageCount(queue) == count }
+        }
     }
 }

@@ -8,172 +8,174 @@ import FoundationNetworking
 #endif
 import Testing
 
-/// The HTTP edge of a real `troupe node` process, against the project's PostgreSQL and RabbitMQ.
-@Suite(.serialized) struct EdgeTests {
-    static let amqpURL = NodeRuntimeTests.amqpURL
-    static let databaseURL = NodeRuntimeTests.databaseURL
-    static let secret = "edge-test-secret-0123456789"
+extension ComponentQueues {
+    /// The HTTP edge of a real `troupe node` process, against the project's PostgreSQL and RabbitMQ.
+    @Suite(.serialized) struct EdgeTests {
+        static let amqpURL = NodeRuntimeTests.amqpURL
+        static let databaseURL = NodeRuntimeTests.databaseURL
+        static let secret = "edge-test-secret-0123456789"
 
-    /// A running edge node, a product and two partners with keys.
-    struct Fixture {
-        let node: NodeProcess
-        let base: URL
-        let pool: PostgresPool
-        let sku: String
-        let key: String, otherKey: String
-        let partner: UUID
-    }
-
-    static func start() async throws -> Fixture {
-        let port = Int.random(in: 20_000...29_999)
-        let path = try CLI.writeTopology("""
-            { "broker": { "url": "\(amqpURL)" }, "database": { "url": "\(databaseURL)" }, "security": { "apiKeySecret": "\(secret)" },
-              "nodes": [ { "name": "edge", "http": { "host": "127.0.0.1", "port": \(port) }, "components": [ { "name": "analytics" } ] },
-                         { "name": "rest", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
-                                                           { "name": "brand-sync" }, { "name": "notification" } ] } ] }
-            """)
-        let node = try NodeProcess(["node", "edge", "--topology", path], environment: NodeRuntimeTests.env)
-        let base = URL(string: "http://127.0.0.1:\(port)")!
-        try await eventually("the edge answering /health") { (try? await get(base.appendingPathComponent("health")).status) == 200 }
-        let pool = PostgresPool(.init(url: databaseURL, size: 2))
-        let sku = "TEST-\(UUID().uuidString.prefix(8))"
-        try await pool.withConnection { db in
-            try db.query("""
-                INSERT INTO products (internal_id, sku, name, brand, currency, min_face_value, max_face_value)
-                VALUES ($1, $1, 'Test card', 'Test', 'USD', 5, 500)
-                """, [sku])
+        /// A running edge node, a product and two partners with keys.
+        struct Fixture {
+            let node: NodeProcess
+            let base: URL
+            let pool: PostgresPool
+            let sku: String
+            let key: String, otherKey: String
+            let partner: UUID
         }
-        let registry = PartnerRegistry(pool: pool, keySecret: secret)
-        let a = try await registry.add(name: "edge-a-\(UUID().uuidString.prefix(8))", wallet: 1000, pricePercent: Decimal(string: "97.5")!)
-        let b = try await registry.add(name: "edge-b-\(UUID().uuidString.prefix(8))", wallet: 0, pricePercent: 100)
-        return Fixture(node: node, base: base, pool: pool, sku: sku, key: a.key.text, otherKey: b.key.text, partner: a.id)
-    }
 
-    static func stop(_ f: Fixture) async {
-        f.node.signal(SIGTERM)
-        _ = try? await f.node.waitForExit(timeout: .seconds(10))
-        f.node.kill()
-        await f.pool.shutdown()
-    }
-
-    struct Reply: Sendable { let status: Int; let json: JSONValue; let correlation: String? }
-
-    static func get(_ url: URL, key: String? = nil) async throws -> Reply {
-        var request = URLRequest(url: url)
-        if let key { request.setValue(key, forHTTPHeaderField: "x-api-key") }
-        return try await send(request)
-    }
-
-    static func post(_ f: Fixture, _ body: String, key: String? = nil, correlation: String? = nil) async throws -> Reply {
-        var request = URLRequest(url: f.base.appendingPathComponent("api/orders"))
-        request.httpMethod = "POST"
-        request.httpBody = Data(body.utf8)
-        request.setValue("application/json", forHTTPHeaderField: "content-type")
-        if let key = key ?? Optional(f.key), !key.isEmpty { request.setValue(key, forHTTPHeaderField: "x-api-key") }
-        if let correlation { request.setValue(correlation, forHTTPHeaderField: "x-correlation-id") }
-        return try await send(request)
-    }
-
-    static func send(_ request: URLRequest) async throws -> Reply {
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let http = response as! HTTPURLResponse
-        return Reply(status: http.statusCode, json: (try? JSONValue(parsing: Array(data))) ?? .null,
-                     correlation: http.value(forHTTPHeaderField: "x-correlation-id"))
-    }
-
-    static func order(_ f: Fixture, ref: String, face: String = "25", quantity: Int = 2) -> String {
-        #"{"referenceId": "\#(ref)", "sku": "\#(f.sku)", "faceValue": \#(face), "quantity": \#(quantity)}"#
-    }
-
-    @Test func anOrderIsAcceptedPricedAndWrittenWithItsEnvelope() async throws {
-        let f = try await Self.start()
-        defer { f.node.kill() }
-        let r = try await Self.post(f, Self.order(f, ref: "r-1"), correlation: "req-edge-1")
-        #expect(r.status == 202)
-        #expect(r.correlation == "req-edge-1")
-        #expect(r.json["status"] == .string("Processing"))
-        #expect(r.json["unitPrice"] == .number(24.38), "97.5% of 25, to the cent")
-        #expect(r.json["total"] == .number(48.76))
-        #expect(r.json["referenceId"] == .string("r-1"))
-        guard case .string(let id) = r.json["id"] else { Issue.record("no id: \(r.json)"); return }
-
-        try await f.pool.withConnection { db in
-            let rows = try db.query("SELECT envelope FROM troupe_outbox WHERE topic = 'order.created' AND envelope LIKE '%' || $1 || '%'", [id]).rows
-            #expect(rows.count == 1)
-            let envelope = try Envelope.decode(Array(try rows[0].decode("envelope", as: String.self).utf8))
-            #expect(envelope.correlationId == "req-edge-1")
-            #expect(envelope.producerId == "order-queue")
-            #expect(envelope.payload["orderId"] == .string(id))
+        static func start() async throws -> Fixture {
+            let port = Int.random(in: 20_000...29_999)
+            let path = try CLI.writeTopology("""
+                { "broker": { "url": "\(amqpURL)" }, "database": { "url": "\(databaseURL)" }, "security": { "apiKeySecret": "\(secret)" },
+                  "nodes": [ { "name": "edge", "http": { "host": "127.0.0.1", "port": \(port) }, "components": [ { "name": "analytics" } ] },
+                             { "name": "rest", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
+                                                               { "name": "brand-sync" }, { "name": "notification" } ] } ] }
+                """)
+            let node = try NodeProcess(["node", "edge", "--topology", path], environment: NodeRuntimeTests.env)
+            let base = URL(string: "http://127.0.0.1:\(port)")!
+            try await eventually("the edge answering /health") { (try? await get(base.appendingPathComponent("health")).status) == 200 }
+            let pool = PostgresPool(.init(url: databaseURL, size: 2))
+            let sku = "TEST-\(UUID().uuidString.prefix(8))"
+            try await pool.withConnection { db in
+                try db.query("""
+                    INSERT INTO products (internal_id, sku, name, brand, currency, min_face_value, max_face_value)
+                    VALUES ($1, $1, 'Test card', 'Test', 'USD', 5, 500)
+                    """, [sku])
+            }
+            let registry = PartnerRegistry(pool: pool, keySecret: secret)
+            let a = try await registry.add(name: "edge-a-\(UUID().uuidString.prefix(8))", wallet: 1000, pricePercent: Decimal(string: "97.5")!)
+            let b = try await registry.add(name: "edge-b-\(UUID().uuidString.prefix(8))", wallet: 0, pricePercent: 100)
+            return Fixture(node: node, base: base, pool: pool, sku: sku, key: a.key.text, otherKey: b.key.text, partner: a.id)
         }
-        let own = try await Self.get(f.base.appendingPathComponent("api/orders/\(id)"), key: f.key)
-        #expect(own.status == 200)
-        #expect(own.json["id"] == .string(id))
-        #expect(try await Self.get(f.base.appendingPathComponent("api/orders/\(id)"), key: f.otherKey).status == 404, "another partner's order")
-        #expect(try await Self.get(f.base.appendingPathComponent("api/orders/not-a-uuid"), key: f.key).status == 404)
-        let generated = try await Self.post(f, Self.order(f, ref: "r-2"))
-        #expect(generated.correlation?.hasPrefix("req-") == true, "made up when not given")
-        await Self.stop(f)
-        #expect(f.node.exitCode == 0)
-    }
 
-    @Test func theSameReferenceIdReturnsTheSameOrderAndConcurrentDuplicatesCreateOne() async throws {
-        let f = try await Self.start()
-        defer { f.node.kill() }
-        let first = try await Self.post(f, Self.order(f, ref: "dup-1"))
-        let again = try await Self.post(f, Self.order(f, ref: "dup-1"))
-        #expect(first.status == 202 && again.status == 202)
-        #expect(first.json["id"] == again.json["id"])
-        let different = try await Self.post(f, Self.order(f, ref: "dup-1", quantity: 3))
-        #expect(different.status == 409)
-        #expect(different.json["error"]?["code"] == .string("conflict"))
+        static func stop(_ f: Fixture) async {
+            f.node.signal(SIGTERM)
+            _ = try? await f.node.waitForExit(timeout: .seconds(10))
+            f.node.kill()
+            await f.pool.shutdown()
+        }
 
-        let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
-            for _ in 0..<12 { group.addTask { try await Self.post(f, Self.order(f, ref: "dup-2")) } }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-        #expect(replies.allSatisfy { $0.status == 202 })
-        #expect(Set(replies.map { "\($0.json["id"] ?? .null)" }).count == 1, "one order for all of them")
-        try await f.pool.withConnection { db in
-            let orders = try db.query("SELECT id FROM orders WHERE partner_id = $1 AND reference_id = 'dup-2'", [f.partner]).rows
-            #expect(orders.count == 1)
-            let id: UUID = try orders[0].decode("id")
-            let envelopes = try db.query("SELECT count(*) AS n FROM troupe_outbox WHERE envelope LIKE '%' || $1 || '%'", [id.lowercasedString]).rows
-            #expect(try envelopes[0].decode("n", as: Int.self) == 1)
-        }
-        await Self.stop(f)
-    }
+        struct Reply: Sendable { let status: Int; let json: JSONValue; let correlation: String? }
 
-    @Test func badBodiesAndKeysGetJSONErrorsNamingTheField() async throws {
-        let f = try await Self.start()
-        defer { f.node.kill() }
-        let cases: [(String, Int, String)] = [
-            ("{", 400, "the body is not valid JSON"),
-            ("[1]", 400, "the body must be a JSON object"),
-            (#"{"referenceId": "x", "faceValue": 10, "quantity": 1}"#, 400, "sku: is required"),
-            (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": "10", "quantity": 1}"#, 400, "faceValue: must be a number"),
-            (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": 10, "quantity": 1, "colour": "red"}"#, 400, "colour: unknown field"),
-            (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": 10, "quantity": 0}"#, 422, "quantity: must be a whole number from 1 to 100"),
-            (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": 10.005, "quantity": 1}"#, 422, "faceValue: must have at most 2 decimals"),
-            (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": 1000, "quantity": 1}"#, 422, "faceValue: must be from 5.00 to 500.00"),
-            (#"{"referenceId": "x", "sku": "NO-SUCH", "faceValue": 10, "quantity": 1}"#, 422, "sku: unknown product 'NO-SUCH'"),
-            (#"{"referenceId": "", "sku": "\#(f.sku)", "faceValue": 10, "quantity": 1}"#, 422, "referenceId: must be 1 to 100 characters"),
-        ]
-        for (body, status, message) in cases {
-            let r = try await Self.post(f, body)
-            #expect(r.status == status, "\(body) -> \(r.status) \(r.json)")
-            guard case .string(let text)? = r.json["error"]?["message"] else { Issue.record("no JSON error for \(body): \(r.json)"); continue }
-            #expect(text.contains(message), "\(body): \(text)")
-            #expect(r.json["error"]?["code"] == .string(status == 400 ? "bad_request" : "unprocessable"))
+        static func get(_ url: URL, key: String? = nil) async throws -> Reply {
+            var request = URLRequest(url: url)
+            if let key { request.setValue(key, forHTTPHeaderField: "x-api-key") }
+            return try await send(request)
         }
-        let big = try await Self.post(f, #"{"referenceId": ""# + String(repeating: "x", count: 70_000) + #""}"#)
-        #expect(big.status == 413)
-        #expect(big.json["error"]?["code"] == .string("payload_too_large"))
-        let missing = try await Self.post(f, Self.order(f, ref: "k-1"), key: "")
-        #expect(missing.status == 401)
-        #expect(missing.json["error"]?["message"] == .string("the x-api-key header is missing"))
-        let wrong = try await Self.post(f, Self.order(f, ref: "k-1"), key: "tk_not-a-real-key")
-        #expect(wrong.status == 401)
-        #expect(wrong.json["error"]?["code"] == .string("unauthorized"))
-        await Self.stop(f)
+
+        static func post(_ f: Fixture, _ body: String, key: String? = nil, correlation: String? = nil) async throws -> Reply {
+            var request = URLRequest(url: f.base.appendingPathComponent("api/orders"))
+            request.httpMethod = "POST"
+            request.httpBody = Data(body.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "content-type")
+            if let key = key ?? Optional(f.key), !key.isEmpty { request.setValue(key, forHTTPHeaderField: "x-api-key") }
+            if let correlation { request.setValue(correlation, forHTTPHeaderField: "x-correlation-id") }
+            return try await send(request)
+        }
+
+        static func send(_ request: URLRequest) async throws -> Reply {
+            let (data, response) = try await URLSession.shared.data(for: request)
+            let http = response as! HTTPURLResponse
+            return Reply(status: http.statusCode, json: (try? JSONValue(parsing: Array(data))) ?? .null,
+                         correlation: http.value(forHTTPHeaderField: "x-correlation-id"))
+        }
+
+        static func order(_ f: Fixture, ref: String, face: String = "25", quantity: Int = 2) -> String {
+            #"{"referenceId": "\#(ref)", "sku": "\#(f.sku)", "faceValue": \#(face), "quantity": \#(quantity)}"#
+        }
+
+        @Test func anOrderIsAcceptedPricedAndWrittenWithItsEnvelope() async throws {
+            let f = try await Self.start()
+            defer { f.node.kill() }
+            let r = try await Self.post(f, Self.order(f, ref: "r-1"), correlation: "req-edge-1")
+            #expect(r.status == 202)
+            #expect(r.correlation == "req-edge-1")
+            #expect(r.json["status"] == .string("Processing"))
+            #expect(r.json["unitPrice"] == .number(24.38), "97.5% of 25, to the cent")
+            #expect(r.json["total"] == .number(48.76))
+            #expect(r.json["referenceId"] == .string("r-1"))
+            guard case .string(let id) = r.json["id"] else { Issue.record("no id: \(r.json)"); return }
+
+            try await f.pool.withConnection { db in
+                let rows = try db.query("SELECT envelope FROM troupe_outbox WHERE topic = 'order.created' AND envelope LIKE '%' || $1 || '%'", [id]).rows
+                #expect(rows.count == 1)
+                let envelope = try Envelope.decode(Array(try rows[0].decode("envelope", as: String.self).utf8))
+                #expect(envelope.correlationId == "req-edge-1")
+                #expect(envelope.producerId == "order-queue")
+                #expect(envelope.payload["orderId"] == .string(id))
+            }
+            let own = try await Self.get(f.base.appendingPathComponent("api/orders/\(id)"), key: f.key)
+            #expect(own.status == 200)
+            #expect(own.json["id"] == .string(id))
+            #expect(try await Self.get(f.base.appendingPathComponent("api/orders/\(id)"), key: f.otherKey).status == 404, "another partner's order")
+            #expect(try await Self.get(f.base.appendingPathComponent("api/orders/not-a-uuid"), key: f.key).status == 404)
+            let generated = try await Self.post(f, Self.order(f, ref: "r-2"))
+            #expect(generated.correlation?.hasPrefix("req-") == true, "made up when not given")
+            await Self.stop(f)
+            #expect(f.node.exitCode == 0)
+        }
+
+        @Test func theSameReferenceIdReturnsTheSameOrderAndConcurrentDuplicatesCreateOne() async throws {
+            let f = try await Self.start()
+            defer { f.node.kill() }
+            let first = try await Self.post(f, Self.order(f, ref: "dup-1"))
+            let again = try await Self.post(f, Self.order(f, ref: "dup-1"))
+            #expect(first.status == 202 && again.status == 202)
+            #expect(first.json["id"] == again.json["id"])
+            let different = try await Self.post(f, Self.order(f, ref: "dup-1", quantity: 3))
+            #expect(different.status == 409)
+            #expect(different.json["error"]?["code"] == .string("conflict"))
+
+            let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
+                for _ in 0..<12 { group.addTask { try await Self.post(f, Self.order(f, ref: "dup-2")) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(replies.allSatisfy { $0.status == 202 })
+            #expect(Set(replies.map { "\($0.json["id"] ?? .null)" }).count == 1, "one order for all of them")
+            try await f.pool.withConnection { db in
+                let orders = try db.query("SELECT id FROM orders WHERE partner_id = $1 AND reference_id = 'dup-2'", [f.partner]).rows
+                #expect(orders.count == 1)
+                let id: UUID = try orders[0].decode("id")
+                let envelopes = try db.query("SELECT count(*) AS n FROM troupe_outbox WHERE envelope LIKE '%' || $1 || '%'", [id.lowercasedString]).rows
+                #expect(try envelopes[0].decode("n", as: Int.self) == 1)
+            }
+            await Self.stop(f)
+        }
+
+        @Test func badBodiesAndKeysGetJSONErrorsNamingTheField() async throws {
+            let f = try await Self.start()
+            defer { f.node.kill() }
+            let cases: [(String, Int, String)] = [
+                ("{", 400, "the body is not valid JSON"),
+                ("[1]", 400, "the body must be a JSON object"),
+                (#"{"referenceId": "x", "faceValue": 10, "quantity": 1}"#, 400, "sku: is required"),
+                (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": "10", "quantity": 1}"#, 400, "faceValue: must be a number"),
+                (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": 10, "quantity": 1, "colour": "red"}"#, 400, "colour: unknown field"),
+                (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": 10, "quantity": 0}"#, 422, "quantity: must be a whole number from 1 to 100"),
+                (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": 10.005, "quantity": 1}"#, 422, "faceValue: must have at most 2 decimals"),
+                (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": 1000, "quantity": 1}"#, 422, "faceValue: must be from 5.00 to 500.00"),
+                (#"{"referenceId": "x", "sku": "NO-SUCH", "faceValue": 10, "quantity": 1}"#, 422, "sku: unknown product 'NO-SUCH'"),
+                (#"{"referenceId": "", "sku": "\#(f.sku)", "faceValue": 10, "quantity": 1}"#, 422, "referenceId: must be 1 to 100 characters"),
+            ]
+            for (body, status, message) in cases {
+                let r = try await Self.post(f, body)
+                #expect(r.status == status, "\(body) -> \(r.status) \(r.json)")
+                guard case .string(let text)? = r.json["error"]?["message"] else { Issue.record("no JSON error for \(body): \(r.json)"); continue }
+                #expect(text.contains(message), "\(body): \(text)")
+                #expect(r.json["error"]?["code"] == .string(status == 400 ? "bad_request" : "unprocessable"))
+            }
+            let big = try await Self.post(f, #"{"referenceId": ""# + String(repeating: "x", count: 70_000) + #""}"#)
+            #expect(big.status == 413)
+            #expect(big.json["error"]?["code"] == .string("payload_too_large"))
+            let missing = try await Self.post(f, Self.order(f, ref: "k-1"), key: "")
+            #expect(missing.status == 401)
+            #expect(missing.json["error"]?["message"] == .string("the x-api-key header is missing"))
+            let wrong = try await Self.post(f, Self.order(f, ref: "k-1"), key: "tk_not-a-real-key")
+            #expect(wrong.status == 401)
+            #expect(wrong.json["error"]?["code"] == .string("unauthorized"))
+            await Self.stop(f)
+        }
     }
 }

@@ -4,88 +4,90 @@ import Bridges
 import Foundation
 import Testing
 
-/// `troupe node` and `troupe up` as processes, against the project's RabbitMQ and PostgreSQL.
-@Suite(.serialized) struct NodeRuntimeTests {
-    static let amqpURL = ProcessInfo.processInfo.environment["TROUPE_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5679/%2F"
-    static let databaseURL = ProcessInfo.processInfo.environment["TROUPE_DATABASE_URL"] ?? "postgresql://troupe:troupe@127.0.0.1:5439/troupe"
-    static let env = ["TROUPE_AMQP_URL": amqpURL, "TROUPE_DATABASE_URL": databaseURL]
+extension ComponentQueues {
+    /// `troupe node` and `troupe up` as processes, against the project's RabbitMQ and PostgreSQL.
+    @Suite(.serialized) struct NodeRuntimeTests {
+        static let amqpURL = ProcessInfo.processInfo.environment["TROUPE_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5679/%2F"
+        static let databaseURL = ProcessInfo.processInfo.environment["TROUPE_DATABASE_URL"] ?? "postgresql://troupe:troupe@127.0.0.1:5439/troupe"
+        static let env = ["TROUPE_AMQP_URL": amqpURL, "TROUPE_DATABASE_URL": databaseURL]
 
-    /// Two nodes: alpha hosts notification, beta analytics (components with no flows of their own yet).
-    static func twoNodes() throws -> String {
-        try CLI.writeTopology("""
-            { "broker": { "url": "\(amqpURL)" }, "database": { "url": "\(databaseURL)" },
-              "nodes": [ { "name": "alpha", "components": [ { "name": "notification" } ] },
-                         { "name": "beta", "components": [ { "name": "analytics" } ] },
-                         { "name": "gamma", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
-                                                            { "name": "brand-sync" } ] } ] }
-            """)
-    }
-
-    @Test func aNodeConsumesItsComponentsQueueAndStopsGracefullyOnSIGTERM() async throws {
-        let admin = try AMQPConnection(url: AMQPURL(Self.amqpURL))
-        try WireTopology().declare(component: "notification", topics: [], on: admin)
-        try admin.purge("troupe.notification.dead")
-        let node = try NodeProcess(["node", "alpha", "--topology", Self.twoNodes()], environment: Self.env)
-        defer { node.kill() }
-        try await node.waitFor("node started")
-
-        // An envelope on a topic notification has no handler for: dead-lettered with the reason, not lost.
-        let envelope = Envelope(topic: "nobody.handles", producerId: "test", correlationId: "req-node-1", payload: .object([:]))
-        try await DedicatedThread.run("test.publish") {
-            let c = try AMQPConnection(url: AMQPURL(Self.amqpURL))
-            try c.publish(exchange: "", routingKey: "troupe.notification", OutboxRelay.message(envelope))
+        /// Two nodes: alpha hosts notification, beta analytics (components with no flows of their own yet).
+        static func twoNodes() throws -> String {
+            try CLI.writeTopology("""
+                { "broker": { "url": "\(amqpURL)" }, "database": { "url": "\(databaseURL)" },
+                  "nodes": [ { "name": "alpha", "components": [ { "name": "notification" } ] },
+                             { "name": "beta", "components": [ { "name": "analytics" } ] },
+                             { "name": "gamma", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
+                                                                { "name": "brand-sync" } ] } ] }
+                """)
         }
-        try await eventually("the envelope in troupe.notification.dead") { try admin.messageCount("troupe.notification.dead") == 1 }
-        let dead = try #require(try admin.get(queue: "troupe.notification.dead"))
-        #expect(dead.message.messageID == envelope.id.lowercasedString)
-        #expect(dead.message.headers["x-error"]?.stringValue?.contains("notification has no handler for topic 'nobody.handles'") == true)
 
-        let start = ContinuousClock.now
-        node.signal(SIGTERM)
-        #expect(try await node.waitForExit(timeout: .seconds(10)) == 0)
-        #expect(ContinuousClock.now - start < .seconds(10))
-        #expect(node.text.contains("node stopped"))
-    }
+        @Test func aNodeConsumesItsComponentsQueueAndStopsGracefullyOnSIGTERM() async throws {
+            let admin = try AMQPConnection(url: AMQPURL(Self.amqpURL))
+            try WireTopology().declare(component: "notification", topics: [], on: admin)
+            try admin.purge("troupe.notification.dead")
+            let node = try NodeProcess(["node", "alpha", "--topology", Self.twoNodes()], environment: Self.env)
+            defer { node.kill() }
+            try await node.waitFor("node started")
 
-    @Test func upRestartsANodeKilledWithSIGKILLAndStopsEveryNodeOnSIGTERM() async throws {
-        let up = try NodeProcess(["up", "--topology", Self.twoNodes()], environment: Self.env)
-        defer { up.kill() }
-        let alphaRunning = "node=alpha [Node] node started"                 // alpha's own log line
-        for node in ["alpha", "beta", "gamma"] { try await up.waitFor("node=\(node) pid=") }
-        try await up.waitFor(alphaRunning)
-        let first = try #require(Self.pids(of: "alpha", in: up.text).first)
-        kill(first, SIGKILL)
-        try await up.waitFor("exit=signal 9 (SIGKILL) node=alpha")
-        try await eventually("alpha restarted") { Self.pids(of: "alpha", in: up.text).count == 2 }
-        let second = Self.pids(of: "alpha", in: up.text)[1]
-        #expect(second != first)
-        try await eventually("the restarted alpha running") { up.text.components(separatedBy: alphaRunning).count == 3 }
+            // An envelope on a topic notification has no handler for: dead-lettered with the reason, not lost.
+            let envelope = Envelope(topic: "nobody.handles", producerId: "test", correlationId: "req-node-1", payload: .object([:]))
+            try await DedicatedThread.run("test.publish") {
+                let c = try AMQPConnection(url: AMQPURL(Self.amqpURL))
+                try c.publish(exchange: "", routingKey: "troupe.notification", OutboxRelay.message(envelope))
+            }
+            try await eventually("the envelope in troupe.notification.dead") { try admin.messageCount("troupe.notification.dead") == 1 }
+            let dead = try #require(try admin.get(queue: "troupe.notification.dead"))
+            #expect(dead.message.messageID == envelope.id.lowercasedString)
+            #expect(dead.message.headers["x-error"]?.stringValue?.contains("notification has no handler for topic 'nobody.handles'") == true)
 
-        up.signal(SIGTERM)
-        #expect(try await up.waitForExit(timeout: .seconds(15)) == 0)
-        #expect(up.text.contains("every node stopped"))
-        for pid in Self.pids(of: "alpha", in: up.text) + Self.pids(of: "beta", in: up.text) + Self.pids(of: "gamma", in: up.text) {
-            #expect(kill(pid, 0) == -1, "node process \(pid) is gone")
+            let start = ContinuousClock.now
+            node.signal(SIGTERM)
+            #expect(try await node.waitForExit(timeout: .seconds(10)) == 0)
+            #expect(ContinuousClock.now - start < .seconds(10))
+            #expect(node.text.contains("node stopped"))
         }
-    }
 
-    @Test func upGivesUpOnANodeThatKeepsCrashing() async throws {
-        // PostgreSQL unreachable: every node exits 69 at once, again and again.
-        var env = Self.env
-        env["TROUPE_DATABASE_URL"] = "postgresql://troupe:troupe@127.0.0.1:1/troupe"
-        let up = try NodeProcess(["up", "--topology", Self.twoNodes()], environment: env)
-        defer { up.kill() }
-        #expect(try await up.waitForExit(timeout: .seconds(60)) == 1)
-        #expect(up.text.contains("restarted too often; stopping every node"))
-        #expect(up.text.contains("exit=exit code 69"))
-        #expect(up.text.contains("cannot reach PostgreSQL"))
-    }
+        @Test func upRestartsANodeKilledWithSIGKILLAndStopsEveryNodeOnSIGTERM() async throws {
+            let up = try NodeProcess(["up", "--topology", Self.twoNodes()], environment: Self.env)
+            defer { up.kill() }
+            let alphaRunning = "node=alpha [Node] node started"                 // alpha's own log line
+            for node in ["alpha", "beta", "gamma"] { try await up.waitFor("node=\(node) pid=") }
+            try await up.waitFor(alphaRunning)
+            let first = try #require(Self.pids(of: "alpha", in: up.text).first)
+            kill(first, SIGKILL)
+            try await up.waitFor("exit=signal 9 (SIGKILL) node=alpha")
+            try await eventually("alpha restarted") { Self.pids(of: "alpha", in: up.text).count == 2 }
+            let second = Self.pids(of: "alpha", in: up.text)[1]
+            #expect(second != first)
+            try await eventually("the restarted alpha running") { up.text.components(separatedBy: alphaRunning).count == 3 }
 
-    /// The pids `troupe up` started for `node`, in order.
-    static func pids(of node: String, in text: String) -> [pid_t] {
-        text.components(separatedBy: "\n").compactMap { line in
-            guard line.contains("troupe.up"), line.hasSuffix("node started"), let r = line.range(of: "node=\(node) pid=") else { return nil }
-            return pid_t(line[r.upperBound...].prefix { $0.isNumber })
+            up.signal(SIGTERM)
+            #expect(try await up.waitForExit(timeout: .seconds(15)) == 0)
+            #expect(up.text.contains("every node stopped"))
+            for pid in Self.pids(of: "alpha", in: up.text) + Self.pids(of: "beta", in: up.text) + Self.pids(of: "gamma", in: up.text) {
+                #expect(kill(pid, 0) == -1, "node process \(pid) is gone")
+            }
+        }
+
+        @Test func upGivesUpOnANodeThatKeepsCrashing() async throws {
+            // PostgreSQL unreachable: every node exits 69 at once, again and again.
+            var env = Self.env
+            env["TROUPE_DATABASE_URL"] = "postgresql://troupe:troupe@127.0.0.1:1/troupe"
+            let up = try NodeProcess(["up", "--topology", Self.twoNodes()], environment: env)
+            defer { up.kill() }
+            #expect(try await up.waitForExit(timeout: .seconds(60)) == 1)
+            #expect(up.text.contains("restarted too often; stopping every node"))
+            #expect(up.text.contains("exit=exit code 69"))
+            #expect(up.text.contains("cannot reach PostgreSQL"))
+        }
+
+        /// The pids `troupe up` started for `node`, in order.
+        static func pids(of node: String, in text: String) -> [pid_t] {
+            text.components(separatedBy: "\n").compactMap { line in
+                guard line.contains("troupe.up"), line.hasSuffix("node started"), let r = line.range(of: "node=\(node) pid=") else { return nil }
+                return pid_t(line[r.upperBound...].prefix { $0.isNumber })
+            }
         }
     }
 }

@@ -9,17 +9,19 @@ struct ComponentWiring: Sendable {
     var topics: [String]
     var handler: EnvelopeConsumer.Handler
 
-    /// The wiring of `component`. Components gain topics as their flows land; until then a component
-    /// consumes its queue (bound to nothing) and dead-letters anything sent to it directly.
-    static func of(_ component: Component) -> ComponentWiring {
-        ComponentWiring(topics: []) { envelope, _ in throw UnhandledTopic(component: component, topic: envelope.topic) }
+    init(_ router: TopicRouter) {
+        topics = router.topics
+        handler = router.handler
     }
-}
 
-/// An envelope reached a component that has no handler for its topic.
-struct UnhandledTopic: ClassifiedError, CustomStringConvertible {
-    let component: Component
-    let topic: String
-    var disposition: FailureDisposition { .permanent }
-    var description: String { "\(component) has no handler for topic '\(topic)'" }
+    /// The wiring of `component`. Components without flows yet consume their queue (bound to nothing)
+    /// and dead-letter anything sent to it directly.
+    static func of(_ component: Component) -> ComponentWiring {
+        switch component {
+        case .orderQueue: ComponentWiring(OrderSaga.router)
+        case .inventory: ComponentWiring(Inventory.router)
+        case .payment: ComponentWiring(Payment.router)
+        case .brandSync, .notification, .analytics: ComponentWiring(TopicRouter(component, [:]))
+        }
+    }
 }

@@ -1,0 +1,94 @@
+import ActorRuntime
+import Bridges
+import Foundation
+
+/// Inventory: stock per product, held by reservations for 15 minutes unless confirmed. A reservation
+/// moves only from `reserved` (to confirmed, released or expired), so none is both confirmed and released;
+/// every command is answered, and answered the same way again when replayed.
+public enum Inventory {
+    public static let reservationTTL: Duration = .seconds(15 * 60)
+
+    public static var router: TopicRouter {
+        TopicRouter(.inventory, [
+            SagaTopic.reserve: { envelope, context in try reserve(envelope, context.db, emit: context.emit) },
+            SagaTopic.confirm: { envelope, context in try confirm(envelope, context.db, emit: context.emit) },
+            SagaTopic.release: { envelope, context in try release(envelope, context.db, emit: context.emit) },
+        ])
+    }
+
+    static func reserve(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
+        let p = Payload(envelope)
+        let order = try p.uuid("orderId"), product = try p.int("productId"), quantity = try p.int("quantity")
+        let replyFields: [String: JSONValue] = ["orderId": .string(order.lowercasedString)]
+        if let existing = try db.query("SELECT id, status FROM inventory_reservations WHERE order_id = $1", [order]).rows.first {
+            // Replayed: answer as the first time.
+            let status: String = try existing.decode("status")
+            let id: UUID = try existing.decode("id")
+            let reply = status == "reserved" || status == "confirmed"
+                ? Payload.reply(SagaTopic.reserved, to: envelope, from: .inventory, replyFields.merging(["reservationId": .string(id.lowercasedString)]) { a, _ in a })
+                : Payload.reply(SagaTopic.reserveFailed, to: envelope, from: .inventory, replyFields.merging(["reason": .string("reservation \(status)")]) { a, _ in a })
+            try emit(reply)
+            return
+        }
+        let taken = try db.query("""
+            UPDATE inventory_stock SET available = available - $2, updated_at = now() WHERE product_id = $1 AND available >= $2
+            """, [Int64(product), quantity]).affectedRows
+        guard taken == 1 else {
+            try emit(Payload.reply(SagaTopic.reserveFailed, to: envelope, from: .inventory,
+                                   replyFields.merging(["reason": .string("out of stock")]) { a, _ in a }))
+            return
+        }
+        let id = UUID.v7()
+        try db.query("""
+            INSERT INTO inventory_reservations (id, order_id, product_id, quantity, status, expires_at)
+            VALUES ($1, $2, $3, $4, 'reserved', now() + make_interval(secs => $5))
+            """, [id, order, Int64(product), quantity, reservationTTL.inSeconds])
+        try emit(Payload.reply(SagaTopic.reserved, to: envelope, from: .inventory,
+                               replyFields.merging(["reservationId": .string(id.lowercasedString)]) { a, _ in a }))
+    }
+
+    /// Turns the order's reservation into a stock movement (the units are sold).
+    static func confirm(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
+        let order = try Payload(envelope).uuid("orderId")
+        let rows = try db.query("""
+            UPDATE inventory_reservations SET status = 'confirmed', updated_at = now()
+            WHERE order_id = $1 AND status = 'reserved' RETURNING id, product_id, quantity
+            """, [order]).rows
+        if let r = rows.first {
+            let quantity: Int = try r.decode("quantity")
+            try db.query("INSERT INTO inventory_movements (product_id, reservation_id, quantity, reason) VALUES ($1, $2, $3, 'sold')",
+                         [try r.decode("product_id", as: Int64.self), try r.decode("id", as: UUID.self), -quantity])
+        } else {
+            let status = try db.query("SELECT status FROM inventory_reservations WHERE order_id = $1", [order]).rows.first
+                .map { try $0.decode("status", as: String.self) }
+            guard status == "confirmed" else {
+                // Released or expired meanwhile: the vendor already delivered, so the sale stands; it is
+                // recorded, and the units it held went back to stock when it expired.
+                throw SagaViolation("inventory.confirm for order \(order.lowercasedString): reservation is \(status ?? "missing")")
+            }
+        }
+        try emit(Payload.reply(SagaTopic.confirmed, to: envelope, from: .inventory, ["orderId": .string(order.lowercasedString)]))
+    }
+
+    /// Gives the order's reserved units back to stock (a compensation); answered even if nothing was held.
+    static func release(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
+        let order = try Payload(envelope).uuid("orderId")
+        let rows = try db.query("""
+            UPDATE inventory_reservations SET status = 'released', updated_at = now()
+            WHERE order_id = $1 AND status = 'reserved' RETURNING id, product_id, quantity
+            """, [order]).rows
+        if let r = rows.first {
+            try db.query("UPDATE inventory_stock SET available = available + $2, updated_at = now() WHERE product_id = $1",
+                         [try r.decode("product_id", as: Int64.self), try r.decode("quantity", as: Int.self)])
+        }
+        try emit(Payload.reply(SagaTopic.released, to: envelope, from: .inventory, ["orderId": .string(order.lowercasedString)]))
+    }
+}
+
+/// A step that contradicts the saga's state (e.g. confirming a released reservation): permanent, so it is
+/// dead-lettered with the reason for an operator rather than retried.
+struct SagaViolation: ClassifiedError, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+    var disposition: FailureDisposition { .permanent }
+}

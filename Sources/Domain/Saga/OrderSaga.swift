@@ -1,0 +1,127 @@
+import ActorRuntime
+import Bridges
+import Foundation
+
+/// OrderQueue's orchestration of an order: reserve stock -> debit the wallet -> place the vendor order
+/// -> confirm the reservation -> `Completed`; a failure compensates (refund, release) and ends in `Failed`
+/// with a reason. The order's `step` only moves forward: each transition is an UPDATE guarded by the step
+/// it leaves, so a replayed or late reply cannot move an order backwards, and a replayed `order.created`
+/// (the backfill) re-sends the command of the step the order is waiting in.
+public enum OrderSaga {
+    /// Where an order is. `status` is Processing until `completed` or `failed`.
+    public enum Step: String, Sendable {
+        case created, reserving, debiting, placing, polling, confirming, completed, compensating, failed
+    }
+
+    public static var router: TopicRouter {
+        TopicRouter(.orderQueue, [
+            SagaTopic.orderCreated: { e, c in try started(e, c.db, emit: c.emit) },
+            SagaTopic.reserved: { e, c in try reserved(e, c.db, emit: c.emit) },
+            SagaTopic.reserveFailed: { e, c in try reserveFailed(e, c.db, emit: c.emit) },
+            SagaTopic.debited: { e, c in try debited(e, c.db, emit: c.emit) },
+            SagaTopic.debitFailed: { e, c in try debitFailed(e, c.db, emit: c.emit) },
+            SagaTopic.released: { e, c in try compensated(e, c.db, flag: "release_pending", emit: c.emit) },
+            SagaTopic.refunded: { e, c in try compensated(e, c.db, flag: "refund_pending", emit: c.emit) },
+            SagaTopic.confirmed: { e, c in try confirmed(e, c.db, emit: c.emit) },
+        ])
+    }
+
+    /// What a step's command needs to know about its order.
+    struct OrderFacts {
+        let id: UUID, partner: UUID, product: Int64, quantity: Int, total: Decimal, currency: String, step: Step, correlationId: String
+        init(_ row: PostgresRow) throws {
+            id = try row.decode("id")
+            partner = try row.decode("partner_id")
+            product = try row.decode("product_id")
+            quantity = try row.decode("quantity")
+            total = try row.decode("total")
+            currency = try row.decode("currency")
+            step = Step(rawValue: try row.decode("step")) ?? .failed
+            correlationId = try row.decode("correlation_id")
+        }
+        var idText: JSONValue { .string(id.lowercasedString) }
+    }
+
+    static let returning = "RETURNING id, partner_id, product_id, quantity, total, currency, step, correlation_id"
+
+    /// Moves order `id` from one of `from` to `to` (plus `set`, SQL with $2... parameters); nil when the
+    /// order is elsewhere (a replay, or a step that already moved on).
+    static func transition(_ db: PostgresConnection, _ id: UUID, from: [Step], to: Step, set: String = "",
+                           _ parameters: [any PostgresEncodable] = []) throws -> OrderFacts? {
+        let status = to == .completed ? "Completed" : to == .failed ? "Failed" : "Processing"
+        let steps = "{" + from.map(\.rawValue).joined(separator: ",") + "}"
+        let extra = set.isEmpty ? "" : ", " + set
+        return try db.query("""
+            UPDATE orders SET step = '\(to.rawValue)', status = '\(status)', updated_at = now()\(extra)
+            WHERE id = $1 AND step = ANY('\(steps)'::text[]) \(returning)
+            """, [id] + parameters).rows.first.map(OrderFacts.init)
+    }
+
+    static func facts(_ db: PostgresConnection, _ id: UUID) throws -> OrderFacts? {
+        try db.query("SELECT id, partner_id, product_id, quantity, total, currency, step, correlation_id FROM orders WHERE id = $1", [id])
+            .rows.first.map(OrderFacts.init)
+    }
+
+    static func command(_ topic: String, for order: OrderFacts, _ fields: [String: JSONValue]) -> Envelope {
+        Envelope(topic: topic, producerId: Component.orderQueue.rawValue, correlationId: order.correlationId,
+                 payload: .object(fields.merging(["orderId": order.idText]) { a, _ in a }))
+    }
+
+    /// The command an order waiting in `step` needs (re-sent by a replayed `order.created`).
+    static func pendingCommand(of order: OrderFacts) -> Envelope? {
+        switch order.step {
+        case .reserving: command(SagaTopic.reserve, for: order, ["productId": .number(Double(order.product)), "quantity": .number(Double(order.quantity))])
+        case .debiting: command(SagaTopic.debit, for: order, ["partnerId": .string(order.partner.lowercasedString), "amount": Money.json(order.total)])
+        case .placing: command(SagaTopic.placeVendorOrder, for: order, [:])
+        default: nil
+        }
+    }
+
+    static func started(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
+        let id = try Payload(e).uuid("orderId")
+        let order = try transition(db, id, from: [.created], to: .reserving) ?? facts(db, id)
+        guard let order else { throw SagaViolation("order.created for unknown order \(id.lowercasedString)") }
+        if let next = pendingCommand(of: order) { try emit(next) }
+    }
+
+    static func reserved(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
+        guard let order = try transition(db, try Payload(e).uuid("orderId"), from: [.reserving], to: .debiting) else { return }
+        try emit(pendingCommand(of: order)!)
+    }
+
+    static func reserveFailed(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
+        let p = Payload(e), reason = (try? p.string("reason")) ?? "reservation failed"
+        guard let order = try transition(db, try p.uuid("orderId"), from: [.reserving], to: .failed, set: "failure_reason = $2", [reason]) else { return }
+        try emit(command(SagaTopic.orderFailed, for: order, ["reason": .string(reason)]))
+    }
+
+    static func debited(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
+        guard let order = try transition(db, try Payload(e).uuid("orderId"), from: [.debiting], to: .placing) else { return }
+        try emit(pendingCommand(of: order)!)
+    }
+
+    static func debitFailed(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
+        let p = Payload(e), reason = (try? p.string("reason")) ?? "debit failed"
+        guard let order = try transition(db, try p.uuid("orderId"), from: [.debiting], to: .compensating,
+                                         set: "failure_reason = $2, release_pending = true", [reason]) else { return }
+        try emit(command(SagaTopic.release, for: order, [:]))
+    }
+
+    /// A compensation's reply: clears its flag; the last one marks the order Failed.
+    static func compensated(_ e: Envelope, _ db: PostgresConnection, flag: String, emit: (Envelope) throws -> Void) throws {
+        let id = try Payload(e).uuid("orderId")
+        try db.query("UPDATE orders SET \(flag) = false, updated_at = now() WHERE id = $1 AND step = 'compensating'", [id])
+        let rows = try db.query("""
+            UPDATE orders SET step = 'failed', status = 'Failed', updated_at = now()
+            WHERE id = $1 AND step = 'compensating' AND NOT refund_pending AND NOT release_pending \(returning), failure_reason
+            """, [id]).rows
+        guard let row = rows.first else { return }
+        let reason: String = (try row.decode("failure_reason", as: String?.self)) ?? "failed"
+        try emit(command(SagaTopic.orderFailed, for: try OrderFacts(row), ["reason": .string(reason)]))
+    }
+
+    static func confirmed(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
+        guard let order = try transition(db, try Payload(e).uuid("orderId"), from: [.confirming], to: .completed) else { return }
+        try emit(command(SagaTopic.orderCompleted, for: order, [:]))
+    }
+}

@@ -1,0 +1,32 @@
+import ActorRuntime
+import Bridges
+
+/// A component's handlers by topic, as one `EnvelopeConsumer.Handler`: the topics are what its queue
+/// binds; an envelope on any other topic is a permanent failure, dead-lettered with the reason.
+public struct TopicRouter: Sendable {
+    public let component: Component
+    private let routes: [String: EnvelopeConsumer.Handler]
+
+    public init(_ component: Component, _ routes: [String: EnvelopeConsumer.Handler]) {
+        self.component = component
+        self.routes = routes
+    }
+
+    public var topics: [String] { routes.keys.sorted() }
+
+    public var handler: EnvelopeConsumer.Handler {
+        let routes = self.routes, component = self.component
+        return { envelope, context in
+            guard let route = routes[envelope.topic] else { throw UnhandledTopic(component: component, topic: envelope.topic) }
+            try route(envelope, context)
+        }
+    }
+}
+
+/// An envelope reached a component that has no handler for its topic.
+public struct UnhandledTopic: ClassifiedError, CustomStringConvertible {
+    public let component: Component
+    public let topic: String
+    public var disposition: FailureDisposition { .permanent }
+    public var description: String { "\(component) has no handler for topic '\(topic)'" }
+}
