@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "troupe", targets: ["Node"]),
         .executable(name: "troupe-bench", targets: ["Bench"]),
+        .executable(name: "troupe-vendor-sim", targets: ["VendorSimulator"]),
         .library(name: "ActorRuntime", targets: ["ActorRuntime"]),
         .library(name: "ActorRuntimeTesting", targets: ["ActorRuntimeTesting"]),
         .library(name: "Bridges", targets: ["Bridges"]),
@@ -71,6 +72,15 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        // `troupe-vendor-sim`: the Bamboo vendor simulated (demo and tests).
+        .executableTarget(
+            name: "VendorSimulator",
+            dependencies: [
+                "ActorRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         // `troupe-bench AREA`: benchmarks with their baselines measured in the same run.

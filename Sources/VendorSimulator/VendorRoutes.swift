@@ -1,0 +1,125 @@
+import ActorRuntime
+import Foundation
+import Hummingbird
+
+/// The simulator's HTTP endpoints, in Bamboo's shapes.
+struct VendorRoutes: Sendable {
+    let state: SimulatorState
+    /// The `authorization` header every vendor call must carry.
+    let authorization: String
+
+    func add(to router: Router<BasicRequestContext>) {
+        router.post("/api/integration/v2.0/orders/checkout") { request, _ in try await checkout(request) }
+        router.get("/api/integration/v1.0/orders/:requestId") { request, context in
+            try await vendor(request) { try await order(context.parameters.get("requestId") ?? "") }
+        }
+        router.get("/api/integration/v1.0/catalog") { request, _ in try await vendor(request) { try await catalog() } }
+        router.get("/api/integration/v2.0/categories") { request, _ in try await vendor(request) { try await categories() } }
+        router.post("/sim/config") { request, _ in try await configure(request) }
+        router.get("/sim/orders") { _, _ in
+            let orders = await state.orders.values.sorted { $0.orderId < $1.orderId }
+            return reply(.ok, .array(orders.map { .object(["requestId": .string($0.requestId), "orderId": .number(Double($0.orderId))]) }))
+        }
+    }
+
+    func reply(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.jsonBytes)))
+    }
+
+    /// Checks Basic auth and applies the latency, then answers.
+    func vendor(_ request: Request, _ answer: () async throws -> Response) async throws -> Response {
+        guard request.headers[.authorization] == authorization else {
+            return reply(.unauthorized, .object(["message": .string("invalid client credentials")]))
+        }
+        let latency = await state.settings.latency
+        if latency > .zero { try await Task.sleep(for: latency) }
+        return try await answer()
+    }
+
+    func checkout(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 1 << 20)
+        return try await vendor(request) {
+            guard let input = try? JSONValue(parsing: Array(buffer: body)), case .string(let requestId)? = input["RequestId"], !requestId.isEmpty,
+                  case .array(let products)? = input["Products"], let first = products.first,
+                  case .number(let productId)? = first["ProductId"], case .number(let quantity)? = first["Quantity"],
+                  case .number(let value)? = first["Value"] else {
+                return reply(.badRequest, .object(["message": .string("RequestId and Products[0].ProductId/Quantity/Value are required")]))
+            }
+            guard state.products.contains(where: { $0.id == Int(productId) }) else {
+                return reply(.badRequest, .object(["message": .string("unknown ProductId \(Int(productId))")]))
+            }
+            if await state.order(requestId) == nil, await state.rollFailure() {
+                return reply(.internalServerError, .object(["message": .string("simulated vendor failure")]))
+            }
+            let placed = await state.place(requestId: requestId, productId: Int(productId), quantity: Int(quantity), value: value)
+            return reply(.ok, .object(["RequestId": .string(placed.requestId), "OrderId": .number(Double(placed.orderId))]))
+        }
+    }
+
+    func order(_ requestId: String) async throws -> Response {
+        guard let placed = await state.order(requestId) else {
+            return reply(.notFound, .object(["message": .string("no order with RequestId \(requestId)")]))
+        }
+        let processing = await state.settings.processing
+        let done = ContinuousClock.now - placed.placedAt >= processing
+        var items: [String: JSONValue] = ["ProductId": .number(Double(placed.productId)), "Quantity": .number(Double(placed.quantity)),
+                                          "ProductFaceValue": .number(placed.value)]
+        if done { items["Cards"] = .array((0..<placed.quantity).map { card(placed, $0) }) }
+        return reply(.ok, .object([
+            "OrderId": .number(Double(placed.orderId)), "RequestId": .string(requestId),
+            "Status": .string(done ? "Succeeded" : "Processing"), "Items": .array([.object(items)]),
+        ]))
+    }
+
+    /// The `i`-th card of an order: made up, but stable for the order.
+    func card(_ placed: SimulatorState.PlacedOrder, _ i: Int) -> JSONValue {
+        let id = placed.orderId * 100 + i
+        let fields: [String: JSONValue] = [
+            "Id": .number(Double(id)), "SerialNumber": .string("SN-\(id)"), "CardCode": .string("CODE-\(placed.orderId)-\(i)"),
+            "Pin": .string(String(format: "%04d", id % 10_000)), "ExpirationDate": .string("2030-12-31T00:00:00Z"),
+        ]
+        return .object(fields)
+    }
+
+    func catalog() async throws -> Response {
+        if let wait = await state.catalogCall() {
+            return reply(.tooManyRequests, .object(["message": .string("Too many requests, please wait for \(wait) seconds")]))
+        }
+        let brands = Dictionary(grouping: state.products, by: \.brand).sorted { $0.key < $1.key }.map { brandJSON($0.key, $0.value) }
+        return reply(.ok, .object(["Brands": .array(brands)]))
+    }
+
+    func brandJSON(_ brand: String, _ items: [SimulatorState.Product]) -> JSONValue {
+        let products: [JSONValue] = items.map { p in
+            let fields: [String: JSONValue] = ["Id": .number(Double(p.id)), "Name": .string(p.name), "MinFaceValue": .number(p.minFace),
+                                               "MaxFaceValue": .number(p.maxFace), "Count": .number(Double(p.count))]
+            return .object(fields)
+        }
+        let fields: [String: JSONValue] = ["Name": .string(brand), "CountryCode": .string(items[0].country), "CurrencyCode": .string(items[0].currency),
+                                           "Categories": .array([.number(Double(items[0].category))]), "Products": .array(products)]
+        return .object(fields)
+    }
+
+    func categories() async throws -> Response {
+        if let wait = await state.catalogCall() {
+            return reply(.tooManyRequests, .object(["message": .string("Too many requests, please wait for \(wait) seconds")]))
+        }
+        return reply(.ok, .array(state.categories.map { .object(["Id": .number(Double($0.id)), "Name": .string($0.name)]) }))
+    }
+
+    /// `{"failureRate": 0.5, "latencyMs": 20, "processingMs": 100, "catalogLimit": 10}`: any subset.
+    func configure(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 1 << 16)
+        guard let input = try? JSONValue(parsing: Array(buffer: body)), case .object(let o) = input else {
+            return reply(.badRequest, .object(["message": .string("a JSON object is required")]))
+        }
+        if case .number(let r)? = o["failureRate"] {
+            guard (0...1).contains(r) else { return reply(.badRequest, .object(["message": .string("failureRate: must be from 0 to 1")])) }
+            await state.update { $0.failureRate = r }
+        }
+        if case .number(let ms)? = o["latencyMs"] { await state.update { $0.latency = .milliseconds(Int(max(0, ms))) } }
+        if case .number(let ms)? = o["processingMs"] { await state.update { $0.processing = .milliseconds(Int(max(0, ms))) } }
+        if case .number(let n)? = o["catalogLimit"] { await state.update { $0.catalogLimit = max(0, Int(n)) } }
+        return reply(.ok, .object(["ok": .bool(true)]))
+    }
+}
