@@ -15,7 +15,7 @@ struct ConsumerFixture {
     let running: Task<Void, Never>
 
     init(topics: [String] = ["order.*"], retryDelays: [Duration] = [.milliseconds(50), .milliseconds(100)], batchSize: Int = 64,
-         handler: @escaping EnvelopeConsumer.Handler = ConsumerFixture.recordEffect) async throws {
+         handler: @escaping EnvelopeConsumer.Handler = ConsumerFixture.recordEffect, prepare: EnvelopeConsumer.Prepare? = nil) async throws {
         db = try TestDatabase()
         broker = TestBroker(retryDelays: retryDelays)
         pool = db.pool(size: 2)
@@ -24,7 +24,7 @@ struct ConsumerFixture {
         let topology = broker.topology
         publisher = try AMQPPublisher(url: TestBroker.url) { try topology.declareExchange(on: $0) }
         consumer = try EnvelopeConsumer(.init(component: broker.component, topics: topics, prefetch: 100, batchSize: batchSize, topology: topology),
-                                        amqpURL: TestBroker.url, pool: pool, publisher: publisher, handler: handler)
+                                        amqpURL: TestBroker.url, pool: pool, publisher: publisher, prepare: prepare, handler: handler)
         let consumer = self.consumer
         running = Task { await consumer.run() }
         try await eventually("the consumer to start") { consumer.consumer.isConsuming }

@@ -160,4 +160,36 @@ final class AttemptLog: Sendable {
         #expect(left == 2, "the recent row and the other component's row stay")
         await f.stop()
     }
+
+    /// The prepare step runs outside the transaction, hands its result to the handler with the attempt,
+    /// is retried like a handler when it fails transiently, and is skipped for a duplicate.
+    @Test func thePrepareStepFeedsTheHandlerIsRetriedAndSkippedForDuplicates() async throws {
+        let calls = Mutex<[UUID: Int]>([:])
+        let f = try await ConsumerFixture(handler: { envelope, context in
+            guard case .number(let call)? = context.prepared?["call"], case .number(let attempt)? = context.prepared?["attempt"] else {
+                throw TestKitError("no prepared value")
+            }
+            #expect(Int(attempt) == context.attempt)
+            try context.db.query("INSERT INTO effects (envelope_id, topic) VALUES ($1, $2)", [envelope.id, "\(envelope.topic)#\(Int(call))"])
+        }, prepare: { envelope, attempt in
+            let n = calls.withLock { c -> Int in c[envelope.id, default: 0] += 1; return c[envelope.id]! }
+            if envelope.payload["flaky"] == .bool(true), n == 1 { throw TransientError(TestKitError("vendor timed out")) }
+            return .object(["call": .number(Double(n)), "attempt": .number(Double(attempt))])
+        })
+        let steady = orderEnvelope(n: 1)
+        let flaky = Envelope(topic: "order.created", producerId: "test", correlationId: "req-2", payload: .object(["flaky": .bool(true)]))
+        try await f.publish([steady, flaky])
+        try await eventually("both handled") { f.consumer.stats.handled == 2 }
+        let topics = try await f.pool.withConnection { db in
+            try db.query("SELECT envelope_id, topic FROM effects").rows.reduce(into: [UUID: String]()) { $0[try $1.decode("envelope_id")] = try $1.decode("topic") }
+        }
+        #expect(topics[steady.id] == "order.created#1")
+        #expect(topics[flaky.id] == "order.created#2", "the second call, on the retry")
+        #expect(f.consumer.stats.retried == 1)
+
+        try await f.publish([steady])                                         // a duplicate
+        try await eventually("the duplicate acked") { f.consumer.stats.duplicates == 1 }
+        #expect(calls.withLock { $0[steady.id] } == 1, "no outside call for a duplicate")
+        await f.stop()
+    }
 }

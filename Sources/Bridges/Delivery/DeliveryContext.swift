@@ -12,8 +12,18 @@ import Foundation
 public final class DeliveryContext: Outbox, Inbox {
     /// The transaction: use it for every state change of this delivery.
     public let db: PostgresConnection
+    /// What the consumer's prepare step (work outside the transaction, e.g. a vendor call) returned for
+    /// this delivery; nil without one.
+    public internal(set) var prepared: JSONValue?
+    /// Which delivery of the message this is: 1 the first time, n after n - 1 retries.
+    public internal(set) var attempt = 1
+    /// Deliveries in all before a transient failure is dead-lettered.
+    public let maxAttempts: Int
 
-    init(db: PostgresConnection) { self.db = db }
+    init(db: PostgresConnection, maxAttempts: Int = 1) {
+        self.db = db
+        self.maxAttempts = maxAttempts
+    }
 
     public func emit(_ envelope: Envelope) throws { try TransactionalOutbox.emit(envelope, on: db) }
 

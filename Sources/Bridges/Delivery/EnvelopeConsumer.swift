@@ -16,6 +16,12 @@ import Synchronization
 public final class EnvelopeConsumer: Sendable {
     /// The handler: plain business code run inside the delivery's transaction.
     public typealias Handler = @Sendable (Envelope, DeliveryContext) throws -> Void
+    /// Work a delivery needs before its transaction and outside it (a call to an outside system), given
+    /// the envelope and its attempt; what it returns reaches the handler as ``DeliveryContext/prepared``.
+    /// It runs for deliveries the inbox has not recorded, and may run again for one whose transaction then
+    /// fails: it must be idempotent (e.g. keyed by the envelope's or the order's id). Its errors go by the
+    /// failure policy like the handler's.
+    public typealias Prepare = @Sendable (Envelope, _ attempt: Int) async throws -> JSONValue?
 
     public struct Configuration: Sendable {
         public var component: String
@@ -58,16 +64,18 @@ public final class EnvelopeConsumer: Sendable {
     private let pool: PostgresPool
     private let publisher: AMQPPublisher
     private let handler: Handler
+    private let prepare: Prepare?
     private let logger: Logger
     private let counters = Mutex(Stats())
 
     /// - Parameter publisher: publishes to the retry and dead queues (with confirms) before the ack.
     public init(_ configuration: Configuration, amqpURL: String, pool: PostgresPool, publisher: AMQPPublisher,
-                logger: Logger = Logger(label: "troupe.consumer"), handler: @escaping Handler) throws(AMQPError) {
+                logger: Logger = Logger(label: "troupe.consumer"), prepare: Prepare? = nil, handler: @escaping Handler) throws(AMQPError) {
         self.configuration = configuration
         self.pool = pool
         self.publisher = publisher
         self.handler = handler
+        self.prepare = prepare
         var logger = logger
         logger[metadataKey: "component"] = "\(configuration.component)"
         self.logger = logger
@@ -143,25 +151,25 @@ public final class EnvelopeConsumer: Sendable {
                 outcomes[i] = .dead(attempts: attempt(of: delivery), reason: "malformed envelope: \(error)")
             }
         }
+        var prepared: [Int: JSONValue] = [:]
+        if let prepare, !envelopes.isEmpty {
+            let (results, failures) = await self.prepare(envelopes, batch, prepare)
+            prepared = results
+            for (i, f) in failures { outcomes[i] = outcome(of: f, batch[i]) }
+            envelopes.removeAll { failures[$0.index] != nil }
+        }
         if !envelopes.isEmpty {
             let handler = self.handler, classify = configuration.classify
-            let toHandle = envelopes
+            let toHandle = envelopes.map { (index: $0.index, envelope: $0.envelope, attempt: attempt(of: batch[$0.index]), prepared: prepared[$0.index]) }
             do {
-                let (failures, duplicateCount) = try await Self.commit(toHandle, component: component, pool: pool, handler: handler, classify: classify)
-                for (i, f) in failures {
-                    let n = attempt(of: batch[i])
-                    if f.disposition != .permanent, n < configuration.topology.maxAttempts {
-                        outcomes[i] = .retry(attempt: n, reason: f.description)
-                    } else {
-                        let why = f.disposition == .permanent ? "permanent failure" : "retries exhausted"
-                        outcomes[i] = .dead(attempts: n, reason: "\(why): \(f.description)")
-                    }
-                }
+                let (failures, duplicateCount) = try await Self.commit(toHandle, component: component, pool: pool, handler: handler, classify: classify,
+                                                                       maxAttempts: configuration.topology.maxAttempts)
+                for (i, f) in failures { outcomes[i] = outcome(of: f, batch[i]) }
                 handled = toHandle.count - failures.count - duplicateCount
                 duplicates = duplicateCount
             } catch {
                 logger.error("could not commit a batch; it goes back to the queue", metadata: ["reason": "\(error)", "deliveries": "\(toHandle.count)"])
-                for (i, _) in toHandle { outcomes[i] = .requeue }
+                for d in toHandle { outcomes[d.index] = .requeue }
                 try? await Task.sleep(for: .milliseconds(200))           // the database is struggling: do not spin
             }
         }
@@ -176,20 +184,62 @@ public final class EnvelopeConsumer: Sendable {
         }
     }
 
+    /// Where a failed delivery goes: a retry queue while attempts remain for a transient failure, else
+    /// the dead queue with the reason.
+    private func outcome(of f: HandlerFailure, _ delivery: AMQPDelivery) -> Outcome {
+        let n = attempt(of: delivery)
+        if f.disposition != .permanent, n < configuration.topology.maxAttempts { return .retry(attempt: n, reason: f.description) }
+        let why = f.disposition == .permanent ? "permanent failure" : "retries exhausted"
+        return .dead(attempts: n, reason: "\(why): \(f.description)")
+    }
+
+    /// Runs the prepare step, concurrently, for the envelopes the inbox has not recorded (a duplicate
+    /// needs no outside call: its handler will not run).
+    private func prepare(_ envelopes: [(index: Int, envelope: Envelope)], _ batch: [AMQPDelivery], _ prepare: @escaping Prepare) async
+        -> (results: [Int: JSONValue], failures: [Int: HandlerFailure]) {
+        let component = configuration.component, classify = configuration.classify
+        let ids = "{" + envelopes.map { $0.envelope.id.lowercasedString }.joined(separator: ",") + "}"
+        let seen = (try? await pool.withConnection { db in
+            try Set(db.query("SELECT envelope_id FROM troupe_inbox WHERE component = $1 AND envelope_id = ANY($2::uuid[])", [component, ids])
+                .rows.map { try $0.decode("envelope_id", as: UUID.self) })
+        }) ?? []
+        return await withTaskGroup(of: (Int, Result<JSONValue?, HandlerFailure>).self) { group in
+            for (i, envelope) in envelopes where !seen.contains(envelope.id) {
+                let attempt = attempt(of: batch[i])
+                group.addTask {
+                    do { return (i, .success(try await prepare(envelope, attempt))) } catch {
+                        return (i, .failure(HandlerFailure(description: "\(error)", disposition: classify(error))))
+                    }
+                }
+            }
+            var results: [Int: JSONValue] = [:], failures: [Int: HandlerFailure] = [:]
+            for await (i, result) in group {
+                switch result {
+                case .success(let value): if let value { results[i] = value }
+                case .failure(let f): failures[i] = f
+                }
+            }
+            return (results, failures)
+        }
+    }
+
     /// Runs a batch in one transaction. Optimistically without savepoints (two statements fewer per
     /// delivery); if a handler fails, the batch runs again with a savepoint per delivery, so that only
     /// the failing ones are rolled back.
-    private static func commit(_ batch: [(index: Int, envelope: Envelope)], component: String, pool: PostgresPool, handler: @escaping Handler,
-                               classify: @escaping @Sendable (any Error) -> FailureDisposition) async throws -> ([Int: HandlerFailure], Int) {
+    private static func commit(_ batch: [(index: Int, envelope: Envelope, attempt: Int, prepared: JSONValue?)], component: String, pool: PostgresPool,
+                               handler: @escaping Handler, classify: @escaping @Sendable (any Error) -> FailureDisposition,
+                               maxAttempts: Int) async throws -> ([Int: HandlerFailure], Int) {
         struct HandlerFailed: Error { let index: Int; let failure: HandlerFailure }
         do {
             return try await pool.transaction { db in
-                let context = DeliveryContext(db: db)
+                let context = DeliveryContext(db: db, maxAttempts: maxAttempts)
                 let ids = batch.map { $0.envelope.id.lowercasedString }
                 var fresh = try context.recordFirstDeliveries(of: ids, component: component)
                 var duplicates = 0
-                for ((i, envelope), id) in zip(batch, ids) {
+                for ((i, envelope, attempt, prepared), id) in zip(batch, ids) {
                     if fresh.remove(id) != nil {
+                        context.attempt = attempt
+                        context.prepared = prepared
                         do {
                             try handler(envelope, context)
                         } catch let error as PostgresError where error.isRetryable {
@@ -206,13 +256,15 @@ public final class EnvelopeConsumer: Sendable {
         } catch let failed as HandlerFailed {
             // The failed delivery is not run again in this attempt; the others are, each in a savepoint.
             return try await pool.transaction { db in
-                let context = DeliveryContext(db: db)
+                let context = DeliveryContext(db: db, maxAttempts: maxAttempts)
                 var failures: [Int: HandlerFailure] = [failed.index: failed.failure]
                 var duplicates = 0
-                for (i, envelope) in batch where i != failed.index {
+                for (i, envelope, attempt, prepared) in batch where i != failed.index {
                     try db.query("SAVEPOINT troupe_delivery")
                     do {
                         if try context.recordFirstDelivery(of: envelope.id.lowercasedString, component: component) {
+                            context.attempt = attempt
+                            context.prepared = prepared
                             try handler(envelope, context)
                         } else {
                             duplicates += 1
