@@ -31,6 +31,8 @@ actor SimulatorState {
 
     var settings: Settings
     private(set) var orders: [String: PlacedOrder] = [:]
+    /// Checkout calls received (placed, repeated or failed).
+    private(set) var checkouts = 0
     private var catalogCalls: [ContinuousClock.Instant] = []
     private var nextOrderId = 100_000
     private var random = SystemRandomNumberGenerator()
@@ -77,4 +79,6 @@ actor SimulatorState {
     }
 
     func update(_ change: (inout Settings) -> Void) { change(&settings) }
+
+    func countCheckout() { checkouts += 1 }
 }

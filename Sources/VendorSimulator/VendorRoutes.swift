@@ -16,6 +16,7 @@ struct VendorRoutes: Sendable {
         router.get("/api/integration/v1.0/catalog") { request, _ in try await vendor(request) { try await catalog() } }
         router.get("/api/integration/v2.0/categories") { request, _ in try await vendor(request) { try await categories() } }
         router.post("/sim/config") { request, _ in try await configure(request) }
+        router.get("/sim/stats") { _, _ in reply(.ok, .object(["checkouts": .number(Double(await state.checkouts))])) }
         router.get("/sim/orders") { _, _ in
             let orders = await state.orders.values.sorted { $0.orderId < $1.orderId }
             return reply(.ok, .array(orders.map { .object(["requestId": .string($0.requestId), "orderId": .number(Double($0.orderId))]) }))
@@ -48,6 +49,7 @@ struct VendorRoutes: Sendable {
             guard state.products.contains(where: { $0.id == Int(productId) }) else {
                 return reply(.badRequest, .object(["message": .string("unknown ProductId \(Int(productId))")]))
             }
+            await state.countCheckout()
             if await state.order(requestId) == nil, await state.rollFailure() {
                 return reply(.internalServerError, .object(["message": .string("simulated vendor failure")]))
             }

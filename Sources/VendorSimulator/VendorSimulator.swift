@@ -6,7 +6,7 @@ import Hummingbird
 /// `troupe-vendor-sim`: a stand-in for the Bamboo gift-card vendor, speaking the endpoints Troupe uses
 /// (checkout, order status, catalog, categories) with Basic auth, and configurable latency, failure rate,
 /// processing time and catalog rate limit (429 "wait for X seconds"). `POST /sim/config` changes the
-/// knobs while it runs (for tests); `GET /sim/orders` lists what was placed.
+/// knobs while it runs (for tests); `GET /sim/orders` lists what was placed, `GET /sim/stats` counts checkouts.
 @main
 struct VendorSimulator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "troupe-vendor-sim", abstract: "A simulated Bamboo vendor for demos and tests.")
@@ -14,7 +14,8 @@ struct VendorSimulator: AsyncParsableCommand {
     @Option(help: "Listen address.") var host = "127.0.0.1"
     @Option(help: "Listen port.") var port = 8090
     @Option(help: "Basic auth user (Bamboo's client id).") var clientId = "troupe"
-    @Option(help: "Basic auth password (Bamboo's client secret).") var clientSecret = "troupe-vendor-secret"
+    @Option(help: "Basic auth password (Bamboo's client secret); VENDOR_SIM_CLIENT_SECRET overrides it.")
+    var clientSecret = ProcessInfo.processInfo.environment["VENDOR_SIM_CLIENT_SECRET"] ?? "troupe-vendor-secret"
     @Option(help: "Added to every vendor answer, in milliseconds.") var latencyMs = 0
     @Option(help: "Fraction of checkouts that fail with a 500 (0 to 1).") var failureRate = 0.0
     @Option(help: "Milliseconds an order stays Processing before it Succeeded.") var processingMs = 0

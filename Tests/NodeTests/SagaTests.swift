@@ -3,6 +3,9 @@ import ActorRuntimeTesting
 import Bridges
 import Domain
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 extension ComponentQueues {
@@ -11,14 +14,19 @@ extension ComponentQueues {
         struct Fixture {
             let up: NodeProcess
             let edge: EdgeTests.Fixture
+            let vendor: URL
         }
 
         /// `troupe up` with an edge node and an orders node; a product with `stock` units.
-        static func start(stock: Int) async throws -> Fixture {
-            let port = Int.random(in: 30_000...39_999)
+        /// `troupe up` with the vendor simulator, an edge node and an orders node (vendor breaker: 2 failures,
+        /// 2 s cool-down); the simulator's product 1001 with `stock` units; partner a with 100 in its wallet.
+        static func start(stock: Int, wallet: Decimal = 100) async throws -> Fixture {
+            let port = Int.random(in: 30_000...34_999), vendorPort = Int.random(in: 35_000...39_999)
             let path = try CLI.writeTopology("""
                 { "broker": { "url": "\(EdgeTests.amqpURL)" }, "database": { "url": "\(EdgeTests.databaseURL)" },
                   "security": { "apiKeySecret": "\(EdgeTests.secret)" },
+                  "vendor": { "url": "http://127.0.0.1:\(vendorPort)", "clientId": "troupe", "clientSecret": "saga-secret",
+                              "breaker": { "failureThreshold": 2, "coolDown": "2s" }, "simulator": { "catalogLimit": 100 } },
                   "nodes": [ { "name": "edge", "http": { "host": "127.0.0.1", "port": \(port) }, "components": [ { "name": "analytics" } ] },
                              { "name": "orders", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" } ] },
                              { "name": "workers", "components": [ { "name": "brand-sync" }, { "name": "notification" } ] } ] }
@@ -27,19 +35,39 @@ extension ComponentQueues {
             let base = URL(string: "http://127.0.0.1:\(port)")!
             try await eventually("the edge answering /health") { (try? await EdgeTests.get(base.appendingPathComponent("health")).status) == 200 }
             try await up.waitFor("node=orders [Node] node started")
+            try await up.waitFor("listening on 127.0.0.1:\(vendorPort)")
             let pool = PostgresPool(.init(url: EdgeTests.databaseURL, size: 2))
-            let sku = "SAGA-\(UUID().uuidString.prefix(8))"
+            let sku = "AMAZON-US-1001"
             try await pool.withConnection { db in
                 try db.query("""
-                    INSERT INTO products (internal_id, sku, name, brand, currency, min_face_value, max_face_value)
-                    VALUES ($1, $1, 'Saga card', 'Test', 'USD', 5, 500)
+                    INSERT INTO products (internal_id, sku, name, brand, country, currency, min_face_value, max_face_value)
+                    VALUES ('1001', $1, 'Amazon.com US', 'Amazon', 'US', 'USD', 5, 500) ON CONFLICT (internal_id) DO NOTHING
                     """, [sku])
-                try db.query("INSERT INTO inventory_stock (product_id, available) SELECT id, $2 FROM products WHERE sku = $1", [sku, stock])
+                try db.query("""
+                    INSERT INTO inventory_stock (product_id, available) SELECT id, $2 FROM products WHERE sku = $1
+                    ON CONFLICT (product_id) DO UPDATE SET available = EXCLUDED.available
+                    """, [sku, stock])
             }
             let registry = PartnerRegistry(pool: pool, keySecret: EdgeTests.secret)
-            let a = try await registry.add(name: "saga-a-\(UUID().uuidString.prefix(8))", wallet: 100, pricePercent: Decimal(string: "97.5")!)
+            let a = try await registry.add(name: "saga-a-\(UUID().uuidString.prefix(8))", wallet: wallet, pricePercent: Decimal(string: "97.5")!)
             let b = try await registry.add(name: "saga-b-\(UUID().uuidString.prefix(8))", wallet: 0, pricePercent: 100)
-            return Fixture(up: up, edge: EdgeTests.Fixture(node: up, base: base, pool: pool, sku: sku, key: a.key.text, otherKey: b.key.text, partner: a.id))
+            return Fixture(up: up, edge: EdgeTests.Fixture(node: up, base: base, pool: pool, sku: sku, key: a.key.text, otherKey: b.key.text, partner: a.id),
+                           vendor: URL(string: "http://127.0.0.1:\(vendorPort)")!)
+        }
+
+        /// Checkouts that reached the simulator (placed or answered with a failure).
+        static func vendorCalls(_ f: Fixture) async throws -> Int {
+            let r = try await EdgeTests.send(URLRequest(url: f.vendor.appendingPathComponent("sim/stats")))
+            guard case .number(let n)? = r.json["checkouts"] else { throw TestKitError("no stats: \(r.json)") }
+            return Int(n)
+        }
+
+        /// Changes the simulator's knobs (e.g. `{"failureRate": 1}`).
+        static func vendor(_ f: Fixture, _ json: String) async throws {
+            var request = URLRequest(url: f.vendor.appendingPathComponent("sim/config"))
+            request.httpMethod = "POST"
+            request.httpBody = Data(json.utf8)
+            #expect(try await EdgeTests.send(request).status == 200)
         }
 
         static func stop(_ f: Fixture) async {
@@ -70,12 +98,16 @@ extension ComponentQueues {
             try await f.edge.pool.withConnection { db in try db.query(sql, parameters).rows[0].decode("v") }
         }
 
-        @Test func stockIsReservedAndTheWalletDebitedThenTheOrderWaitsForTheVendor() async throws {
+        @Test func anOrderCompletesWithTheVendorsCardsStockSoldAndTheWalletDebited() async throws {
             let f = try await Self.start(stock: 10)
             defer { f.up.kill() }
             let id = try await Self.place(f, ref: "s-1", quantity: 2)                   // 2 x 24.38 = 48.76
-            try await eventually("the order at the vendor step") { try await Self.state(f, id).step == "placing" }
-            #expect(try await Self.state(f, id).status == "Processing")
+            try await eventually("the order completed") { try await Self.state(f, id).status == "Completed" }
+            #expect(try await Self.state(f, id) == State(status: "Completed", step: "completed", reason: nil))
+            let order = try await EdgeTests.get(f.edge.base.appendingPathComponent("api/orders/\(id.lowercasedString)"), key: f.edge.key)
+            guard case .array(let cards)? = order.json["cards"] else { Issue.record("no cards: \(order.json)"); return }
+            #expect(cards.count == 2)
+            #expect(cards.allSatisfy { if case .string(let code)? = $0["CardCode"] { !code.isEmpty } else { false } })
             let balance: Decimal = try await Self.scalar(f, "SELECT balance AS v FROM wallets WHERE partner_id = $1", [f.edge.partner])
             #expect(balance == Decimal(string: "51.24"))
             let ledger: Decimal = try await Self.scalar(f, "SELECT sum(amount) AS v FROM wallet_entries WHERE partner_id = $1", [f.edge.partner])
@@ -83,7 +115,40 @@ extension ComponentQueues {
             let available: Int = try await Self.scalar(f, "SELECT available AS v FROM inventory_stock s JOIN products p ON p.id = s.product_id WHERE p.sku = $1", [f.edge.sku])
             #expect(available == 8)
             let reservation: String = try await Self.scalar(f, "SELECT status AS v FROM inventory_reservations WHERE order_id = $1", [id])
-            #expect(reservation == "reserved")
+            #expect(reservation == "confirmed")
+            let sold: Int = try await Self.scalar(f, """
+                SELECT m.quantity AS v FROM inventory_movements m JOIN inventory_reservations r ON r.id = m.reservation_id WHERE r.order_id = $1
+                """, [id])
+            #expect(sold == -2)
+            await Self.stop(f)
+        }
+
+        @Test func aVendorFailureRefundsReleasesAndFailsAndTheBreakerOpensThenCloses() async throws {
+            let f = try await Self.start(stock: 10)
+            defer { f.up.kill() }
+            try await Self.vendor(f, #"{"failureRate": 1}"#)
+            let first = try await Self.place(f, ref: "v-1", quantity: 1)
+            try await eventually("the first order failed") { try await Self.state(f, first).status == "Failed" }
+            let failed = try await Self.state(f, first)
+            // Its tries failed (500s) until the breaker (threshold 2) opened under them.
+            #expect(failed.reason == "vendor unavailable (circuit breaker 'vendor' is open)", "\(failed)")
+            #expect(try await Self.vendorCalls(f) == 2, "two checkouts reached the vendor, the third was refused by the breaker")
+            #expect(try await Self.scalar(f, "SELECT balance AS v FROM wallets WHERE partner_id = $1", [f.edge.partner]) as Decimal == 100, "refunded")
+            #expect(try await Self.scalar(f, "SELECT status AS v FROM inventory_reservations WHERE order_id = $1", [first]) as String == "released")
+            let entries: Int = try await Self.scalar(f, "SELECT count(*) AS v FROM wallet_entries WHERE order_id = $1", [first])
+            #expect(entries == 2, "a debit and its refund")
+
+            // The breaker is open: the next order fails fast, without a call.
+            let second = try await Self.place(f, ref: "v-2", quantity: 1)
+            try await eventually("the second order failed") { try await Self.state(f, second).status == "Failed" }
+            #expect(try await Self.state(f, second).reason == "vendor unavailable (circuit breaker 'vendor' is open)")
+            #expect(try await Self.vendorCalls(f) == 2)
+
+            // The vendor recovers; after the cool-down the breaker lets a trial through and closes.
+            try await Self.vendor(f, #"{"failureRate": 0}"#)
+            try await Task.sleep(for: .milliseconds(2100))                           // the configured cool-down
+            let third = try await Self.place(f, ref: "v-3", quantity: 1)
+            try await eventually("the third order completed") { try await Self.state(f, third).status == "Completed" }
             await Self.stop(f)
         }
 
@@ -113,6 +178,40 @@ extension ComponentQueues {
             #expect(available == 10, "the reserved units are back")
             let balance: Decimal = try await Self.scalar(f, "SELECT balance AS v FROM wallets WHERE partner_id = $1", [f.edge.partner])
             #expect(balance == 100)
+            await Self.stop(f)
+        }
+
+        @Test func aNodeKilledMidSagaIsRestartedAndEveryOrderEndsConsistently() async throws {
+            let f = try await Self.start(stock: 1000, wallet: 1000)
+            defer { f.up.kill() }
+            try await Self.vendor(f, #"{"processingMs": 300}"#)                        // orders stay at the vendor a while
+            let ids = try await withThrowingTaskGroup(of: UUID.self) { group in
+                for i in 0..<30 { group.addTask { try await Self.place(f, ref: "k-\(i)", quantity: 1) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let list = "{" + ids.map(\.lowercasedString).joined(separator: ",") + "}"
+            let inFlight: Int = try await Self.scalar(f, "SELECT count(*) AS v FROM orders WHERE id = ANY($1::uuid[]) AND status = 'Processing'", [list])
+            #expect(inFlight > 0, "the node dies mid-saga")
+            let orders = try #require(NodeRuntimeTests.pids(of: "orders", in: f.up.text).last)
+            kill(orders, SIGKILL)
+            try await f.up.waitFor("exit=signal 9 (SIGKILL) node=orders")
+            try await eventually("orders restarted") { NodeRuntimeTests.pids(of: "orders", in: f.up.text).count == 2 }
+            try await eventually("every order terminal", timeout: .seconds(90)) {
+                let open: Int = try await Self.scalar(f, "SELECT count(*) AS v FROM orders WHERE id = ANY($1::uuid[]) AND status = 'Processing'", [list])
+                return open == 0
+            }
+            let completed: Int = try await Self.scalar(f, "SELECT count(*) AS v FROM orders WHERE id = ANY($1::uuid[]) AND status = 'Completed'", [list])
+            #expect(completed == 30, "stock, funds and the vendor were all there: every order completes")
+            let balance: Decimal = try await Self.scalar(f, "SELECT balance AS v FROM wallets WHERE partner_id = $1", [f.edge.partner])
+            let ledger: Decimal = try await Self.scalar(f, "SELECT sum(amount) AS v FROM wallet_entries WHERE partner_id = $1", [f.edge.partner])
+            #expect(balance == ledger)
+            #expect(balance == 1000 - Decimal(completed) * Decimal(string: "24.38")!, "one debit per completed order, none twice")
+            let inconsistent: Int = try await Self.scalar(f, """
+                SELECT count(*) AS v FROM orders o JOIN inventory_reservations r ON r.order_id = o.id
+                WHERE o.id = ANY($1::uuid[]) AND ((o.status = 'Completed') <> (r.status = 'confirmed')
+                      OR (SELECT count(*) FROM inventory_movements m WHERE m.reservation_id = r.id) <> (CASE WHEN r.status = 'confirmed' THEN 1 ELSE 0 END))
+                """, [list])
+            #expect(inconsistent == 0, "a reservation is confirmed (once) exactly when its order completed; none is also released")
             await Self.stop(f)
         }
     }

@@ -13,8 +13,9 @@ public enum OrderSaga {
         case created, reserving, debiting, placing, polling, confirming, completed, compensating, failed
     }
 
-    public static var router: TopicRouter {
-        TopicRouter(.orderQueue, [
+    public static func router(vendor: VendorSteps) -> TopicRouter {
+        let rounds = vendor.pollRounds
+        return TopicRouter(.orderQueue, [
             SagaTopic.orderCreated: { e, c in try started(e, c.db, emit: c.emit) },
             SagaTopic.reserved: { e, c in try reserved(e, c.db, emit: c.emit) },
             SagaTopic.reserveFailed: { e, c in try reserveFailed(e, c.db, emit: c.emit) },
@@ -23,14 +24,19 @@ public enum OrderSaga {
             SagaTopic.released: { e, c in try compensated(e, c.db, flag: "release_pending", emit: c.emit) },
             SagaTopic.refunded: { e, c in try compensated(e, c.db, flag: "refund_pending", emit: c.emit) },
             SagaTopic.confirmed: { e, c in try confirmed(e, c.db, emit: c.emit) },
-        ])
+            SagaTopic.placeVendorOrder: { e, c in try VendorSteps.placed(e, c) },
+            SagaTopic.pollVendorOrder: { e, c in try VendorSteps.polled(e, c, rounds: rounds) },
+        ], prepare: vendor.prepare)
     }
 
     /// What a step's command needs to know about its order.
     struct OrderFacts {
         let id: UUID, partner: UUID, product: Int64, quantity: Int, total: Decimal, currency: String, step: Step, correlationId: String
+        let faceValue: Decimal, vendorProduct: String
         init(_ row: PostgresRow) throws {
             id = try row.decode("id")
+            faceValue = try row.decode("face_value")
+            vendorProduct = try row.decode("vendor_product")
             partner = try row.decode("partner_id")
             product = try row.decode("product_id")
             quantity = try row.decode("quantity")
@@ -42,7 +48,10 @@ public enum OrderSaga {
         var idText: JSONValue { .string(id.lowercasedString) }
     }
 
-    static let returning = "RETURNING id, partner_id, product_id, quantity, total, currency, step, correlation_id"
+    static let returning = """
+        RETURNING id, partner_id, product_id, quantity, total, currency, step, correlation_id, face_value,
+                  (SELECT internal_id FROM products p WHERE p.id = orders.product_id) AS vendor_product
+        """
 
     /// Moves order `id` from one of `from` to `to` (plus `set`, SQL with $2... parameters); nil when the
     /// order is elsewhere (a replay, or a step that already moved on).
@@ -58,7 +67,7 @@ public enum OrderSaga {
     }
 
     static func facts(_ db: PostgresConnection, _ id: UUID) throws -> OrderFacts? {
-        try db.query("SELECT id, partner_id, product_id, quantity, total, currency, step, correlation_id FROM orders WHERE id = $1", [id])
+        try db.query("SELECT *, (SELECT internal_id FROM products p WHERE p.id = orders.product_id) AS vendor_product FROM orders WHERE id = $1", [id])
             .rows.first.map(OrderFacts.init)
     }
 
@@ -72,7 +81,8 @@ public enum OrderSaga {
         switch order.step {
         case .reserving: command(SagaTopic.reserve, for: order, ["productId": .number(Double(order.product)), "quantity": .number(Double(order.quantity))])
         case .debiting: command(SagaTopic.debit, for: order, ["partnerId": .string(order.partner.lowercasedString), "amount": Money.json(order.total)])
-        case .placing: command(SagaTopic.placeVendorOrder, for: order, [:])
+        case .placing: command(SagaTopic.placeVendorOrder, for: order, ["vendorProductId": .string(order.vendorProduct),
+                                                                       "quantity": .number(Double(order.quantity)), "faceValue": Money.json(order.faceValue)])
         default: nil
         }
     }
@@ -105,6 +115,15 @@ public enum OrderSaga {
         guard let order = try transition(db, try p.uuid("orderId"), from: [.debiting], to: .compensating,
                                          set: "failure_reason = $2, release_pending = true", [reason]) else { return }
         try emit(command(SagaTopic.release, for: order, [:]))
+    }
+
+    /// Leaves `from` for `compensating`: releases the reservation and, once debited, refunds the wallet;
+    /// the order is `Failed` with `reason` when both have answered.
+    static func compensate(_ context: DeliveryContext, _ id: UUID, from: [Step], reason: String, refund: Bool) throws {
+        guard let order = try transition(context.db, id, from: from, to: .compensating,
+                                         set: "failure_reason = $2, release_pending = true, refund_pending = $3", [reason, refund]) else { return }
+        try context.emit(command(SagaTopic.release, for: order, [:]))
+        if refund { try context.emit(command(SagaTopic.refund, for: order, ["partnerId": .string(order.partner.lowercasedString)])) }
     }
 
     /// A compensation's reply: clears its flag; the last one marks the order Failed.

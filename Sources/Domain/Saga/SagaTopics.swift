@@ -19,6 +19,7 @@ public enum SagaTopic {
     public static let refund = "payment.refund"
     public static let refunded = "payment.refunded"
 
-    /// OrderQueue to itself: place the vendor order (lands with the vendor adapter).
+    /// OrderQueue to itself: place the vendor order, then poll it.
     public static let placeVendorOrder = "order.vendor-place"
+    public static let pollVendorOrder = "order.vendor-poll"
 }

@@ -6,10 +6,13 @@ import Bridges
 public struct TopicRouter: Sendable {
     public let component: Component
     private let routes: [String: EnvelopeConsumer.Handler]
+    /// The consumer's prepare step (outside calls before the transaction), if the component has one.
+    public let prepare: EnvelopeConsumer.Prepare?
 
-    public init(_ component: Component, _ routes: [String: EnvelopeConsumer.Handler]) {
+    public init(_ component: Component, _ routes: [String: EnvelopeConsumer.Handler], prepare: EnvelopeConsumer.Prepare? = nil) {
         self.component = component
         self.routes = routes
+        self.prepare = prepare
     }
 
     public var topics: [String] { routes.keys.sorted() }

@@ -7,7 +7,8 @@ struct UpCommand: AsyncParsableCommand {
         commandName: "up",
         abstract: "Run every node of the topology as supervised child processes.",
         discussion: """
-        Each node runs as `troupe node NAME`. A node that exits abnormally is restarted with backoff; more than
+        Each node runs as `troupe node NAME` (and, when the topology's vendor has a `simulator`, `troupe-vendor-sim`
+        too). A child that exits abnormally is restarted with backoff; more than
         5 restarts of one node within 60 s stop everything (exit 1). SIGINT/SIGTERM stop every node gracefully.
         """
     )
@@ -23,7 +24,16 @@ struct UpCommand: AsyncParsableCommand {
         fflush(nil)                                     // before the nodes write to the same stdout
         if check { return }
         let path = URL(fileURLWithPath: options.topology).standardizedFileURL.path
-        let code = await NodeSupervisor(topologyPath: path, nodes: topology.nodes.map(\.name)).run()
+        var children = NodeSupervisor.nodes(topology.nodes.map(\.name), topologyPath: path)
+        if let vendor = topology.vendor, let sim = vendor.simulator, let url = URLComponents(string: vendor.url) {
+            children.insert(NodeSupervisor.Child(
+                name: "vendor-sim", executable: ChildProcess.sibling("troupe-vendor-sim"),
+                arguments: ["--host", url.host ?? "127.0.0.1", "--port", "\(url.port ?? 80)", "--client-id", vendor.clientId,
+                            "--latency-ms", "\(Int(sim.latency.inSeconds * 1000))", "--processing-ms", "\(Int(sim.processing.inSeconds * 1000))",
+                            "--failure-rate", "\(sim.failureRate)", "--catalog-limit", "\(sim.catalogLimit)"],
+                environment: ["VENDOR_SIM_CLIENT_SECRET": vendor.clientSecret]), at: 0)
+        }
+        let code = await NodeSupervisor(children: children).run()
         if code != 0 { throw ExitCode(code) }
     }
 }

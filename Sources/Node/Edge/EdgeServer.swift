@@ -53,6 +53,10 @@ enum EdgeServer {
                 }
             }
         }
+        api.get("/brand/getCatalog") { _, context -> Response in
+            let partner = context.caller!.partnerID
+            return EdgeJSON.response(.ok, try await pool.withConnection { db in try PartnerCatalog.json(partner: partner, on: db) })
+        }
         api.get("/orders/:id") { _, context -> Response in
             let text = context.parameters.get("id") ?? ""
             guard let id = UUID(text: text), let order = try await desk.order(id, partner: context.caller!.partnerID) else {

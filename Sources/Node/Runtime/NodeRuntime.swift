@@ -51,17 +51,24 @@ struct NodeRuntime {
             .init(service: PublisherService(publisher: publisher), serviceName: "publisher"),
             .init(service: RelayService(relay: relay), serviceName: "outbox relay"),
         ]
+        let breaker = CircuitBreaker(name: "vendor", configuration: .init(failureThreshold: topology.vendor?.breakerFailures ?? 5,
+                                                                          coolDown: topology.vendor?.breakerCoolDown ?? .seconds(30)))
+        let vendor = VendorSteps(adapter: topology.vendor.map(BambooClient.init), breaker: breaker)
         for hosted in node.components {
-            let wiring = ComponentWiring.of(hosted.component)
+            let wiring = ComponentWiring.of(hosted.component, vendor: vendor)
             for instance in 1...hosted.instances {
                 let configuration = EnvelopeConsumer.Configuration(
                     component: hosted.component.rawValue, topics: wiring.topics, prefetch: hosted.mailboxCapacity,
                     batchSize: min(64, hosted.mailboxCapacity), topology: wire)
                 let consumer = try EnvelopeConsumer(configuration, amqpURL: topology.broker.url, pool: pool, publisher: publisher,
-                                                    handler: wiring.handler)
+                                                    prepare: wiring.prepare, handler: wiring.handler)
                 let name = "\(hosted.component)#\(instance)"
                 services.append(.init(service: ConsumerService(consumer: consumer), serviceName: "consumer \(name)"))
             }
+        }
+        if let vendor = topology.vendor, node.components.contains(where: { $0.component == .brandSync }) {
+            services.append(.init(service: FirstCatalogSync(client: BambooClient(vendor), pool: pool, logger: logger),
+                                  successTerminationBehavior: .ignore, serviceName: "first catalog sync"))
         }
         if let http = node.http, let apiKeySecret {
             // last in the list: the first service a shutdown stops

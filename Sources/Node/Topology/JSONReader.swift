@@ -49,6 +49,13 @@ struct JSONReader {
         return Int(d)
     }
 
+    func number(_ key: String, default fallback: Double, in range: ClosedRange<Double>) throws -> Double {
+        guard let v = object[key], v != .null else { return fallback }
+        guard case .number(let d) = v else { throw error(key, "must be a number") }
+        guard range.contains(d) else { throw error(key, "must be between \(range.lowerBound) and \(range.upperBound), got \(d)") }
+        return d
+    }
+
     func object(_ key: String) throws -> JSONReader {
         guard let v = object[key], v != .null else { throw error(key, "is required") }
         return try JSONReader(v, path: sub(key), fail: fail)

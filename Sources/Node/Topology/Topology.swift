@@ -67,9 +67,34 @@ struct Topology: Sendable, Equatable {
         }
     }
 
+    /// The gift-card vendor (Bamboo's API): where, and how the saga calls it.
+    struct Vendor: Sendable, Equatable {
+        /// Base URL, e.g. `http://127.0.0.1:8090`.
+        var url: String
+        /// Basic auth credentials.
+        var clientId: String
+        var clientSecret: String
+        var accountId = 1
+        /// Per call.
+        var timeout: Duration = .seconds(10)
+        /// Consecutive failed checkouts that open the circuit breaker, and how long it stays open.
+        var breakerFailures = 5
+        var breakerCoolDown: Duration = .seconds(30)
+        /// When set, `troupe up` also runs `troupe-vendor-sim` on the URL's port with these knobs.
+        var simulator: Simulator?
+
+        struct Simulator: Sendable, Equatable {
+            var latency: Duration = .zero
+            var failureRate = 0.0
+            var processing: Duration = .zero
+            var catalogLimit = 2
+        }
+    }
+
     var broker: Broker
     var database: Database
     var security: Security
+    var vendor: Vendor?
     var nodes: [Node]
 
     /// A few lines for operators; passwords in URLs are masked.

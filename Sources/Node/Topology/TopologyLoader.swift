@@ -34,13 +34,18 @@ enum TopologyLoader {
         let root: JSONValue
         do { root = try JSONValue(parsing: data) } catch { throw fail("", "is not valid JSON (\(error))") }
         let top = try JSONReader(root, path: "", fail: fail)
-        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "nodes"])
+        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "nodes"])
 
         let b = try top.object("broker")
         try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry"])
         let queueTypeText = try b.string("queueType", default: "classic")
         guard let queueType = Topology.QueueType(rawValue: queueTypeText) else {
             throw b.error("queueType", "must be one of: classic, quorum")
+        }
+        func zeroOrDuration(_ reader: JSONReader, _ key: String) throws -> Duration {
+            let text = try reader.string(key, default: "0ms")
+            guard let d = DurationText.parse(text) else { throw reader.error(key, "'\(text)' is not a duration like 0ms, 500ms, 2s") }
+            return d
         }
         func duration(_ reader: JSONReader, _ key: String, default fallback: String) throws -> Duration {
             let text = try reader.string(key, default: fallback)
@@ -69,6 +74,33 @@ enum TopologyLoader {
             let secret = try sec.string("apiKeySecret")
             guard secret.utf8.count >= 16 else { throw sec.error("apiKeySecret", "must be at least 16 characters") }
             security.apiKeySecret = secret
+        }
+
+        var vendor: Topology.Vendor?
+        if top.has("vendor") {
+            let v = try top.object("vendor")
+            try v.rejectUnknownKeys(["url", "clientId", "clientSecret", "accountId", "timeout", "breaker", "simulator"])
+            var parsed = Topology.Vendor(url: try v.string("url"), clientId: try v.string("clientId"), clientSecret: try v.string("clientSecret"))
+            try validateURL(parsed.url, schemes: ["http", "https"], file: file, at: "vendor.url")
+            parsed.accountId = try v.int("accountId", default: 1, in: 1...Int(Int32.max))
+            parsed.timeout = try duration(v, "timeout", default: "10s")
+            if v.has("breaker") {
+                let b = try v.object("breaker")
+                try b.rejectUnknownKeys(["failureThreshold", "coolDown"])
+                parsed.breakerFailures = try b.int("failureThreshold", default: 5, in: 1...1000)
+                parsed.breakerCoolDown = try duration(b, "coolDown", default: "30s")
+            }
+            if v.has("simulator") {
+                let sim = try v.object("simulator")
+                try sim.rejectUnknownKeys(["latency", "failureRate", "processing", "catalogLimit"])
+                var knobs = Topology.Vendor.Simulator()
+                knobs.latency = try zeroOrDuration(sim, "latency")
+                knobs.processing = try zeroOrDuration(sim, "processing")
+                knobs.failureRate = try sim.number("failureRate", default: 0, in: 0...1)
+                knobs.catalogLimit = try sim.int("catalogLimit", default: 2, in: 0...1_000_000)
+                parsed.simulator = knobs
+            }
+            vendor = parsed
         }
 
         let nodes = try top.array("nodes") { n -> Topology.Node in
@@ -111,7 +143,7 @@ enum TopologyLoader {
         if let missing = Component.allCases.first(where: { !hostedAnywhere.contains($0) }) {
             throw fail("nodes", "no node hosts component '\(missing)'")
         }
-        return Topology(broker: broker, database: database, security: security, nodes: nodes)
+        return Topology(broker: broker, database: database, security: security, vendor: vendor, nodes: nodes)
     }
 
     static func validateURL(_ url: String, schemes: [String], file: String, at path: String) throws {

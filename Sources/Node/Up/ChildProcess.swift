@@ -22,12 +22,16 @@ struct ChildProcess: Sendable {
 
     let pid: pid_t
 
-    /// Starts `executable` with `arguments` (not including argv[0]) and this process's environment.
-    static func spawn(_ executable: String, _ arguments: [String]) throws -> ChildProcess {
+    /// Starts `executable` with `arguments` (not including argv[0]) and this process's environment plus
+    /// `environment` (how a secret reaches a child without showing in its command line).
+    static func spawn(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ChildProcess {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in argv + envp { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, nil, nil, argv, environ)
+        let rc = posix_spawn(&pid, executable, nil, nil, argv, envp)
         guard rc == 0 else { throw CLIError(message: "cannot start \(executable): \(String(cString: strerror(rc)))", exitCode: 1) }
         return ChildProcess(pid: pid)
     }
@@ -46,6 +50,11 @@ struct ChildProcess: Sendable {
     }
 
     func send(_ signal: Int32) { kill(pid, signal) }
+
+    /// An executable beside this one (same build), e.g. `troupe-vendor-sim`.
+    static func sibling(_ name: String) -> String {
+        URL(fileURLWithPath: selfPath).deletingLastPathComponent().appendingPathComponent(name).path
+    }
 
     /// This executable's own path, to start children of the same build.
     static var selfPath: String {

@@ -16,20 +16,29 @@ actor NodeSupervisor {
         var stopTimeout: Duration = .seconds(12)
     }
 
-    private let executable: String
-    private let topologyPath: String
-    private let nodes: [String]
+    /// A child process: a node (`troupe node NAME`) or the vendor simulator.
+    struct Child: Sendable {
+        let name: String
+        let executable: String
+        let arguments: [String]
+        var environment: [String: String] = [:]
+    }
+
+    private let children: [Child]
     private let limits: Limits
     private let logger = Logger(label: "troupe.up")
     private var running: [String: ChildProcess] = [:]
     private var stopping = false
     private var gaveUp = false
 
-    init(executable: String = ChildProcess.selfPath, topologyPath: String, nodes: [String], limits: Limits = Limits()) {
-        self.executable = executable
-        self.topologyPath = topologyPath
-        self.nodes = nodes
+    init(children: [Child], limits: Limits = Limits()) {
+        self.children = children
         self.limits = limits
+    }
+
+    /// `troupe node NAME` for each of `nodes`, with the topology at `topologyPath`.
+    static func nodes(_ nodes: [String], topologyPath: String) -> [Child] {
+        nodes.map { Child(name: $0, executable: ChildProcess.selfPath, arguments: ["node", $0, "--topology", topologyPath]) }
     }
 
     /// Runs the nodes until a signal stops them or one restarts too often; returns the exit code.
@@ -42,20 +51,21 @@ actor NodeSupervisor {
             }
         }
         await withTaskGroup(of: Void.self) { group in
-            for node in nodes { group.addTask { await self.supervise(node) } }
+            for child in children { group.addTask { await self.supervise(child) } }
         }
         listener.cancel()
         logger.info("every node stopped")
         return gaveUp ? 1 : 0
     }
 
-    private func supervise(_ node: String) async {
+    private func supervise(_ spec: Child) async {
+        let node = spec.name
         var backoff = limits.backoff
         var restarts: [ContinuousClock.Instant] = []
         while !stopping {
             let child: ChildProcess
             do {
-                child = try ChildProcess.spawn(executable, ["node", node, "--topology", topologyPath])
+                child = try ChildProcess.spawn(spec.executable, spec.arguments, environment: spec.environment)
             } catch {
                 logger.error("cannot start node", metadata: ["node": "\(node)", "reason": "\(error)"])
                 gaveUp = true

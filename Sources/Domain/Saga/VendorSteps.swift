@@ -1,0 +1,113 @@
+import ActorRuntime
+import Bridges
+import Foundation
+
+/// The saga's vendor steps: place the order (Bamboo checkout) through a circuit breaker with a few quick
+/// retries, then poll it with backoff until the vendor says it succeeded or failed. The calls run in the
+/// consumer's prepare step, outside the transaction; the handlers record what they returned.
+public struct VendorSteps: Sendable {
+    public let adapter: (any VendorAdapter)?
+    public let breaker: CircuitBreaker
+    /// Quick tries of a checkout before the step gives up (each one counts for the breaker).
+    public var placeTries = 3
+    /// Rounds of polling (each round: the delivery's retries with backoff) before the order is given up.
+    public var pollRounds = 20
+
+    public init(adapter: (any VendorAdapter)?, breaker: CircuitBreaker) {
+        self.adapter = adapter
+        self.breaker = breaker
+    }
+
+    /// Outside the transaction: the vendor call of a vendor-step envelope.
+    public var prepare: EnvelopeConsumer.Prepare {
+        let steps = self
+        return { envelope, _ in
+            switch envelope.topic {
+            case SagaTopic.placeVendorOrder: return try await steps.place(envelope)
+            case SagaTopic.pollVendorOrder: return try await steps.poll(envelope)
+            default: return nil
+            }
+        }
+    }
+
+    func place(_ envelope: Envelope) async throws -> JSONValue {
+        let p = Payload(envelope)
+        let order = try p.uuid("orderId"), product = try p.string("vendorProductId"), quantity = try p.int("quantity")
+        let face = try p.money("faceValue")
+        guard let adapter else { return .object(["placed": .bool(false), "reason": .string("no vendor configured (topology.json: vendor)")]) }
+        do {
+            var delay = Duration.milliseconds(100)
+            var tries = 0
+            while true {
+                tries += 1
+                do {
+                    let vendorOrder = try await breaker.run {
+                        try await adapter.placeOrder(requestId: order.lowercasedString, productId: product, quantity: quantity, faceValue: face)
+                    }
+                    return .object(["placed": .bool(true), "vendorOrderId": .string(vendorOrder)])
+                } catch let error as VendorError {
+                    guard error.disposition == .transient, tries < placeTries else { throw error }
+                    try await Task.sleep(for: delay)
+                    delay *= 2
+                }
+            }
+        } catch let open as CircuitBreaker.OpenError {
+            return .object(["placed": .bool(false), "reason": .string("vendor unavailable (\(open.description))")])
+        } catch let error as VendorError {
+            return .object(["placed": .bool(false), "reason": .string("vendor failure: \(error.description)")])
+        }
+    }
+
+    func poll(_ envelope: Envelope) async throws -> JSONValue {
+        let order = try Payload(envelope).uuid("orderId")
+        guard let adapter else { throw VendorError("no vendor configured") }
+        switch try await adapter.order(requestId: order.lowercasedString) {          // errors: transient, retried
+        case .processing: return .object(["state": .string("processing")])
+        case .succeeded(let cards): return .object(["state": .string("succeeded"), "cards": cards])
+        case .failed(let reason): return .object(["state": .string("failed"), "reason": .string(reason)])
+        }
+    }
+
+    // MARK: in the transaction
+
+    /// The checkout's outcome: poll it, or compensate (refund, release) towards `Failed`.
+    static func placed(_ e: Envelope, _ context: DeliveryContext) throws {
+        let id = try Payload(e).uuid("orderId")
+        guard let result = context.prepared else { throw SagaViolation("order.vendor-place for \(id.lowercasedString) without a vendor answer") }
+        if result["placed"] == .bool(true), case .string(let vendorOrder)? = result["vendorOrderId"] {
+            guard let order = try OrderSaga.transition(context.db, id, from: [.placing], to: .polling,
+                                                       set: "vendor_request_id = $2, vendor_order_id = $3", [id.lowercasedString, vendorOrder]) else { return }
+            try context.emit(OrderSaga.command(SagaTopic.pollVendorOrder, for: order, ["round": .number(1)]))
+        } else {
+            let reason = result["reason"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "vendor failure"
+            try OrderSaga.compensate(context, id, from: [.placing], reason: reason, refund: true)
+        }
+    }
+
+    /// The poll's outcome: confirm the reservation, compensate, or poll again later (the retry queue's
+    /// backoff; a fresh round when a round's attempts are used up).
+    static func polled(_ e: Envelope, _ context: DeliveryContext, rounds: Int) throws {
+        let p = Payload(e)
+        let id = try p.uuid("orderId"), round = (try? p.int("round")) ?? 1
+        guard let result = context.prepared, case .string(let state)? = result["state"] else {
+            throw SagaViolation("order.vendor-poll for \(id.lowercasedString) without a vendor answer")
+        }
+        switch state {
+        case "succeeded":
+            let cards = result["cards"] ?? .array([])
+            guard let order = try OrderSaga.transition(context.db, id, from: [.polling], to: .confirming, set: "cards = $2", [cards]) else { return }
+            try context.emit(OrderSaga.command(SagaTopic.confirm, for: order, [:]))
+        case "failed":
+            let reason = result["reason"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "failed"
+            try OrderSaga.compensate(context, id, from: [.polling], reason: "vendor failed the order: \(reason)", refund: true)
+        default:
+            if context.attempt < context.maxAttempts { throw TransientError(VendorError("order \(id.lowercasedString) still processing")) }
+            if round < rounds {
+                guard let order = try OrderSaga.facts(context.db, id), order.step == .polling else { return }
+                try context.emit(OrderSaga.command(SagaTopic.pollVendorOrder, for: order, ["round": .number(Double(round + 1))]))
+            } else {
+                try OrderSaga.compensate(context, id, from: [.polling], reason: "the vendor did not complete the order in time", refund: true)
+            }
+        }
+    }
+}

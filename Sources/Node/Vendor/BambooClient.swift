@@ -1,0 +1,87 @@
+import ActorRuntime
+import AsyncHTTPClient
+import Domain
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The saga's ``VendorAdapter`` over Bamboo's HTTP API (or `troupe-vendor-sim`): checkout
+/// (`POST /api/integration/v2.0/orders/checkout`) and order status (`GET /api/integration/v1.0/orders/{requestId}`),
+/// with Basic auth. Uses AsyncHTTPClient's shared client (its own event loops, off the cooperative pool).
+struct BambooClient: VendorAdapter {
+    let base: String
+    let authorization: String
+    let accountId: Int
+    let timeout: Duration
+
+    init(_ vendor: Topology.Vendor) {
+        base = vendor.url.hasSuffix("/") ? String(vendor.url.dropLast()) : vendor.url
+        authorization = "Basic " + Data("\(vendor.clientId):\(vendor.clientSecret)".utf8).base64EncodedString()
+        accountId = vendor.accountId
+        timeout = vendor.timeout
+    }
+
+    func placeOrder(requestId: String, productId: String, quantity: Int, faceValue: Decimal) async throws -> String {
+        guard let product = Int(productId) else { throw VendorError("product id '\(productId)' is not a Bamboo product id", status: 400) }
+        let body: JSONValue = .object([
+            "RequestId": .string(requestId), "AccountId": .number(Double(accountId)),
+            "Products": .array([.object(["ProductId": .number(Double(product)), "Quantity": .number(Double(quantity)),
+                                         "Value": Money.json(faceValue)])]),
+        ])
+        let reply = try await call(.POST, "/api/integration/v2.0/orders/checkout", body)
+        switch reply["OrderId"] {
+        case .number(let n)?: return String(Int(n))
+        case .string(let s)?: return s
+        default: return requestId                    // Bamboo may answer with the request id alone
+        }
+    }
+
+    func order(requestId: String) async throws -> VendorOrderState {
+        let reply = try await call(.GET, "/api/integration/v1.0/orders/\(requestId)", nil)
+        guard case .string(let status)? = reply["Status"] else { throw VendorError("order status without a Status") }
+        switch status.lowercased() {
+        case "succeeded", "completed":
+            var cards: [JSONValue] = []
+            if case .array(let items)? = reply["Items"] {
+                for item in items { if case .array(let c)? = item["Cards"] { cards += c } }
+            }
+            return .succeeded(cards: .array(cards))
+        case "failed", "cancelled", "canceled": return .failed(reason: "vendor status \(status)")
+        default: return .processing
+        }
+    }
+
+    func call(_ method: HTTPMethod, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        request.headers.add(name: "authorization", value: authorization)
+        request.headers.add(name: "accept", value: "application/json")
+        if let body {
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body.jsonBytes))
+        }
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout.inSeconds * 1e9)))
+            bytes = try await response.body.collect(upTo: 4 << 20)
+        } catch {
+            throw VendorError("\(method.rawValue) \(path) failed: \(error)")
+        }
+        let json = (try? JSONValue(parsing: Array(buffer: bytes))) ?? .null
+        guard (200..<300).contains(Int(response.status.code)) else {
+            let message = json["message"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? response.status.reasonPhrase
+            throw VendorError(message, status: Int(response.status.code))
+        }
+        return json
+    }
+}
+
+extension BambooClient {
+    /// Categories (v2) and catalog (v1), as the vendor sends them. A 429 says how long to wait.
+    func catalog() async throws -> VendorCatalog {
+        let categories = try await call(.GET, "/api/integration/v2.0/categories", nil)
+        let catalog = try await call(.GET, "/api/integration/v1.0/catalog", nil)
+        return VendorCatalog.parse(categories: categories, catalog: catalog)
+    }
+}
