@@ -94,7 +94,7 @@ let package = Package(
         .target(name: "BenchRawLoops", dependencies: ["CRabbitMQ"], linkerSettings: [.linkedLibrary("rabbitmq")]),
 
         .testTarget(name: "ActorRuntimeTests", dependencies: ["ActorRuntime", "ActorRuntimeTesting"]),
-        .testTarget(name: "DomainTests", dependencies: ["Domain", "Bridges"]),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", "Bridges", "ActorRuntimeTesting"]),
         .testTarget(name: "BridgesTests", dependencies: ["Bridges", "ActorRuntimeTesting"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Domain", "Bridges", "ActorRuntimeTesting"]),
     ],

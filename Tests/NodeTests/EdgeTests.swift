@@ -14,6 +14,7 @@ extension ComponentQueues {
         static let amqpURL = NodeRuntimeTests.amqpURL
         static let databaseURL = NodeRuntimeTests.databaseURL
         static let secret = "edge-test-secret-0123456789"
+        static let adminToken = "edge-test-admin-token-42"
 
         /// A running edge node, a product and two partners with keys.
         struct Fixture {
@@ -28,7 +29,7 @@ extension ComponentQueues {
         static func start() async throws -> Fixture {
             let port = Int.random(in: 20_000...29_999)
             let path = try CLI.writeTopology("""
-                { "broker": { "url": "\(amqpURL)" }, "database": { "url": "\(databaseURL)" }, "security": { "apiKeySecret": "\(secret)" },
+                { "broker": { "url": "\(amqpURL)" }, "database": { "url": "\(databaseURL)" }, "security": { "apiKeySecret": "\(secret)", "adminToken": "\(adminToken)" },
                   "nodes": [ { "name": "edge", "http": { "host": "127.0.0.1", "port": \(port) }, "components": [ { "name": "analytics" } ] },
                              { "name": "rest", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
                                                                { "name": "brand-sync" }, { "name": "notification" } ] } ] }
@@ -175,6 +176,29 @@ extension ComponentQueues {
             let wrong = try await Self.post(f, Self.order(f, ref: "k-1"), key: "tk_not-a-real-key")
             #expect(wrong.status == 401)
             #expect(wrong.json["error"]?["code"] == .string("unauthorized"))
+            await Self.stop(f)
+        }
+
+        @Test func theAdminRedriveNeedsTheAdminTokenAndQueuesTheRange() async throws {
+            let f = try await Self.start()
+            defer { f.node.kill() }
+            func redrive(_ token: String?, _ body: String) async throws -> Reply {
+                var request = URLRequest(url: f.base.appendingPathComponent("api/orderqueue/queue-by-date-range"))
+                request.httpMethod = "POST"
+                request.httpBody = Data(body.utf8)
+                if let token { request.setValue(token, forHTTPHeaderField: "x-admin-token") }
+                return try await Self.send(request)
+            }
+            let range = #"{"from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"}"#
+            #expect(try await redrive(nil, range).status == 401)
+            #expect(try await redrive("wrong-token-wrong-token", range).status == 401)
+            #expect(try await redrive(f.key, range).status == 401, "a partner's key is not an admin token")
+            let bad = try await redrive(Self.adminToken, #"{"from": "yesterday", "to": "2020-01-02T00:00:00Z"}"#)
+            #expect(bad.status == 422)
+            #expect(bad.json["error"]?["message"] == .string("from: 'yesterday' is not an ISO 8601 time"))
+            let ok = try await redrive(Self.adminToken, range)
+            #expect(ok.status == 202)
+            #expect(ok.json["queued"] == .number(0), "no order of 2020 to re-drive")
             await Self.stop(f)
         }
     }

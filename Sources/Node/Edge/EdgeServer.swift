@@ -2,6 +2,7 @@ import ActorRuntime
 import Bridges
 import Domain
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -12,7 +13,7 @@ enum EdgeServer {
     /// Largest request body accepted (bigger: 413).
     static let bodyLimit = 64 * 1024
 
-    static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, keySecret: String,
+    static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, keySecret: String, adminToken: String?,
                             logger: Logger) -> some ApplicationProtocol {
         let router = Router(context: EdgeContext.self)
         router.add(middleware: EdgeMiddleware(logger: logger))
@@ -63,6 +64,25 @@ enum EdgeServer {
                 throw EdgeError.notFound("no order '\(text)'")
             }
             return EdgeJSON.response(.ok, order.json)
+        }
+
+        // Admin: re-drive the orders of a date range that have no vendor order id and are not terminal.
+        router.post("/api/orderqueue/queue-by-date-range") { request, _ -> Response in
+            guard let adminToken else { throw EdgeError.notFound("the admin API is off (topology.json: security.adminToken)") }
+            let given = request.headers[HTTPField.Name("x-admin-token")!] ?? ""
+            guard APIKey.constantTimeEqual(Array(given.utf8), Array(adminToken.utf8)) else { throw EdgeError.unauthorized("the admin token is not valid") }
+            let body = try await request.body.collect(upTo: bodyLimit)
+            guard let json = try? JSONValue(parsing: Array(buffer: body)) else { throw EdgeError.badRequest("the body is not valid JSON") }
+            func date(_ key: String) throws -> Date {
+                guard case .string(let text)? = json[key] else { throw EdgeError.badRequest("\(key): is required (an ISO 8601 time)") }
+                guard let d = ISO8601DateFormatter().date(from: text) else { throw EdgeError.unprocessable("\(key): '\(text)' is not an ISO 8601 time") }
+                return d
+            }
+            let from = try date("from"), to = try date("to")
+            guard from < to else { throw EdgeError.unprocessable("to: must be after from") }
+            let queued = try await pool.transaction { db in try SagaJobs.redrive(from: from, to: to, on: db) }
+            logger.info("orders re-driven by an admin", metadata: ["count": "\(queued)"])
+            return EdgeJSON.response(.accepted, .object(["queued": .number(Double(queued))]))
         }
 
         return Application(router: router, configuration: .init(address: .hostname(http.host, port: http.port), serverName: "troupe"),

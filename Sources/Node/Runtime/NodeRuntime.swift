@@ -66,13 +66,19 @@ struct NodeRuntime {
                 services.append(.init(service: ConsumerService(consumer: consumer), serviceName: "consumer \(name)"))
             }
         }
-        if let vendor = topology.vendor, node.components.contains(where: { $0.component == .brandSync }) {
+        let hosts = Set(node.components.map(\.component))
+        let jobs = (hosts.contains(.orderQueue) ? [SagaJobs.backfill] : []) + (hosts.contains(.inventory) ? [SagaJobs.expireReservations] : [])
+        if !jobs.isEmpty {
+            services.append(.init(service: ScheduleService(jobs: jobs, pool: pool, logger: logger), serviceName: "schedules"))
+        }
+        if let vendor = topology.vendor, hosts.contains(.brandSync) {
             services.append(.init(service: FirstCatalogSync(client: BambooClient(vendor), pool: pool, logger: logger),
                                   successTerminationBehavior: .ignore, serviceName: "first catalog sync"))
         }
         if let http = node.http, let apiKeySecret {
             // last in the list: the first service a shutdown stops
-            let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, keySecret: apiKeySecret, logger: logger)
+            let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, keySecret: apiKeySecret,
+                                              adminToken: topology.security.adminToken, logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
         }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint],

@@ -56,6 +56,8 @@ struct Topology: Sendable, Equatable {
         /// The HMAC-SHA256 secret partners' API keys are hashed with. Changing it invalidates every key.
         /// Needed by the commands that handle keys (the HTTP edge, `partner add`), not by every node.
         var apiKeySecret: String?
+        /// The token of the admin endpoints (`x-admin-token`); without one they are off (404).
+        var adminToken: String?
 
         /// The secret, or an error naming where to set it.
         func requireAPIKeySecret(file: String) throws -> String {

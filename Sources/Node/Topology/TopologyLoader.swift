@@ -18,6 +18,10 @@ enum TopologyLoader {
         var brokerSource = "broker.url", databaseSource = "database.url"
         if let url = environment["TROUPE_AMQP_URL"], !url.isEmpty { topology.broker.url = url; brokerSource = "TROUPE_AMQP_URL" }
         if let url = environment["TROUPE_DATABASE_URL"], !url.isEmpty { topology.database.url = url; databaseSource = "TROUPE_DATABASE_URL" }
+        if let token = environment["TROUPE_ADMIN_TOKEN"], !token.isEmpty {
+            guard token.utf8.count >= 16 else { throw TopologyError(file: path, path: "TROUPE_ADMIN_TOKEN", message: "must be at least 16 characters") }
+            topology.security.adminToken = token
+        }
         if let secret = environment["TROUPE_API_KEY_SECRET"], !secret.isEmpty {
             guard secret.utf8.count >= 16 else {
                 throw TopologyError(file: path, path: "TROUPE_API_KEY_SECRET", message: "must be at least 16 characters")
@@ -70,10 +74,17 @@ enum TopologyLoader {
         var security = Topology.Security()
         if top.has("security") {
             let sec = try top.object("security")
-            try sec.rejectUnknownKeys(["apiKeySecret"])
-            let secret = try sec.string("apiKeySecret")
-            guard secret.utf8.count >= 16 else { throw sec.error("apiKeySecret", "must be at least 16 characters") }
-            security.apiKeySecret = secret
+            try sec.rejectUnknownKeys(["apiKeySecret", "adminToken"])
+            if sec.has("apiKeySecret") {
+                let secret = try sec.string("apiKeySecret")
+                guard secret.utf8.count >= 16 else { throw sec.error("apiKeySecret", "must be at least 16 characters") }
+                security.apiKeySecret = secret
+            }
+            if sec.has("adminToken") {
+                let token = try sec.string("adminToken")
+                guard token.utf8.count >= 16 else { throw sec.error("adminToken", "must be at least 16 characters") }
+                security.adminToken = token
+            }
         }
 
         var vendor: Topology.Vendor?
