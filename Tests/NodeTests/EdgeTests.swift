@@ -114,6 +114,15 @@ extension ComponentQueues {
             #expect(try await Self.get(f.base.appendingPathComponent("api/orders/not-a-uuid"), key: f.key).status == 404)
             let generated = try await Self.post(f, Self.order(f, ref: "r-2"))
             #expect(generated.correlation?.hasPrefix("req-") == true, "made up when not given")
+
+            let (data, _) = try await URLSession.shared.data(from: f.base.appendingPathComponent("metrics"))
+            let metrics = String(decoding: data, as: UTF8.self)
+            #expect(metrics.contains(#"http_request_count{method="POST",path="/api/orders",status="202"} 2"#), "\(metrics)")
+            #expect(metrics.contains(#"http_request_count{method="GET",path="/api/orders/{id}",status="404"} 2"#))
+            #expect(metrics.contains(#"http_response_duration_seconds_count{method="POST",path="/api/orders"} 2"#))
+            #expect(metrics.contains(#"troupe_queue_messages{component="order-queue"}"#))
+            #expect(metrics.contains("troupe_outbox_pending "))
+            #expect(metrics.contains("troupe_publish_confirms_total "))
             await Self.stop(f)
             #expect(f.node.exitCode == 0)
         }

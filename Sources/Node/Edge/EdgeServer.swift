@@ -7,16 +7,17 @@ import Hummingbird
 import Logging
 
 /// The HTTP edge of a node with an `http` listener (Hummingbird 2): partners' API under `/api`
-/// (x-api-key), `/health` for liveness and readiness. Runs as a service of the node's group, so
+/// (x-api-key), `/health` for liveness and readiness, `/metrics` in Prometheus' format. Runs as a service of the node's group, so
 /// SIGTERM stops it taking requests first.
 enum EdgeServer {
     /// Largest request body accepted (bigger: 413).
     static let bodyLimit = 64 * 1024
 
-    static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, keySecret: String, adminToken: String?,
-                            logger: Logger) -> some ApplicationProtocol {
+    static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, amqpURL: String, keySecret: String,
+                            adminToken: String?, logger: Logger) -> some ApplicationProtocol {
         let router = Router(context: EdgeContext.self)
-        router.add(middleware: EdgeMiddleware(logger: logger))
+        let metrics = EdgeMetrics()
+        router.add(middleware: EdgeMiddleware(logger: logger, metrics: metrics))
         let desk = OrderDesk(pool: pool)
 
         router.get("/health") { _, _ -> Response in
@@ -27,6 +28,12 @@ enum EdgeServer {
                 "status": .string(ready ? "ok" : "degraded"),
                 "database": .string(database ? "ok" : "unreachable"), "broker": .string(broker ? "ok" : "unreachable"),
             ]))
+        }
+
+        let cluster = ClusterMetrics(pool: pool, amqpURL: amqpURL, publisher: publisher)
+        router.get("/metrics") { _, _ -> Response in
+            let text = metrics.render() + (await cluster.render())
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
 
         let api = router.group("/api").add(middleware: APIKeyMiddleware(registry: PartnerRegistry(pool: pool, keySecret: keySecret)))

@@ -77,7 +77,7 @@ struct NodeRuntime {
         }
         if let http = node.http, let apiKeySecret {
             // last in the list: the first service a shutdown stops
-            let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, keySecret: apiKeySecret,
+            let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, amqpURL: topology.broker.url, keySecret: apiKeySecret,
                                               adminToken: topology.security.adminToken, logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
         }
