@@ -89,7 +89,15 @@ let package = Package(
             ]
         ),
         // `troupe-bench AREA`: benchmarks with their baselines measured in the same run.
-        .executableTarget(name: "Bench", dependencies: ["ActorRuntime", "Bridges", "BenchRawLoops", "CLibPQ"]),
+        .executableTarget(
+            name: "Bench",
+            dependencies: [
+                "ActorRuntime", "Bridges", "Domain", "BenchRawLoops", "CLibPQ",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The amqp benchmark's baseline: plain C loops over librabbitmq, no Troupe code.
         .target(name: "BenchRawLoops", dependencies: ["CRabbitMQ"], linkerSettings: [.linkedLibrary("rabbitmq")]),
 

@@ -7,6 +7,7 @@ struct BenchMain {
     static let areas: [String: @Sendable () async -> Void] = [
         "local": LocalBench.run,
         "amqp": AMQPBench.run,
+        "orders": OrdersBench.run,
     ]
 
     static func main() async {

@@ -203,21 +203,20 @@ public final class EnvelopeConsumer: Sendable {
             try Set(db.query("SELECT envelope_id FROM troupe_inbox WHERE component = $1 AND envelope_id = ANY($2::uuid[])", [component, ids])
                 .rows.map { try $0.decode("envelope_id", as: UUID.self) })
         }) ?? []
-        return await withTaskGroup(of: (Int, Result<JSONValue?, HandlerFailure>).self) { group in
+        // Each child returns a struct: with a `(Int, Result<JSONValue?, HandlerFailure>)` tuple instead, the
+        // release build (Swift 6.3.1) handed back garbage indexes (seen in `troupe-bench orders`).
+        return await withTaskGroup(of: PrepareOutcome.self) { group in
             for (i, envelope) in envelopes where !seen.contains(envelope.id) {
                 let attempt = attempt(of: batch[i])
                 group.addTask {
-                    do { return (i, .success(try await prepare(envelope, attempt))) } catch {
-                        return (i, .failure(HandlerFailure(description: "\(error)", disposition: classify(error))))
+                    do { return PrepareOutcome(index: i, value: try await prepare(envelope, attempt), failure: nil) } catch {
+                        return PrepareOutcome(index: i, value: nil, failure: HandlerFailure(description: "\(error)", disposition: classify(error)))
                     }
                 }
             }
             var results: [Int: JSONValue] = [:], failures: [Int: HandlerFailure] = [:]
-            for await (i, result) in group {
-                switch result {
-                case .success(let value): if let value { results[i] = value }
-                case .failure(let f): failures[i] = f
-                }
+            for await outcome in group {
+                if let failure = outcome.failure { failures[outcome.index] = failure } else if let value = outcome.value { results[outcome.index] = value }
             }
             return (results, failures)
         }
@@ -336,6 +335,13 @@ public final class EnvelopeConsumer: Sendable {
     private func attempt(of delivery: AMQPDelivery) -> Int {
         Int(delivery.message.headers["x-attempts"]?.intValue ?? 0) + 1
     }
+}
+
+/// One delivery's prepare step, as its task returns it.
+struct PrepareOutcome: Sendable {
+    let index: Int
+    let value: JSONValue?
+    let failure: HandlerFailure?
 }
 
 /// A handler error, carried out of the transaction as text with its classification.

@@ -1,0 +1,156 @@
+import ActorRuntime
+import AsyncHTTPClient
+import Bridges
+import Domain
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// `troupe-bench orders`: drives the running system (`scripts/run.sh`) over HTTP. Accept: `BENCH_ORDERS`
+/// orders POSTed by `BENCH_CONCURRENCY` clients (each a 202); complete: from each order's creation to its
+/// `Completed` (vendor simulator at zero latency); and, in the same run, the ceiling: `pgbench` running the
+/// accept transaction alone (insert an order row and an outbox row) with 8 clients.
+enum OrdersBench {
+    static let env = ProcessInfo.processInfo.environment
+    static let base = env["BENCH_EDGE_URL"] ?? "http://127.0.0.1:8080"
+    static let databaseURL = env["TROUPE_DATABASE_URL"] ?? "postgresql://troupe:troupe@127.0.0.1:5439/troupe"
+    static let keySecret = env["TROUPE_API_KEY_SECRET"] ?? "dev-only-secret-change-me-in-production"
+    static let total = max(100, Int(env["BENCH_ORDERS"] ?? "") ?? 4000)
+    static let concurrency = max(1, Int(env["BENCH_CONCURRENCY"] ?? "") ?? 32)
+    static let sku = env["BENCH_SKU"] ?? "AMAZON-US-1001"
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    /// What the accepting clients share: the next order's number and the latencies.
+    final class Tally: Sendable {
+        let next = Atomic<Int>(0)
+        let latencies = Mutex<[Double]>([])
+    }
+
+    @Sendable static func run() async {
+        do {
+            try await orders()
+        } catch {
+            FileHandle.standardError.write(Data("troupe-bench orders: \(error) (is Troupe running? scripts/run.sh)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func orders() async throws {
+        let pool = PostgresPool(.init(url: databaseURL, size: 2, applicationName: "troupe-bench orders"))
+        defer { Task { await pool.shutdown() } }
+        let run = String(UUID.v7().lowercasedString.suffix(12))
+        let partner = try await PartnerRegistry(pool: pool, keySecret: keySecret)
+            .add(name: "bench-\(run)", wallet: 1_000_000_000, pricePercent: 100)
+        let stocked = try await pool.transaction { db in
+            try db.query("UPDATE inventory_stock SET available = available + $2 FROM products p WHERE p.id = product_id AND p.sku = $1",
+                         [sku, total]).affectedRows
+        }
+        guard stocked == 1 else { throw Failure(description: "no product \(sku) with stock (the catalog loads when Troupe first starts)") }
+
+        // Accept: POST /api/orders from `concurrency` clients.
+        let tally = Tally()
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    while true {
+                        let i = tally.next.add(1, ordering: .relaxed).oldValue
+                        if i >= total { return }
+                        var request = HTTPClientRequest(url: base + "/api/orders")
+                        request.method = .POST
+                        request.headers.add(name: "x-api-key", value: partner.key.text)
+                        request.headers.add(name: "content-type", value: "application/json")
+                        request.body = .bytes(ByteBuffer(string: orderBody(run: run, i)))
+                        let sent = ContinuousClock.now
+                        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                        _ = try await response.body.collect(upTo: 1 << 20)
+                        guard response.status == .accepted else { throw Failure(description: "POST /api/orders answered \(response.status.code)") }
+                        let ms = seconds(since: sent) * 1000
+                        tally.latencies.withLock { $0.append(ms) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let acceptSeconds = seconds(since: start)
+        let accepted = tally.latencies.withLock { $0.sorted() }
+        report("orders.accepted_per_s", Double(accepted.count) / acceptSeconds, "orders/s")
+        report("orders.accept_p50_ms", percentile(accepted, 0.50), "ms")
+        report("orders.accept_p99_ms", percentile(accepted, 0.99), "ms")
+
+        // Complete: until every order of this run is terminal.
+        let deadline = ContinuousClock.now + .seconds(300)
+        while true {
+            let open = try await pool.withConnection { db in
+                try db.query("SELECT count(*) AS n FROM orders WHERE partner_id = $1 AND status = 'Processing'", [partner.id]).rows[0].decode("n", as: Int.self)
+            }
+            if open == 0 { break }
+            guard ContinuousClock.now < deadline else { throw Failure(description: "\(open) orders still Processing after 300 s") }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let (completed, span, durations) = try await pool.withConnection { db in
+            let rows = try db.query("""
+                SELECT EXTRACT(EPOCH FROM updated_at - created_at)::float8 * 1000 AS ms,
+                       EXTRACT(EPOCH FROM max(updated_at) OVER () - min(created_at) OVER ())::float8 AS span
+                FROM orders WHERE partner_id = $1 AND status = 'Completed'
+                """, [partner.id]).rows
+            return (rows.count, try rows.first?.decode("span", as: Double.self) ?? 0, try rows.map { try $0.decode("ms", as: Double.self) }.sorted())
+        }
+        guard completed == accepted.count else { throw Failure(description: "\(accepted.count - completed) orders did not complete") }
+        report("orders.completed_per_s", Double(completed) / span, "orders/s")
+        report("orders.complete_p50_ms", percentile(durations, 0.50), "ms")
+        report("orders.complete_p99_ms", percentile(durations, 0.99), "ms")
+
+        report("orders.pg_ceiling_tps", try await pgCeiling(pool), "tps")
+    }
+
+    static func orderBody(run: String, _ i: Int) -> String {
+        #"{"referenceId": "bench-\#(run)-\#(i)", "sku": "\#(sku)", "faceValue": 5, "quantity": 1}"#
+    }
+
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+
+    /// `pgbench -c 8 -j 2 -T 10` running the accept transaction alone (an order row and an outbox row, in
+    /// tables shaped like Troupe's, in a scratch schema); returns its tps.
+    static func pgCeiling(_ pool: PostgresPool) async throws -> Double {
+        try await pool.withConnection { db in
+            try db.query("DROP SCHEMA IF EXISTS bench_ceiling CASCADE")
+            try db.query("CREATE SCHEMA bench_ceiling")
+            try db.query("CREATE TABLE bench_ceiling.orders (LIKE public.orders INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)")
+            try db.query("ALTER TABLE bench_ceiling.orders DROP CONSTRAINT IF EXISTS orders_partner_id_fkey")
+            try db.query("CREATE TABLE bench_ceiling.outbox (LIKE public.troupe_outbox INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)")
+        }
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("troupe-accept-\(UUID().uuidString).sql")
+        try Data("""
+            BEGIN;
+            INSERT INTO bench_ceiling.orders (id, partner_id, reference_id, product_id, sku, face_value, quantity, unit_price, total, currency, status, step, correlation_id)
+              VALUES (gen_random_uuid(), '00000000-0000-7000-8000-000000000001', gen_random_uuid()::text, 1, 'AMAZON-US-1001', 5, 1, 5, 5, 'USD', 'Processing', 'created', 'req-bench');
+            INSERT INTO bench_ceiling.outbox (id, topic, envelope) VALUES (gen_random_uuid(), 'order.created', '{"topic":"order.created","payload":{}}');
+            END;
+
+            """.utf8).write(to: script)
+        defer { try? FileManager.default.removeItem(at: script) }
+        let output = try await DedicatedThread.run("bench.pgbench") { () -> String in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/pgbench")
+            p.arguments = ["-n", "-c", "8", "-j", "2", "-T", "10", "-f", script.path, databaseURL]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = Pipe()
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        try await pool.withConnection { db in try db.query("DROP SCHEMA bench_ceiling CASCADE") }
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+              let tps = Double(line.dropFirst(6).prefix { $0.isNumber || $0 == "." }) else {
+            throw Failure(description: "pgbench printed no tps: \(output.prefix(300))")
+        }
+        return tps
+    }
+}
