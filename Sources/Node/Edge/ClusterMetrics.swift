@@ -34,10 +34,15 @@ struct ClusterMetrics: Sendable {
         }
         let url = amqpURL
         if let depths = try? await DedicatedThread.run("troupe.metrics", { () -> [(String, Int, Int)] in
-            let c = try AMQPConnection(url: AMQPURL(url))
-            return Component.allCases.map { comp in
-                ((comp.rawValue), (try? c.messageCount(comp.queueName)) ?? 0, (try? c.messageCount(comp.deadQueueName)) ?? 0)
+            // A queue not declared yet (its component never ran) closes the channel (404): a new connection
+            // for the next one, since a call on a closed channel would wait for an answer that never comes.
+            let address = try AMQPURL(url)
+            var c = try AMQPConnection(url: address)
+            func count(_ queue: String) -> Int {
+                if !c.isOpen, let fresh = try? AMQPConnection(url: address) { c = fresh }
+                return (try? c.messageCount(queue)) ?? 0
             }
+            return Component.allCases.map { comp in (comp.rawValue, count(comp.queueName), count(comp.deadQueueName)) }
         }) {
             gauge("troupe_queue_messages", "Messages waiting in each component's queue.", depths.map { ("component=\"\($0.0)\"", Double($0.1)) })
             gauge("troupe_messages_dead_lettered", "Messages in each component's dead queue.", depths.map { ("component=\"\($0.0)\"", Double($0.2)) })
