@@ -50,11 +50,7 @@ public enum Inventory {
     /// Turns the order's reservation into a stock movement (the units are sold).
     static func confirm(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let order = try Payload(envelope).uuid("orderId")
-        let rows = try db.query("""
-            UPDATE inventory_reservations SET status = 'confirmed', updated_at = now()
-            WHERE order_id = $1 AND status = 'reserved' RETURNING id, product_id, quantity
-            """, [order]).rows
-        if let r = rows.first {
+        if let r = try leaveReserved(order, for: "confirmed", db) {
             let quantity: Int = try r.decode("quantity")
             try db.query("INSERT INTO inventory_movements (product_id, reservation_id, quantity, reason) VALUES ($1, $2, $3, 'sold')",
                          [try r.decode("product_id", as: Int64.self), try r.decode("id", as: UUID.self), -quantity])
@@ -73,15 +69,22 @@ public enum Inventory {
     /// Gives the order's reserved units back to stock (a compensation); answered even if nothing was held.
     static func release(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let order = try Payload(envelope).uuid("orderId")
-        let rows = try db.query("""
-            UPDATE inventory_reservations SET status = 'released', updated_at = now()
-            WHERE order_id = $1 AND status = 'reserved' RETURNING id, product_id, quantity
-            """, [order]).rows
-        if let r = rows.first {
+        if let r = try leaveReserved(order, for: "released", db) {
             try db.query("UPDATE inventory_stock SET available = available + $2, updated_at = now() WHERE product_id = $1",
                          [try r.decode("product_id", as: Int64.self), try r.decode("quantity", as: Int.self)])
         }
         try emit(Payload.reply(SagaTopic.released, to: envelope, from: .inventory, ["orderId": .string(order.lowercasedString)]))
+    }
+}
+
+extension Inventory {
+    /// Moves the order's reservation out of `reserved` (the only state a reservation leaves), to `status`;
+    /// nil when it is not reserved (already settled, expired, or never made).
+    static func leaveReserved(_ order: UUID, for status: String, _ db: PostgresConnection) throws -> PostgresRow? {
+        try db.query("""
+            UPDATE inventory_reservations SET status = $2, updated_at = now()
+            WHERE order_id = $1 AND status = 'reserved' RETURNING id, product_id, quantity
+            """, [order, status]).rows.first
     }
 }
 
