@@ -23,7 +23,7 @@ public enum PartnerCatalog {
                 "category": category.map(JSONValue.string) ?? .null, "country": .string(try r.decode("country")),
                 "currency": .string(try r.decode("currency")),
                 "minFaceValue": Money.json(try r.decode("min_face_value")), "maxFaceValue": Money.json(try r.decode("max_face_value")),
-                "pricePercent": .number(NSDecimalNumber(decimal: percent).doubleValue),
+                "pricePercent": .number(Double("\(percent)") ?? 0),
                 "available": .bool(try r.decode("available", as: Int.self) > 0),
             ])
         })])

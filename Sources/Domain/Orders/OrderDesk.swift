@@ -50,17 +50,18 @@ public struct OrderDesk: Sendable {
                 INSERT INTO orders (id, partner_id, reference_id, product_id, sku, face_value, quantity, unit_price, total, currency,
                                     status, step, correlation_id)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'Processing', 'created', $11)
-                ON CONFLICT (partner_id, reference_id) DO NOTHING
+                ON CONFLICT (partner_id, reference_id) DO NOTHING RETURNING \(Order.columns)
                 """, [id, partner, request.referenceId, productID, request.sku, request.faceValue, request.quantity, unitPrice, total,
-                      currency, correlationId]).affectedRows
-            guard inserted == 1, let order = try Self.find(partner: partner, referenceId: request.referenceId, on: db), order.id == id else {
-                // A concurrent duplicate committed first: its order is the answer.
+                      currency, correlationId]).rows.first
+            guard let inserted else {
+                // A concurrent duplicate committed first (the insert waited for it): its order is the answer.
                 guard let winner = try Self.find(partner: partner, referenceId: request.referenceId, on: db) else {
                     throw Refusal.conflict("referenceId '\(request.referenceId)' is being created concurrently; retry")
                 }
                 guard winner.matches(request) else { throw Refusal.conflict("referenceId '\(request.referenceId)' was used for a different order") }
                 return (winner, false)
             }
+            let order = try Order(row: inserted)
             try TransactionalOutbox.emit(Envelope(topic: "order.created", producerId: "order-queue", correlationId: correlationId, payload: .object([
                 "orderId": .string(id.lowercasedString), "partnerId": .string(partner.lowercasedString),
                 "productId": .number(Double(productID)), "sku": .string(request.sku), "faceValue": Money.json(request.faceValue),

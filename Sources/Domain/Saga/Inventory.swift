@@ -19,14 +19,13 @@ public enum Inventory {
     static func reserve(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let p = Payload(envelope)
         let order = try p.uuid("orderId"), product = try p.int("productId"), quantity = try p.int("quantity")
-        let replyFields: [String: JSONValue] = ["orderId": .string(order.lowercasedString)]
         if let existing = try db.query("SELECT id, status FROM inventory_reservations WHERE order_id = $1", [order]).rows.first {
             // Replayed: answer as the first time.
             let status: String = try existing.decode("status")
             let id: UUID = try existing.decode("id")
             let reply = status == "reserved" || status == "confirmed"
-                ? Payload.reply(SagaTopic.reserved, to: envelope, from: .inventory, replyFields.merging(["reservationId": .string(id.lowercasedString)]) { a, _ in a })
-                : Payload.reply(SagaTopic.reserveFailed, to: envelope, from: .inventory, replyFields.merging(["reason": .string("reservation \(status)")]) { a, _ in a })
+                ? Payload.reply(SagaTopic.reserved, to: envelope, from: .inventory, order: order, ["reservationId": .string(id.lowercasedString)])
+                : Payload.reply(SagaTopic.reserveFailed, to: envelope, from: .inventory, order: order, ["reason": .string("reservation \(status)")])
             try emit(reply)
             return
         }
@@ -34,8 +33,7 @@ public enum Inventory {
             UPDATE inventory_stock SET available = available - $2, updated_at = now() WHERE product_id = $1 AND available >= $2
             """, [Int64(product), quantity]).affectedRows
         guard taken == 1 else {
-            try emit(Payload.reply(SagaTopic.reserveFailed, to: envelope, from: .inventory,
-                                   replyFields.merging(["reason": .string("out of stock")]) { a, _ in a }))
+            try emit(Payload.reply(SagaTopic.reserveFailed, to: envelope, from: .inventory, order: order, ["reason": .string("out of stock")]))
             return
         }
         let id = UUID.v7()
@@ -43,8 +41,7 @@ public enum Inventory {
             INSERT INTO inventory_reservations (id, order_id, product_id, quantity, status, expires_at)
             VALUES ($1, $2, $3, $4, 'reserved', now() + make_interval(secs => $5))
             """, [id, order, Int64(product), quantity, reservationTTL.inSeconds])
-        try emit(Payload.reply(SagaTopic.reserved, to: envelope, from: .inventory,
-                               replyFields.merging(["reservationId": .string(id.lowercasedString)]) { a, _ in a }))
+        try emit(Payload.reply(SagaTopic.reserved, to: envelope, from: .inventory, order: order, ["reservationId": .string(id.lowercasedString)]))
     }
 
     /// Turns the order's reservation into a stock movement (the units are sold).
@@ -63,7 +60,7 @@ public enum Inventory {
                 throw SagaViolation("inventory.confirm for order \(order.lowercasedString): reservation is \(status ?? "missing")")
             }
         }
-        try emit(Payload.reply(SagaTopic.confirmed, to: envelope, from: .inventory, ["orderId": .string(order.lowercasedString)]))
+        try emit(Payload.reply(SagaTopic.confirmed, to: envelope, from: .inventory, order: order))
     }
 
     /// Gives the order's reserved units back to stock (a compensation); answered even if nothing was held.
@@ -73,7 +70,7 @@ public enum Inventory {
             try db.query("UPDATE inventory_stock SET available = available + $2, updated_at = now() WHERE product_id = $1",
                          [try r.decode("product_id", as: Int64.self), try r.decode("quantity", as: Int.self)])
         }
-        try emit(Payload.reply(SagaTopic.released, to: envelope, from: .inventory, ["orderId": .string(order.lowercasedString)]))
+        try emit(Payload.reply(SagaTopic.released, to: envelope, from: .inventory, order: order))
     }
 }
 

@@ -45,8 +45,11 @@ struct Payload {
         return amount
     }
 
-    /// A reply in the same flow: same correlation id, produced by `component`.
-    static func reply(_ topic: String, to envelope: Envelope, from component: Component, _ fields: [String: JSONValue]) -> Envelope {
-        Envelope(topic: topic, producerId: component.rawValue, correlationId: envelope.correlationId, payload: .object(fields))
+    /// A reply about `order` in the same flow: same correlation id, produced by `component`, `orderId` plus `fields`.
+    static func reply(_ topic: String, to envelope: Envelope, from component: Component, order: UUID,
+                      _ fields: [String: JSONValue] = [:]) -> Envelope {
+        var payload = fields
+        payload["orderId"] = .string(order.lowercasedString)
+        return Envelope(topic: topic, producerId: component.rawValue, correlationId: envelope.correlationId, payload: .object(payload))
     }
 }

@@ -16,24 +16,24 @@ public enum Payment {
     static func debit(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let p = Payload(envelope)
         let order = try p.uuid("orderId"), partner = try p.uuid("partnerId"), amount = try p.money("amount")
-        let fields: [String: JSONValue] = ["orderId": .string(order.lowercasedString), "amount": Money.json(amount)]
+        let fields: [String: JSONValue] = ["amount": Money.json(amount)]
         let key = "\(order.lowercasedString):debit"
         if try !db.query("SELECT 1 FROM wallet_entries WHERE idempotency_key = $1", [key]).rows.isEmpty {
-            try emit(Payload.reply(SagaTopic.debited, to: envelope, from: .payment, fields))      // replayed
+            try emit(Payload.reply(SagaTopic.debited, to: envelope, from: .payment, order: order, fields))      // replayed
             return
         }
         let paid = try db.query("""
             UPDATE wallets SET balance = balance - $2, updated_at = now() WHERE partner_id = $1 AND balance >= $2
             """, [partner, amount]).affectedRows
         guard paid == 1 else {
-            try emit(Payload.reply(SagaTopic.debitFailed, to: envelope, from: .payment,
+            try emit(Payload.reply(SagaTopic.debitFailed, to: envelope, from: .payment, order: order,
                                    fields.merging(["reason": .string("insufficient funds")]) { a, _ in a }))
             return
         }
         // A concurrent debit of the same order fails here on the unique key and is retried, then sees it.
         try db.query("INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key, order_id) VALUES ($1, 'debit', $2, $3, $4)",
                      [partner, -amount, key, order])
-        try emit(Payload.reply(SagaTopic.debited, to: envelope, from: .payment, fields))
+        try emit(Payload.reply(SagaTopic.debited, to: envelope, from: .payment, order: order, fields))
     }
 
     /// Gives a debited order's amount back (a compensation): only if it was debited, and only once.
@@ -53,7 +53,6 @@ public enum Payment {
             }
             refunded = amount
         }
-        try emit(Payload.reply(SagaTopic.refunded, to: envelope, from: .payment,
-                               ["orderId": .string(order.lowercasedString), "amount": Money.json(refunded)]))
+        try emit(Payload.reply(SagaTopic.refunded, to: envelope, from: .payment, order: order, ["amount": Money.json(refunded)]))
     }
 }
