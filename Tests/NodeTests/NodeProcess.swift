@@ -61,7 +61,11 @@ final class NodeProcess: Sendable {
 
     /// Waits until it printed something containing `needle`.
     func waitFor(_ needle: String, timeout: Duration = .seconds(30)) async throws {
-        try await eventually("'\(needle)' in the output of troupe \(pid):\n\(text)", timeout: timeout) { text.contains(needle) }
+        do {
+            try await eventually("'\(needle)' in the output of troupe \(pid)", timeout: timeout) { text.contains(needle) }
+        } catch {
+            throw TestKitError("\(error); it printed:\n\(text)")              // the output at the deadline, not at the start
+        }
     }
 
     /// Waits until it exited; returns the exit code.

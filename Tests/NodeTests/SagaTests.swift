@@ -144,11 +144,19 @@ extension ComponentQueues {
             #expect(try await Self.state(f, second).reason == "vendor unavailable (circuit breaker 'vendor' is open)")
             #expect(try await Self.vendorCalls(f) == 2)
 
-            // The vendor recovers; after the cool-down the breaker lets a trial through and closes.
+            // The vendor recovers; once the cool-down (2 s) has passed, the breaker lets a trial through and
+            // closes. Until then each order fails fast on the open breaker, never reaching the vendor.
             try await Self.vendor(f, #"{"failureRate": 0}"#)
-            try await Task.sleep(for: .milliseconds(2100))                           // the configured cool-down
-            let third = try await Self.place(f, ref: "v-3", quantity: 1)
-            try await eventually("the third order completed") { try await Self.state(f, third).status == "Completed" }
+            var attempt = 0
+            try await eventually("an order completing after the cool-down", timeout: .seconds(30)) {
+                attempt += 1
+                let id = try await Self.place(f, ref: "v-3-\(attempt)", quantity: 1)
+                try await eventually("order v-3-\(attempt) terminal") { try await Self.state(f, id).status != "Processing" }
+                let state = try await Self.state(f, id)
+                if state.status == "Failed" { #expect(state.reason == "vendor unavailable (circuit breaker 'vendor' is open)") }
+                return state.status == "Completed"
+            }
+            #expect(try await Self.vendorCalls(f) == 3, "the trial was the only call after the breaker opened")
             await Self.stop(f)
         }
 
