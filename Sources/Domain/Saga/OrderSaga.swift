@@ -31,7 +31,7 @@ public enum OrderSaga {
 
     /// What a step's command needs to know about its order.
     struct OrderFacts {
-        let id: UUID, partner: UUID, product: Int64, quantity: Int, total: Decimal, currency: String, step: Step, correlationId: String
+        let id: UUID, partner: UUID, product: Int64, quantity: Int, total: Decimal, step: Step, correlationId: String
         let faceValue: Decimal, vendorProduct: String
         init(_ row: PostgresRow) throws {
             id = try row.decode("id")
@@ -41,7 +41,6 @@ public enum OrderSaga {
             product = try row.decode("product_id")
             quantity = try row.decode("quantity")
             total = try row.decode("total")
-            currency = try row.decode("currency")
             step = Step(rawValue: try row.decode("step")) ?? .failed
             correlationId = try row.decode("correlation_id")
         }
@@ -49,7 +48,7 @@ public enum OrderSaga {
     }
 
     static let returning = """
-        RETURNING id, partner_id, product_id, quantity, total, currency, step, correlation_id, face_value,
+        RETURNING id, partner_id, product_id, quantity, total, step, correlation_id, face_value,
                   (SELECT internal_id FROM products p WHERE p.id = orders.product_id) AS vendor_product
         """
 
