@@ -104,7 +104,8 @@ final class HookRecorder: ActorBehavior {
 
     @Test func restartBackoffIsApplied() async throws {
         let kit = ActorTestKit()
-        let backoff = RestartBackoff.exponential(initial: .milliseconds(150), maximum: .seconds(1))
+        // resetAfter well clear of a loaded machine's scheduling gaps: the second crash must count as consecutive
+        let backoff = RestartBackoff.exponential(initial: .milliseconds(150), maximum: .seconds(1), resetAfter: .seconds(120))
         let counter = try kit.spawn(Props(restartBackoff: backoff) { CounterActor() }, name: "slow")
         let crashed = ContinuousClock.now
         await counter.tell(.crash)
