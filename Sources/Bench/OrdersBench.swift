@@ -134,18 +134,18 @@ enum OrdersBench {
 
             """.utf8).write(to: script)
         defer { try? FileManager.default.removeItem(at: script) }
-        let output = try await DedicatedThread.run("bench.pgbench") { () -> String in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/pgbench")
-            p.arguments = ["-n", "-c", "8", "-j", "2", "-T", "10", "-f", script.path, databaseURL]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = Pipe()
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
+        let outputFile = script.deletingPathExtension().appendingPathExtension("out")
+        defer { try? FileManager.default.removeItem(at: outputFile) }
+        let pgbench = try ChildProcess.spawn("/usr/bin/pgbench", ["-n", "-c", "8", "-j", "2", "-T", "10", "-f", script.path, databaseURL],
+                                             stdout: outputFile.path)
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(60))
+            pgbench.send(SIGKILL)
         }
+        let exit = await pgbench.exit()
+        watchdog.cancel()
+        let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+        guard exit.isNormal else { throw Failure(description: "pgbench ended with \(exit): \(output.prefix(300))") }
         try await pool.withConnection { db in try db.query("DROP SCHEMA bench_ceiling CASCADE") }
         guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
               let tps = Double(line.dropFirst(6).prefix { $0.isNumber || $0 == "." }) else {

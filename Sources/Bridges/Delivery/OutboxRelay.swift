@@ -5,9 +5,10 @@ import Synchronization
 
 /// Publishes what transactions wrote to `troupe_outbox`, after they committed: claims a batch of
 /// unpublished rows (`FOR UPDATE SKIP LOCKED`, so relays on several nodes share the work), publishes
-/// them with confirms, then marks them published. It wakes on `NOTIFY troupe_outbox` (sent by
-/// ``DeliveryContext/emit(_:)``) and also polls, so an envelope committed while no relay ran (a crash
-/// between commit and publish) is published when one runs again. Delivery is at least once: a relay
+/// them with confirms, then marks them published. It wakes when a transaction of this process that
+/// emitted commits (``OutboxBell``), on `NOTIFY troupe_outbox` (for writers in other processes), and
+/// also polls, so an envelope committed while no relay ran (a crash between commit and publish) is
+/// published when one runs again. Delivery is at least once: a relay
 /// that dies after publishing and before marking re-publishes, and consumers deduplicate.
 public final class OutboxRelay: Sendable {
     private let pool: PostgresPool
@@ -19,6 +20,7 @@ public final class OutboxRelay: Sendable {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let listener: PostgresListener
+    private let bell: UUID
     private let publishedCount = Atomic<Int>(0)
 
     /// - Parameters:
@@ -36,6 +38,7 @@ public final class OutboxRelay: Sendable {
         wakeups = stream
         wake = continuation
         listener = PostgresListener(url: databaseURL, channel: "troupe_outbox", interval: pollInterval, logger: logger) { continuation.yield() }
+        bell = OutboxBell.listen { continuation.yield() }
     }
 
     /// Envelopes this relay published (confirmed and marked).
@@ -54,6 +57,7 @@ public final class OutboxRelay: Sendable {
 
     /// Stops after the batch in progress.
     public func stop() {
+        OutboxBell.stopListening(bell)
         listener.stop()
         wake.finish()
     }

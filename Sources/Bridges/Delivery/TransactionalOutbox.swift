@@ -7,6 +7,6 @@ public enum TransactionalOutbox {
     public static func emit(_ envelope: Envelope, on db: PostgresConnection) throws {
         try db.query("INSERT INTO troupe_outbox (id, topic, envelope) VALUES ($1, $2, $3)",
                      [envelope.id, envelope.topic, String(decoding: envelope.jsonBytes(), as: UTF8.self)])
-        try db.query("SELECT pg_notify('troupe_outbox', '')")        // wakes the relays at commit
+        db.afterCommit(OutboxBell.ring)
     }
 }

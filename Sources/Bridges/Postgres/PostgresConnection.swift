@@ -96,11 +96,24 @@ public final class PostgresConnection {
         do {
             let value = try body(self)
             try query("COMMIT")
+            let hooks = commitHooks
+            commitHooks = []
+            for hook in hooks { hook() }
             return value
         } catch {
+            commitHooks = []
             if isUsable { _ = try? query("ROLLBACK") }
             throw error
         }
+    }
+
+    private var commitHooks: [@Sendable () -> Void] = []
+
+    /// Runs `hook` once the transaction in progress has committed (not at all if it rolls back); outside
+    /// a ``transaction(_:)``, where each statement commits on its own, at once.
+    public func afterCommit(_ hook: @escaping @Sendable () -> Void) {
+        guard let conn, PQtransactionStatus(conn) != PQTRANS_IDLE else { return hook() }
+        commitHooks.append(hook)
     }
 
     // MARK: bulk paths

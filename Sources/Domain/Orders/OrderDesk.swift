@@ -3,9 +3,13 @@ import Bridges
 import Foundation
 
 /// Takes partners' orders: prices them, writes them with status `Processing` and their `order.created`
-/// envelope in one transaction (the outbox), idempotently on (partner, referenceId): the same request
-/// again returns the same order, and of concurrent duplicates exactly one creates it.
-public struct OrderDesk: Sendable {
+/// envelope atomically (the outbox), idempotently on (partner, referenceId): the same request again
+/// returns the same order, and of concurrent duplicates exactly one creates it.
+///
+/// Concurrent requests are written together (``PostgresBatcher``, ``AcceptBatch``): under load many
+/// orders share one round trip and one commit, which is what lets one node accept thousands a second
+/// on a disk that flushes a few thousand times a second.
+public final class OrderDesk: Sendable {
     public enum Refusal: Error, Equatable, CustomStringConvertible {
         /// A well-formed value that cannot be ordered (unknown sku, face value out of range): 422.
         case invalid(field: String, message: String)
@@ -20,55 +24,31 @@ public struct OrderDesk: Sendable {
         }
     }
 
-    public let pool: PostgresPool
+    /// One caller's order, as the batch gets it.
+    struct Submission: Sendable {
+        let request: OrderRequest
+        let partner: UUID
+        let correlationId: String
+    }
 
-    public init(pool: PostgresPool) { self.pool = pool }
+    /// What the batch answers one caller.
+    struct Acceptance: Sendable {
+        let order: Order
+        let created: Bool
+    }
+
+    public let pool: PostgresPool
+    private let batcher: PostgresBatcher<Submission, Acceptance>
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+        batcher = PostgresBatcher(pool: pool, writers: Int(ProcessInfo.processInfo.environment["TROUPE_ACCEPT_WRITERS"] ?? "") ?? 1) { submissions, db in try AcceptBatch.write(submissions, on: db) }
+    }
 
     /// Accepts `request` for `partner`; returns the order and whether this call created it.
     public func accept(_ request: OrderRequest, partner: UUID, correlationId: String) async throws -> (order: Order, created: Bool) {
-        try await pool.transaction { db in
-            if let existing = try Self.find(partner: partner, referenceId: request.referenceId, on: db) {
-                guard existing.matches(request) else { throw Refusal.conflict("referenceId '\(request.referenceId)' was used for a different order") }
-                return (existing, false)
-            }
-            let products = try db.query("""
-                SELECT p.id, p.currency, p.min_face_value, p.max_face_value,
-                       COALESCE(pp.price_percent, pa.default_price_percent) AS price_percent
-                FROM products p JOIN partners pa ON pa.id = $2
-                LEFT JOIN partner_pricing pp ON pp.partner_id = pa.id AND pp.product_id = p.id
-                WHERE p.sku = $1
-                """, [request.sku, partner]).rows
-            guard let product = products.first else { throw Refusal.invalid(field: "sku", message: "unknown product '\(request.sku)'") }
-            let minimum: Decimal = try product.decode("min_face_value"), maximum: Decimal = try product.decode("max_face_value")
-            guard request.faceValue >= minimum, request.faceValue <= maximum else {
-                throw Refusal.invalid(field: "faceValue", message: "must be from \(Money.format(minimum)) to \(Money.format(maximum)) for \(request.sku)")
-            }
-            let unitPrice = Money.round(request.faceValue * (try product.decode("price_percent", as: Decimal.self)) / 100)
-            let total = unitPrice * Decimal(request.quantity)
-            let id = UUID.v7(), productID: Int64 = try product.decode("id"), currency: String = try product.decode("currency")
-            let inserted = try db.query("""
-                INSERT INTO orders (id, partner_id, reference_id, product_id, sku, face_value, quantity, unit_price, total, currency,
-                                    status, step, correlation_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'Processing', 'created', $11)
-                ON CONFLICT (partner_id, reference_id) DO NOTHING RETURNING \(Order.columns)
-                """, [id, partner, request.referenceId, productID, request.sku, request.faceValue, request.quantity, unitPrice, total,
-                      currency, correlationId]).rows.first
-            guard let inserted else {
-                // A concurrent duplicate committed first (the insert waited for it): its order is the answer.
-                guard let winner = try Self.find(partner: partner, referenceId: request.referenceId, on: db) else {
-                    throw Refusal.conflict("referenceId '\(request.referenceId)' is being created concurrently; retry")
-                }
-                guard winner.matches(request) else { throw Refusal.conflict("referenceId '\(request.referenceId)' was used for a different order") }
-                return (winner, false)
-            }
-            let order = try Order(row: inserted)
-            try TransactionalOutbox.emit(Envelope(topic: "order.created", producerId: "order-queue", correlationId: correlationId, payload: .object([
-                "orderId": .string(id.lowercasedString), "partnerId": .string(partner.lowercasedString),
-                "productId": .number(Double(productID)), "sku": .string(request.sku), "faceValue": Money.json(request.faceValue),
-                "quantity": .number(Double(request.quantity)), "total": Money.json(total), "currency": .string(currency),
-            ])), on: db)
-            return (order, true)
-        }
+        let accepted = try await batcher.submit(Submission(request: request, partner: partner, correlationId: correlationId))
+        return (accepted.order, accepted.created)
     }
 
     /// Order `id` if it belongs to `partner` (another partner's order is as good as missing).
@@ -76,10 +56,5 @@ public struct OrderDesk: Sendable {
         try await pool.withConnection { db in
             try db.query("SELECT \(Order.columns) FROM orders WHERE id = $1 AND partner_id = $2", [id, partner]).rows.first.map(Order.init(row:))
         }
-    }
-
-    static func find(partner: UUID, referenceId: String, on db: PostgresConnection) throws -> Order? {
-        try db.query("SELECT \(Order.columns) FROM orders WHERE partner_id = $1 AND reference_id = $2", [partner, referenceId])
-            .rows.first.map(Order.init(row:))
     }
 }

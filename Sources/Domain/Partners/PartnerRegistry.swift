@@ -47,7 +47,11 @@ public struct PartnerRegistry: Sendable {
 
     /// The partner a key belongs to, or nil for an unknown or revoked key.
     public func caller(forKey text: String) async throws -> Caller? {
-        let hash = APIKey(text: text).hash(secret: keySecret)
+        try await caller(forHash: APIKey(text: text).hash(secret: keySecret))
+    }
+
+    /// The partner whose key has HMAC `hash`, or nil.
+    func caller(forHash hash: [UInt8]) async throws -> Caller? {
         let rows = try await pool.withConnection { db in
             try db.query("""
                 SELECT k.key_hash, p.id, p.name FROM partner_api_keys k JOIN partners p ON p.id = k.partner_id

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bridges
 import Foundation
 
 /// `troupe up`: every node of the topology as a supervised child process.

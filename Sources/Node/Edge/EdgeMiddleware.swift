@@ -47,16 +47,16 @@ struct EdgeMiddleware: RouterMiddleware {
     }
 }
 
-/// Under `/api`: the partner is the owner of the `x-api-key` (checked against its stored HMAC hash);
-/// a missing or unknown key is a 401.
+/// Under `/api`: the partner is the owner of the `x-api-key` (checked against its stored HMAC hash,
+/// remembered for a while); a missing or unknown key is a 401.
 struct APIKeyMiddleware: RouterMiddleware {
     typealias Context = EdgeContext
     static let header = HTTPField.Name("x-api-key")!
-    let registry: PartnerRegistry
+    let callers: CallerCache
 
     func handle(_ request: Request, context: EdgeContext, next: @concurrent (Request, EdgeContext) async throws -> Response) async throws -> Response {
         guard let key = request.headers[Self.header], !key.isEmpty else { throw EdgeError.unauthorized("the x-api-key header is missing") }
-        guard let caller = try await registry.caller(forKey: key) else { throw EdgeError.unauthorized("the API key is not valid") }
+        guard let caller = try await callers.caller(forKey: key) else { throw EdgeError.unauthorized("the API key is not valid") }
         var context = context
         context.caller = caller
         return try await next(request, context)

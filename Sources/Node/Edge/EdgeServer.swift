@@ -36,7 +36,7 @@ enum EdgeServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
 
-        let api = router.group("/api").add(middleware: APIKeyMiddleware(registry: PartnerRegistry(pool: pool, keySecret: keySecret)))
+        let api = router.group("/api").add(middleware: APIKeyMiddleware(callers: CallerCache(registry: PartnerRegistry(pool: pool, keySecret: keySecret))))
         api.post("/orders") { request, context -> Response in
             let caller = context.caller!
             let body: ByteBuffer

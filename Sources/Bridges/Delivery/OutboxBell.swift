@@ -1,0 +1,28 @@
+import Foundation
+import Synchronization
+
+/// Tells the outbox relays of this process that envelopes were committed, so they publish them at once
+/// instead of at their next poll. Rung after the commit, in process: a `pg_notify` inside each
+/// transaction would do it across processes, but PostgreSQL serialises the commits of notifying
+/// transactions (a global lock held through the WAL flush), which took away its group commit and
+/// capped every node's handled-and-committed rate. Every node runs a relay, so the local one is enough;
+/// an envelope written by a process without one is published at the next poll.
+public enum OutboxBell {
+    private static let listeners = Mutex<[UUID: @Sendable () -> Void]>([:])
+
+    /// Calls `wake` on every ring until the token is passed to ``stopListening(_:)``.
+    static func listen(_ wake: @escaping @Sendable () -> Void) -> UUID {
+        let token = UUID()
+        listeners.withLock { $0[token] = wake }
+        return token
+    }
+
+    static func stopListening(_ token: UUID) {
+        _ = listeners.withLock { $0.removeValue(forKey: token) }
+    }
+
+    /// Wakes this process's relays.
+    public static func ring() {
+        for wake in listeners.withLock({ Array($0.values) }) { wake() }
+    }
+}
