@@ -42,7 +42,8 @@ public final class OrderDesk: Sendable {
 
     public init(pool: PostgresPool) {
         self.pool = pool
-        batcher = PostgresBatcher(pool: pool, writers: Int(ProcessInfo.processInfo.environment["TROUPE_ACCEPT_WRITERS"] ?? "") ?? 1) { submissions, db in try AcceptBatch.write(submissions, on: db) }
+        // One writer: while its batch commits, the next gathers (two measured no faster and with more statements).
+        batcher = PostgresBatcher(pool: pool, writers: 1) { submissions, db in try AcceptBatch.write(submissions, on: db) }
     }
 
     /// Accepts `request` for `partner`; returns the order and whether this call created it.
