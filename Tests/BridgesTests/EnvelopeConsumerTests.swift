@@ -74,6 +74,25 @@ import Testing
         await f.stop()
     }
 
+    @Test func whatAFailedDeliveryEmittedIsRolledBackWithItAndTheOthersEmitsAreWritten() async throws {
+        struct Refused: Error {}
+        let f = try await ConsumerFixture { envelope, context in
+            try context.emit(Envelope(topic: "order.noted", producerId: "test", correlationId: envelope.correlationId, payload: .object([:])))
+            try context.emit(Envelope(topic: "order.noted-again", producerId: "test", correlationId: envelope.correlationId, payload: .object([:])))
+            if envelope.correlationId.hasSuffix("7") { throw PermanentError(Refused()) }
+            try context.db.query("INSERT INTO effects (envelope_id, topic) VALUES ($1, $2)", [envelope.id, envelope.topic])
+        }
+        let envelopes = (0..<30).map { orderEnvelope(n: $0) }      // correlation ids req-0 ... req-29: req-7, -17, -27 fail
+        try await f.publish(envelopes)
+        try await eventually("27 handled, 3 dead") { f.consumer.stats.handled == 27 && f.consumer.stats.deadLettered == 3 }
+        let emitted = try await f.pool.withConnection { db in
+            try db.query("SELECT envelope FROM troupe_outbox").rows.map { try Envelope.decode(Array(try $0.decode("envelope", as: String.self).utf8)) }
+        }
+        #expect(emitted.count == 54, "two per handled delivery, none for a failed one")
+        #expect(Set(emitted.map(\.correlationId)) == Set(envelopes.map(\.correlationId).filter { !$0.hasSuffix("7") }))
+        await f.stop()
+    }
+
     @Test func aTransientFailureIsRetriedWithBackoffThenDeadLetteredWithItsAttempts() async throws {
         struct Flaky: Error {}
         let f = try await ConsumerFixture(retryDelays: [.milliseconds(100), .milliseconds(300)]) { envelope, context in

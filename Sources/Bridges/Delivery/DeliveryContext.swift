@@ -25,7 +25,27 @@ public final class DeliveryContext: Outbox, Inbox {
         self.maxAttempts = maxAttempts
     }
 
-    public func emit(_ envelope: Envelope) throws { try TransactionalOutbox.emit(envelope, on: db) }
+    /// Envelopes emitted in this transaction and not written yet: they go to the outbox together, in one
+    /// statement just before COMMIT (a saga step emits one or two per delivery; a batch, dozens).
+    private var unwritten: [Envelope] = []
+
+    public func emit(_ envelope: Envelope) throws {
+        guard db.inTransaction else { return try TransactionalOutbox.emit(envelope, on: db) }
+        if unwritten.isEmpty { db.beforeCommit { try self.writeEmitted() } }
+        unwritten.append(envelope)
+    }
+
+    /// Writes what was emitted so far (before a savepoint is released, so that rolling back to the next
+    /// one cannot take it along).
+    func writeEmitted() throws {
+        guard !unwritten.isEmpty else { return }
+        let envelopes = unwritten
+        unwritten = []
+        try TransactionalOutbox.emit(envelopes, on: db)
+    }
+
+    /// Forgets what was emitted since the last ``writeEmitted()`` (its delivery was rolled back).
+    func discardEmitted() { unwritten = [] }
 
     /// The batch form of ``recordFirstDelivery(of:component:)``: one statement for many envelopes.
     /// - Returns: the ids (lowercase) seen for the first time.

@@ -265,6 +265,7 @@ public final class EnvelopeConsumer: Sendable {
                             context.attempt = attempt
                             context.prepared = prepared
                             try handler(envelope, context)
+                            try context.writeEmitted()
                         } else {
                             duplicates += 1
                         }
@@ -272,6 +273,7 @@ public final class EnvelopeConsumer: Sendable {
                     } catch let error as PostgresError where error.isRetryable {
                         throw error                                   // the whole batch runs again
                     } catch {
+                        context.discardEmitted()
                         try db.query("ROLLBACK TO SAVEPOINT troupe_delivery")
                         failures[i] = HandlerFailure(description: "\(error)", disposition: classify(error))
                     }

@@ -5,8 +5,20 @@ import ActorRuntime
 /// ``DeliveryContext/emit(_:)``; request handlers (the HTTP edge) call it directly.
 public enum TransactionalOutbox {
     public static func emit(_ envelope: Envelope, on db: PostgresConnection) throws {
-        try db.query("INSERT INTO troupe_outbox (id, topic, envelope) VALUES ($1, $2, $3)",
-                     [envelope.id, envelope.topic, String(decoding: envelope.jsonBytes(), as: UTF8.self)])
+        try emit([envelope], on: db)
+    }
+
+    /// Writes `envelopes` with one statement.
+    public static func emit(_ envelopes: [Envelope], on db: PostgresConnection) throws {
+        guard !envelopes.isEmpty else { return }
+        if envelopes.count == 1, let envelope = envelopes.first {
+            try db.query("INSERT INTO troupe_outbox (id, topic, envelope) VALUES ($1, $2, $3)",
+                         [envelope.id, envelope.topic, String(decoding: envelope.jsonBytes(), as: UTF8.self)])
+        } else {
+            try db.query("INSERT INTO troupe_outbox (id, topic, envelope) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])",
+                         [PostgresArray(envelopes.map(\.id)), PostgresArray(envelopes.map(\.topic)),
+                          PostgresArray(envelopes.map { String(decoding: $0.jsonBytes(), as: UTF8.self) })])
+        }
         db.afterCommit(OutboxBell.ring)
     }
 }

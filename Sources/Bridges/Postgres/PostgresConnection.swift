@@ -95,24 +95,40 @@ public final class PostgresConnection {
         try query("BEGIN")
         do {
             let value = try body(self)
+            while !commitPreparations.isEmpty {
+                let work = commitPreparations
+                commitPreparations = []
+                for w in work { try w() }
+            }
             try query("COMMIT")
             let hooks = commitHooks
             commitHooks = []
             for hook in hooks { hook() }
             return value
         } catch {
+            commitPreparations = []
             commitHooks = []
             if isUsable { _ = try? query("ROLLBACK") }
             throw error
         }
     }
 
+    private var commitPreparations: [() throws -> Void] = []
     private var commitHooks: [@Sendable () -> Void] = []
+
+    /// True inside a transaction (``transaction(_:)``), where statements commit together.
+    public var inTransaction: Bool { conn.map { PQtransactionStatus($0) != PQTRANS_IDLE } ?? false }
+
+    /// Runs `work` as the last statements of the ``transaction(_:)`` in progress, just before COMMIT
+    /// (its error rolls the transaction back): how writes gathered during the transaction go in as one.
+    public func beforeCommit(_ work: @escaping () throws -> Void) {
+        commitPreparations.append(work)
+    }
 
     /// Runs `hook` once the transaction in progress has committed (not at all if it rolls back); outside
     /// a ``transaction(_:)``, where each statement commits on its own, at once.
     public func afterCommit(_ hook: @escaping @Sendable () -> Void) {
-        guard let conn, PQtransactionStatus(conn) != PQTRANS_IDLE else { return hook() }
+        guard inTransaction else { return hook() }
         commitHooks.append(hook)
     }
 
