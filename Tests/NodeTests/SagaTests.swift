@@ -120,6 +120,15 @@ extension ComponentQueues {
                 SELECT m.quantity AS v FROM inventory_movements m JOIN inventory_reservations r ON r.id = m.reservation_id WHERE r.order_id = $1
                 """, [id])
             #expect(sold == -2)
+            // Every node reports its component trees (every 5 s); the edge's /metrics shows all of them.
+            try await eventually("the orders node's instances in /metrics") {
+                let (data, _) = try await URLSession.shared.data(from: f.edge.base.appendingPathComponent("metrics"))
+                let metrics = String(decoding: data, as: UTF8.self)
+                return metrics.contains(#"troupe_mailbox_depth{node="orders",component="inventory",actor="/user/inventory/1"} "#)
+                    && metrics.contains(#"troupe_instance_messages_handled_total{node="orders",component="order-queue",actor="/user/order-queue/1"} "#)
+                    && !metrics.contains(#"troupe_instance_messages_handled_total{node="orders",component="order-queue",actor="/user/order-queue/1"} 0"#)
+                    && metrics.contains(#"troupe_actor_restarts_total{node="workers",component="brand-sync",actor="/user/brand-sync/1"} 0"#)
+            }
             await Self.stop(f)
         }
 

@@ -53,6 +53,9 @@ public final class AMQPConsumer: Sendable {
     /// Waits for deliveries and returns those waiting, in order, at most `max`; empty once closed.
     public func next(max: Int) async -> [AMQPDelivery] { await buffer.take(max: max) }
 
+    /// Deliveries received from the broker and not taken by ``next(max:)`` yet: the consumer's mailbox depth.
+    public var buffered: Int { buffer.count }
+
     /// True while the broker delivers to this consumer (connected and not paused).
     public var isConsuming: Bool { consuming.load(ordering: .relaxed) }
     /// Connections re-established after a loss.

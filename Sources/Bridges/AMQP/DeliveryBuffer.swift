@@ -11,6 +11,9 @@ final class DeliveryBuffer: Sendable {
 
     private let state = Mutex(State())
 
+    /// Deliveries received and not taken yet.
+    var count: Int { state.withLock { $0.items.count } }
+
     func push(_ delivery: AMQPDelivery) {
         let resume = state.withLock { s -> (CheckedContinuation<[AMQPDelivery], Never>, [AMQPDelivery])? in
             s.items.append(delivery)

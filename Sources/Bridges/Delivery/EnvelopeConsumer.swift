@@ -52,6 +52,11 @@ public final class EnvelopeConsumer: Sendable {
     public struct Stats: Sendable, Equatable {
         public var handled = 0, duplicates = 0, retried = 0, deadLettered = 0
         public var pauses = 0, resumes = 0
+
+        public init(handled: Int = 0, duplicates: Int = 0, retried: Int = 0, deadLettered: Int = 0, pauses: Int = 0, resumes: Int = 0) {
+            (self.handled, self.duplicates, self.retried, self.deadLettered) = (handled, duplicates, retried, deadLettered)
+            (self.pauses, self.resumes) = (pauses, resumes)
+        }
     }
 
     private enum Outcome {

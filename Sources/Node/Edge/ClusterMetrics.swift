@@ -22,15 +22,32 @@ struct ClusterMetrics: Sendable {
                 """).rows[0]
             let handled = try db.query("SELECT component, count(*) AS n FROM troupe_inbox GROUP BY component ORDER BY component").rows
             let orders = try db.query("SELECT status, count(*) AS n FROM orders GROUP BY status ORDER BY status").rows
+            // what the nodes reported lately (a node that stopped reporting drops out after 30 s)
+            let actors = try db.query("""
+                SELECT node, actor_path, component, mailbox_depth, handled, retried, dead_lettered, restarts FROM troupe_node_stats
+                WHERE reported_at > now() - interval '30 seconds' ORDER BY node, actor_path
+                """).rows
             return (pending: try outbox.decode("n", as: Int.self), lag: try outbox.decode("lag", as: Double.self),
                     handled: try handled.map { (try $0.decode("component", as: String.self), try $0.decode("n", as: Int.self)) },
-                    orders: try orders.map { (try $0.decode("status", as: String.self), try $0.decode("n", as: Int.self)) })
+                    orders: try orders.map { (try $0.decode("status", as: String.self), try $0.decode("n", as: Int.self)) },
+                    actors: try actors.map(ActorFigures.init(row:)))
         }) {
             gauge("troupe_outbox_pending", "Envelopes committed and not yet published.", [("", Double(db.pending))])
             gauge("troupe_outbox_lag_seconds", "Age of the oldest unpublished envelope.", [("", db.lag)])
             gauge("troupe_messages_handled", "Envelopes handled per component (inbox rows, within the inbox retention).",
                   db.handled.map { ("component=\"\($0.0)\"", Double($0.1)) })
             gauge("troupe_orders", "Orders by status.", db.orders.map { ("status=\"\($0.0)\"", Double($0.1)) })
+            let instances = db.actors.filter { $0.path.split(separator: "/").count == 3 }      // /user/<component>/<n>
+            gauge("troupe_mailbox_depth", "Deliveries an instance has received and not handled yet.", instances.map { ($0.labels, Double($0.mailboxDepth)) })
+            func counter(_ name: String, _ help: String, _ value: (ActorFigures) -> Int, of actors: [ActorFigures]) {
+                out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
+                for a in actors { out += "\(name){\(a.labels)} \(value(a))\n" }
+            }
+            counter("troupe_instance_messages_handled_total", "Envelopes an instance handled (since its node started).", \.handled, of: instances)
+            counter("troupe_instance_messages_retried_total", "Deliveries an instance sent to a retry queue after a failure.", \.retried, of: instances)
+            counter("troupe_instance_messages_dead_lettered_total", "Deliveries an instance dead-lettered.", \.deadLettered, of: instances)
+            counter("troupe_actor_restarts_total", "Restarts of a component's supervisor or instance actor (since its node started).",
+                    \.restarts, of: db.actors)
         }
         let url = amqpURL
         if let depths = try? await DedicatedThread.run("troupe.metrics", { () -> [(String, Int, Int)] in
@@ -53,4 +70,23 @@ struct ClusterMetrics: Sendable {
         out += "troupe_broker_reconnects_total \(publisher.reconnects)\n"
         return out
     }
+}
+
+/// One actor's row of `troupe_node_stats`.
+private struct ActorFigures: Sendable {
+    let node: String, path: String, component: String
+    let mailboxDepth: Int, handled: Int, retried: Int, deadLettered: Int, restarts: Int
+
+    init(row: PostgresRow) throws {
+        node = try row.decode("node")
+        path = try row.decode("actor_path")
+        component = try row.decode("component")
+        mailboxDepth = try row.decode("mailbox_depth")
+        handled = try row.decode("handled")
+        retried = try row.decode("retried")
+        deadLettered = try row.decode("dead_lettered")
+        restarts = try row.decode("restarts")
+    }
+
+    var labels: String { "node=\"\(node)\",component=\"\(component)\",actor=\"\(path)\"" }
 }

@@ -4,9 +4,9 @@ import Domain
 import Logging
 import ServiceLifecycle
 
-/// One node of the topology: runs the migrations, connects the bridges, starts a consumer for every
-/// instance of every component the node hosts, relays the outbox and serves its HTTP edge (if it has
-/// one), until SIGTERM or SIGINT; then shuts down gracefully (stop taking requests, stop consuming,
+/// One node of the topology: runs the migrations, connects the bridges, runs the components it hosts as
+/// supervised actor trees (a consumer per instance), relays the outbox and serves its HTTP edge (if it
+/// has one), until SIGTERM or SIGINT; then shuts down gracefully (stop taking requests, stop consuming,
 /// flush the outbox, wait for confirms) within 10 s and returns.
 struct NodeRuntime {
     let topology: Topology
@@ -51,21 +51,23 @@ struct NodeRuntime {
             .init(service: PublisherService(publisher: publisher), serviceName: "publisher"),
             .init(service: RelayService(relay: relay), serviceName: "outbox relay"),
         ]
+        let stats = NodeStats()
         let breaker = CircuitBreaker(name: "vendor", configuration: .init(failureThreshold: topology.vendor?.breakerFailures ?? 5,
                                                                           coolDown: topology.vendor?.breakerCoolDown ?? .seconds(30)))
         let vendor = VendorSteps(adapter: topology.vendor.map(BambooClient.init), breaker: breaker)
-        for hosted in node.components {
+        let trees = node.components.map { hosted in
             let wiring = ComponentWiring.of(hosted.component, vendor: vendor)
-            for instance in 1...hosted.instances {
-                let configuration = EnvelopeConsumer.Configuration(
-                    component: hosted.component.rawValue, topics: wiring.topics, prefetch: hosted.mailboxCapacity,
-                    batchSize: min(64, hosted.mailboxCapacity), topology: wire)
-                let consumer = try EnvelopeConsumer(configuration, amqpURL: topology.broker.url, pool: pool, publisher: publisher,
-                                                    prepare: wiring.prepare, handler: wiring.handler)
-                let name = "\(hosted.component)#\(instance)"
-                services.append(.init(service: ConsumerService(consumer: consumer), serviceName: "consumer \(name)"))
+            let configuration = EnvelopeConsumer.Configuration(
+                component: hosted.component.rawValue, topics: wiring.topics, prefetch: hosted.mailboxCapacity,
+                batchSize: min(64, hosted.mailboxCapacity), topology: wire)
+            let amqpURL = topology.broker.url
+            return ComponentTreeService.Hosted(component: hosted.component.rawValue, instances: hosted.instances,
+                                               mailboxCapacity: hosted.mailboxCapacity) {
+                try EnvelopeConsumer(configuration, amqpURL: amqpURL, pool: pool, publisher: publisher, prepare: wiring.prepare, handler: wiring.handler)
             }
         }
+        services.append(.init(service: ComponentTreeService(node: node.name, hosted: trees, pool: pool, stats: stats, logger: logger),
+                              serviceName: "component trees"))
         let hosts = Set(node.components.map(\.component))
         let jobs = (hosts.contains(.orderQueue) ? [SagaJobs.backfill] : []) + (hosts.contains(.inventory) ? [SagaJobs.expireReservations] : [])
         if !jobs.isEmpty {

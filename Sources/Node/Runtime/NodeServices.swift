@@ -2,7 +2,7 @@ import Bridges
 import ServiceLifecycle
 
 // The pieces of a node as ServiceLifecycle services. A ServiceGroup shuts its services down in the
-// reverse of their order, one after the other: a node lists them publisher, relay, consumers,
+// reverse of their order, one after the other: a node lists them publisher, relay, component trees,
 // so at SIGTERM it first stops taking deliveries, then flushes the outbox, then closes the publisher
 // once every publish is confirmed.
 
@@ -27,20 +27,5 @@ struct RelayService: Service {
             relay.stop()
         }
         try await relay.drain()
-    }
-}
-
-/// One competing consumer of a component's queue. At shutdown it stops consuming: acks of committed
-/// batches are sent, and what is not acked goes back to the broker (and is recognised by the inbox).
-struct ConsumerService: Service {
-    let consumer: EnvelopeConsumer
-
-    func run() async throws {
-        await withTaskCancellationOrGracefulShutdownHandler {
-            await consumer.run()
-        } onCancelOrGracefulShutdown: {
-            Task { await consumer.close() }
-        }
-        await consumer.close()
     }
 }
