@@ -51,6 +51,26 @@ import Testing
         await f.stop()
     }
 
+    @Test func publishedRowsArePrunedAfterTheirRetentionAndPendingOnesKept() async throws {
+        let f = try await ConsumerFixture()
+        try await f.pool.transaction { db in
+            let context = DeliveryContext(db: db)
+            for n in 0..<5 { try context.emit(Envelope(topic: "payment.debited", producerId: "payment", correlationId: "p\(n)", payload: .object([:]))) }
+        }
+        try await f.pool.withConnection { db in
+            try db.query("UPDATE troupe_outbox SET published_at = now() - interval '1 hour' WHERE seq IN (SELECT seq FROM troupe_outbox ORDER BY seq LIMIT 2)")
+            try db.query("UPDATE troupe_outbox SET published_at = now() WHERE seq IN (SELECT seq FROM troupe_outbox WHERE published_at IS NULL ORDER BY seq LIMIT 1)")
+        }
+        let relay = OutboxRelay(pool: f.pool, databaseURL: TestDatabase.url, publisher: f.publisher, exchange: f.broker.exchange)
+        #expect(try await relay.prunePublished() == 2, "published an hour ago: past the 10-minute retention")
+        let left = try await f.pool.withConnection { db in
+            try db.query("SELECT count(*) FILTER (WHERE published_at IS NULL) AS pending, count(*) AS n FROM troupe_outbox").rows[0]
+        }
+        #expect(try left.decode("pending", as: Int.self) == 2 && left.decode("n", as: Int.self) == 3, "the recent and the pending rows stay")
+        relay.stop()
+        await f.stop()
+    }
+
     @Test func envelopesCommittedWhileNoRelayRanArePublishedWhenOneStarts() async throws {
         let f = try await ConsumerFixture()
         let (listener, queue) = try listen(f, topic: "payment.#")

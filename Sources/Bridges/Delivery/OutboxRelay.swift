@@ -44,14 +44,34 @@ public final class OutboxRelay: Sendable {
     /// Envelopes this relay published (confirmed and marked).
     public var published: Int { publishedCount.load(ordering: .relaxed) }
 
-    /// Relays until ``stop()``.
+    /// How long published rows are kept (to look at when something went wrong) before ``prunePublished()``
+    /// deletes them; without it the table would grow by every envelope ever sent.
+    public static let publishedRetention: Duration = .seconds(600)
+
+    /// Relays until ``stop()``; prunes published rows every minute meanwhile.
     public func run() async {
+        let pruning = Task {
+            while !Task.isCancelled {
+                do { try await prunePublished() } catch { logger.warning("outbox pruning failed", metadata: ["reason": "\(error)"]) }
+                try? await Task.sleep(for: .seconds(60))
+            }
+        }
+        defer { pruning.cancel() }
         for await _ in wakeups {
             do {
                 while try await relayBatch() == batchSize {}
             } catch {
                 logger.warning("outbox relay failed; retrying on the next wake-up", metadata: ["reason": "\(error)"])
             }
+        }
+    }
+
+    /// Deletes rows published more than `olderThan` ago; returns how many.
+    @discardableResult
+    public func prunePublished(olderThan: Duration = publishedRetention) async throws -> Int {
+        let seconds = olderThan.inSeconds
+        return try await pool.withConnection { db in
+            try db.query("DELETE FROM troupe_outbox WHERE published_at < now() - make_interval(secs => $1)", [seconds]).affectedRows
         }
     }
 
