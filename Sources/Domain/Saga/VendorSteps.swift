@@ -44,7 +44,10 @@ public struct VendorSteps: Sendable {
                     let vendorOrder = try await breaker.run {
                         try await adapter.placeOrder(requestId: order.lowercasedString, productId: product, quantity: quantity, faceValue: face)
                     }
-                    return .object(["placed": .bool(true), "vendorOrderId": .string(vendorOrder)])
+                    // A first look at once: a vendor that is done already saves the order a round through the
+                    // broker (an error here just means polling as usual).
+                    let polled = try? await poll(order)
+                    return .object(["placed": .bool(true), "vendorOrderId": .string(vendorOrder), "polled": polled ?? .null])
                 } catch let error as VendorError {
                     guard error.disposition == .transient, tries < placeTries else { throw error }
                     try await Task.sleep(for: delay)
@@ -59,7 +62,10 @@ public struct VendorSteps: Sendable {
     }
 
     func poll(_ envelope: Envelope) async throws -> JSONValue {
-        let order = try Payload(envelope).uuid("orderId")
+        try await poll(try Payload(envelope).uuid("orderId"))
+    }
+
+    func poll(_ order: UUID) async throws -> JSONValue {
         guard let adapter else { throw VendorError("no vendor configured") }
         switch try await adapter.order(requestId: order.lowercasedString) {          // errors: transient, retried
         case .processing: return .object(["state": .string("processing")])
@@ -70,14 +76,19 @@ public struct VendorSteps: Sendable {
 
     // MARK: in the transaction
 
-    /// The checkout's outcome: poll it, or compensate (refund, release) towards `Failed`.
+    /// The checkout's outcome: the first poll's answer when the vendor was done at once, else poll it; or
+    /// compensate (refund, release) towards `Failed`.
     static func placed(_ e: Envelope, _ context: DeliveryContext) throws {
         let id = try Payload(e).uuid("orderId")
         guard let result = context.prepared else { throw SagaViolation("order.vendor-place for \(id.lowercasedString) without a vendor answer") }
         if result["placed"] == .bool(true), case .string(let vendorOrder)? = result["vendorOrderId"] {
             guard let order = try OrderSaga.transition(context.db, id, from: [.placing], to: .polling,
                                                        set: "vendor_request_id = $2, vendor_order_id = $3", [id.lowercasedString, vendorOrder]) else { return }
-            try context.emit(OrderSaga.command(SagaTopic.pollVendorOrder, for: order, ["round": .number(1)]))
+            if let polled = result["polled"], case .string(let state)? = polled["state"], state != "processing" {
+                try settle(id, state: state, polled, context)
+            } else {
+                try context.emit(OrderSaga.command(SagaTopic.pollVendorOrder, for: order, ["round": .number(1)]))
+            }
         } else {
             let reason = result["reason"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "vendor failure"
             try OrderSaga.compensate(context, id, from: [.placing], reason: reason, refund: true)
@@ -93,13 +104,8 @@ public struct VendorSteps: Sendable {
             throw SagaViolation("order.vendor-poll for \(id.lowercasedString) without a vendor answer")
         }
         switch state {
-        case "succeeded":
-            let cards = result["cards"] ?? .array([])
-            guard let order = try OrderSaga.transition(context.db, id, from: [.polling], to: .confirming, set: "cards = $2", [cards]) else { return }
-            try context.emit(OrderSaga.command(SagaTopic.confirm, for: order, [:]))
-        case "failed":
-            let reason = result["reason"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "failed"
-            try OrderSaga.compensate(context, id, from: [.polling], reason: "vendor failed the order: \(reason)", refund: true)
+        case "succeeded", "failed":
+            try settle(id, state: state, result, context)
         default:
             if context.attempt < context.maxAttempts { throw TransientError(VendorError("order \(id.lowercasedString) still processing")) }
             if round < rounds {
@@ -108,6 +114,18 @@ public struct VendorSteps: Sendable {
             } else {
                 try OrderSaga.compensate(context, id, from: [.polling], reason: "the vendor did not complete the order in time", refund: true)
             }
+        }
+    }
+
+    /// A polling order the vendor finished: confirm the reservation with its cards, or compensate.
+    private static func settle(_ id: UUID, state: String, _ result: JSONValue, _ context: DeliveryContext) throws {
+        if state == "succeeded" {
+            let cards = result["cards"] ?? .array([])
+            guard let order = try OrderSaga.transition(context.db, id, from: [.polling], to: .confirming, set: "cards = $2", [cards]) else { return }
+            try context.emit(OrderSaga.command(SagaTopic.confirm, for: order, [:]))
+        } else {
+            let reason = result["reason"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "failed"
+            try OrderSaga.compensate(context, id, from: [.polling], reason: "vendor failed the order: \(reason)", refund: true)
         }
     }
 }
