@@ -70,6 +70,23 @@ extension ComponentQueues {
             }
         }
 
+        @Test func nodesStopThemselvesWhenUpIsKilledWithSIGKILL() async throws {
+            let up = try NodeProcess(["up", "--topology", Self.twoNodes()], environment: Self.env)
+            defer { up.kill() }
+            for node in ["alpha", "beta", "gamma"] { try await up.waitFor("node=\(node) [Node] node started") }
+            let nodes = ["alpha", "beta", "gamma"].flatMap { Self.pids(of: $0, in: up.text) }
+            #expect(nodes.count == 3 && nodes.allSatisfy { !Self.ended($0) })
+            up.kill()                                                           // SIGKILL: up cannot stop them
+            try await eventually("every orphaned node stopped itself", timeout: .seconds(15)) { nodes.allSatisfy(Self.ended) }
+        }
+
+        /// Whether `pid` has exited (gone, or a zombie nobody reaped: an orphan's new parent may not).
+        static func ended(_ pid: pid_t) -> Bool {
+            guard kill(pid, 0) == 0 else { return true }
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+        }
+
         @Test func upGivesUpOnANodeThatKeepsCrashing() async throws {
             // PostgreSQL unreachable: every node exits 69 at once, again and again.
             var env = Self.env

@@ -15,6 +15,7 @@ struct NodeCommand: AsyncParsableCommand {
     @OptionGroup var options: TopologyOption
 
     func run() async throws {
+        ChildProcess.stopWhenOrphaned()
         let topology = try options.load()
         guard let node = topology.nodes.first(where: { $0.name == name }) else {
             let known = topology.nodes.map(\.name).joined(separator: ", ")

@@ -65,7 +65,8 @@ actor NodeSupervisor {
         while !stopping {
             let child: ChildProcess
             do {
-                child = try ChildProcess.spawn(spec.executable, spec.arguments, environment: spec.environment)
+                child = try ChildProcess.spawn(spec.executable, spec.arguments,
+                                               environment: spec.environment.merging([ChildProcess.supervisorVariable: "\(getpid())"]) { a, _ in a })
             } catch {
                 logger.error("cannot start node", metadata: ["node": "\(node)", "reason": "\(error)"])
                 gaveUp = true
