@@ -41,11 +41,22 @@ extension ComponentQueues {
             #expect(dead.message.messageID == envelope.id.lowercasedString)
             #expect(dead.message.headers["x-error"]?.stringValue?.contains("notification has no handler for topic 'nobody.handles'") == true)
 
+            // Its component tree's figures are reported while it runs and withdrawn when it stops.
+            let pool = PostgresPool(.init(url: Self.databaseURL, size: 1))
+            defer { Task { await pool.shutdown() } }
+            func rows() async throws -> [String] {
+                try await pool.withConnection { db in
+                    try db.query("SELECT actor_path FROM troupe_node_stats WHERE node = 'alpha'").rows.map { try $0.decode("actor_path", as: String.self) }
+                }
+            }
+            try await eventually("alpha's instance reported") { try await rows() == ["/user/notification/1"] }
+
             let start = ContinuousClock.now
             node.signal(SIGTERM)
             #expect(try await node.waitForExit(timeout: .seconds(10)) == 0)
             #expect(ContinuousClock.now - start < .seconds(10))
             #expect(node.text.contains("node stopped"))
+            #expect(try await rows().isEmpty, "a stopped node withdraws its figures")
         }
 
         @Test func upRestartsANodeKilledWithSIGKILLAndStopsEveryNodeOnSIGTERM() async throws {

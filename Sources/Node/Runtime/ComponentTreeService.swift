@@ -5,8 +5,9 @@ import ServiceLifecycle
 
 /// The node's components as actor trees under one root supervisor (the actor system's guardian,
 /// one-for-one): a ``ComponentSupervisor`` per hosted component, an instance actor per consumer. It
-/// reports the trees' figures (``NodeStats``) every few seconds and logs each restart. At shutdown the
-/// system stops children before parents: every consumer stops taking deliveries and settles its batches.
+/// reports the trees' figures (``NodeStats``) every few seconds, withdraws them when it stops, and logs
+/// each restart. At shutdown the system stops children before parents: every consumer stops taking
+/// deliveries and settles its batches.
 /// A guardian that gives up (restart intensity exceeded) fails the service, so the node exits non-zero
 /// and `troupe up` restarts it.
 struct ComponentTreeService: Service {
@@ -59,7 +60,8 @@ struct ComponentTreeService: Service {
         }
         reporting.cancel()
         watching.cancel()
-        try? await stats.report(node: node, pool: pool)
+        await reporting.value
+        try? await stats.withdraw(node: node, pool: pool)        // a stopped node has no figures to show
         if case .failed(let reason) = termination { throw TreeFailed(description: "the components' root supervisor gave up: \(reason)") }
     }
 }

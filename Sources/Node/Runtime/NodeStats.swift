@@ -74,6 +74,12 @@ final class NodeStats: Sendable {
         }
     }
 
+    /// Deletes this node's rows (it stopped); a node that crashed leaves its rows, which `/metrics` ignores
+    /// once they are 30 s old.
+    func withdraw(node: String, pool: PostgresPool) async throws {
+        try await pool.withConnection { db in try db.query("DELETE FROM troupe_node_stats WHERE node = $1", [node]) }
+    }
+
     private static func sum(_ a: EnvelopeConsumer.Stats, _ b: EnvelopeConsumer.Stats) -> EnvelopeConsumer.Stats {
         var s = a
         s.handled += b.handled
