@@ -1,5 +1,4 @@
 import DequeModule
-import Logging
 import Synchronization
 
 /// Gathers the small writes of concurrent callers into batches, each run on one connection as a few

@@ -4,9 +4,9 @@ import Synchronization
 
 /// One instance of a component on a node, as an actor: it owns a consumer of the component's queue,
 /// started in `preStart` and closed (in-flight batches settled, the rest handed back to the broker)
-/// when it stops or is restarted. A consumer that cannot start (broker unreachable) or that ends
-/// while the node runs is a crash, which its ``ComponentSupervisor`` answers with a restart after a
-/// backoff, as an Erlang/OTP worker would be.
+/// when it stops or is restarted. A consumer that cannot be made, or whose run loop ends while the node
+/// runs, is a crash, which its ``ComponentSupervisor`` answers with a restart after a backoff, as an
+/// Erlang/OTP worker would be. (A lost broker is not one: the consumer reconnects by itself.)
 final class ComponentInstance: ActorBehavior {
     enum Message: Sendable {
         /// The consumer's run loop returned without being asked to.

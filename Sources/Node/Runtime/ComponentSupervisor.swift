@@ -13,21 +13,17 @@ final class ComponentSupervisor: ActorBehavior {
     static let backoff = RestartBackoff.exponential(initial: .milliseconds(250), maximum: .seconds(5))
 
     private let instances: Int
-    private let mailboxCapacity: Int
     private let stats: NodeStats
     private let make: @Sendable () throws -> EnvelopeConsumer
 
-    init(instances: Int, mailboxCapacity: Int, stats: NodeStats, make: @escaping @Sendable () throws -> EnvelopeConsumer) {
+    init(instances: Int, stats: NodeStats, make: @escaping @Sendable () throws -> EnvelopeConsumer) {
         self.instances = instances
-        self.mailboxCapacity = mailboxCapacity
         self.stats = stats
         self.make = make
     }
 
-    static func props(instances: Int, mailboxCapacity: Int, stats: NodeStats, make: @escaping @Sendable () throws -> EnvelopeConsumer) -> Props<ComponentSupervisor> {
-        Props(supervision: .oneForOne(maxRestarts: maxRestarts, within: window)) {
-            ComponentSupervisor(instances: instances, mailboxCapacity: mailboxCapacity, stats: stats, make: make)
-        }
+    static func props(instances: Int, stats: NodeStats, make: @escaping @Sendable () throws -> EnvelopeConsumer) -> Props<ComponentSupervisor> {
+        Props(supervision: .oneForOne(maxRestarts: maxRestarts, within: window)) { ComponentSupervisor(instances: instances, stats: stats, make: make) }
     }
 
     func preStart(context: ActorContext<Message>) async throws {

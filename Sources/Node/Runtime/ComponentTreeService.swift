@@ -14,7 +14,6 @@ struct ComponentTreeService: Service {
     struct Hosted: Sendable {
         let component: String
         let instances: Int
-        let mailboxCapacity: Int
         let makeConsumer: @Sendable () throws -> EnvelopeConsumer
     }
 
@@ -42,8 +41,7 @@ struct ComponentTreeService: Service {
             }
         }
         for h in hosted {
-            _ = try system.spawn(ComponentSupervisor.props(instances: h.instances, mailboxCapacity: h.mailboxCapacity, stats: stats,
-                                                           make: h.makeConsumer), name: h.component)
+            _ = try system.spawn(ComponentSupervisor.props(instances: h.instances, stats: stats, make: h.makeConsumer), name: h.component)
         }
         let reporting = Task {
             while !Task.isCancelled {

@@ -61,8 +61,7 @@ struct NodeRuntime {
                 component: hosted.component.rawValue, topics: wiring.topics, prefetch: hosted.mailboxCapacity,
                 batchSize: min(64, hosted.mailboxCapacity), topology: wire)
             let amqpURL = topology.broker.url
-            return ComponentTreeService.Hosted(component: hosted.component.rawValue, instances: hosted.instances,
-                                               mailboxCapacity: hosted.mailboxCapacity) {
+            return ComponentTreeService.Hosted(component: hosted.component.rawValue, instances: hosted.instances) {
                 try EnvelopeConsumer(configuration, amqpURL: amqpURL, pool: pool, publisher: publisher, prepare: wiring.prepare, handler: wiring.handler)
             }
         }
