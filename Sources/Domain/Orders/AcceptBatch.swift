@@ -73,7 +73,8 @@ enum AcceptBatch {
         let unitPrice = Money.round(request.faceValue * pricing.percent / 100)
         let total = unitPrice * Decimal(request.quantity)
         let id = UUID.v7()
-        let envelope = Envelope(topic: "order.created", producerId: "order-queue", correlationId: submission.correlationId, payload: .object([
+        let envelope = Envelope(topic: SagaTopic.orderCreated, producerId: Component.orderQueue.rawValue, correlationId: submission.correlationId,
+                                payload: .object([
             "orderId": .string(id.lowercasedString), "partnerId": .string(submission.partner.lowercasedString),
             "productId": .number(Double(pricing.productID)), "sku": .string(request.sku), "faceValue": Money.json(request.faceValue),
             "quantity": .number(Double(request.quantity)), "total": Money.json(total), "currency": .string(pricing.currency),
