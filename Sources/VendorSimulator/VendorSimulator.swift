@@ -39,14 +39,7 @@ struct VendorSimulator: AsyncParsableCommand {
         let router = Router()
         VendorRoutes(state: state, authorization: "Basic " + Data("\(clientId):\(clientSecret)".utf8).base64EncodedString()).add(to: router)
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "vendor-sim"))
-        // Started by `troupe up` (which passes its pid, as Bridges' ChildProcess.stopWhenOrphaned reads it):
-        // stop gracefully once `up` is gone rather than run on unsupervised.
-        if let text = ProcessInfo.processInfo.environment["TROUPE_UP_PID"], let supervisor = pid_t(text) {
-            Task.detached {
-                while getppid() == supervisor { try? await Task.sleep(for: .seconds(1)) }
-                kill(getpid(), SIGTERM)
-            }
-        }
+        OrphanWatch.start()                                     // started by `troupe up`: stop when it is gone
         try await app.runService()
     }
 }

@@ -16,8 +16,8 @@ public enum TransactionalOutbox {
                          [envelope.id, envelope.topic, String(decoding: envelope.jsonBytes(), as: UTF8.self)])
         } else {
             try db.query("INSERT INTO troupe_outbox (id, topic, envelope) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])",
-                         [PostgresArray(envelopes.map(\.id)), PostgresArray(envelopes.map(\.topic)),
-                          PostgresArray(envelopes.map { String(decoding: $0.jsonBytes(), as: UTF8.self) })])
+                         [PostgresArray(envelopes, \.id), PostgresArray(envelopes, \.topic),
+                          PostgresArray(envelopes) { String(decoding: $0.jsonBytes(), as: UTF8.self) }])
         }
         db.afterCommit(OutboxBell.ring)
     }

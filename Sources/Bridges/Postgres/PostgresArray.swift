@@ -6,6 +6,9 @@ public struct PostgresArray: PostgresEncodable {
 
     public init(_ elements: [any PostgresEncodable]) { self.elements = elements }
 
+    /// One column of `rows`: `PostgresArray(rows, \.id)`.
+    public init<Row>(_ rows: [Row], _ value: (Row) -> any PostgresEncodable) { elements = rows.map(value) }
+
     public var postgresText: String? {
         var bytes: [UInt8] = [UInt8(ascii: "{")]
         bytes.reserveCapacity(elements.count * 40)

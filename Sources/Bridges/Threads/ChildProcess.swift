@@ -59,19 +59,6 @@ public struct ChildProcess: Sendable {
         return ChildProcess(pid: pid)
     }
 
-    /// The environment variable a supervising `troupe up` gives its children: its pid.
-    public static let supervisorVariable = "TROUPE_UP_PID"
-
-    /// For a child of `troupe up`: sends this process SIGTERM (its graceful stop) once `up` is gone without
-    /// having stopped it (killed with SIGKILL), rather than running on unsupervised. Checks every second.
-    public static func stopWhenOrphaned() {
-        guard let text = ProcessInfo.processInfo.environment[supervisorVariable], let supervisor = pid_t(text) else { return }
-        Task.detached {
-            while getppid() == supervisor { try? await Task.sleep(for: .seconds(1)) }
-            kill(getpid(), SIGTERM)
-        }
-    }
-
     /// Waits until the child ends.
     public func exit() async -> Exit {
         let pid = self.pid

@@ -123,7 +123,6 @@ enum AcceptBatch {
     /// returns the orders it created.
     private static func insert(_ rows: [NewOrder], on db: PostgresConnection) throws -> [Key: Order] {
         guard !rows.isEmpty else { return [:] }
-        func column(_ value: (NewOrder) -> any PostgresEncodable) -> PostgresArray { PostgresArray(rows.map(value)) }
         let created = try db.query("""
             WITH r AS (
                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::numeric[], $7::int[],
@@ -143,10 +142,12 @@ enum AcceptBatch {
                 SELECT r.envelope_id, r.topic, r.envelope FROM r JOIN inserted ON inserted.id = r.id
             )
             SELECT * FROM inserted
-            """, [column(\.id), column(\.submission.partner), column(\.submission.request.referenceId), column(\.pricing.productID),
-                  column(\.submission.request.sku), column(\.submission.request.faceValue), column(\.submission.request.quantity),
-                  column(\.unitPrice), column(\.total), column(\.pricing.currency), column(\.submission.correlationId),
-                  column(\.envelope.id), column(\.envelope.topic), column { String(decoding: $0.envelope.jsonBytes(), as: UTF8.self) }]).rows
+            """, [PostgresArray(rows, \.id), PostgresArray(rows, \.submission.partner), PostgresArray(rows, \.submission.request.referenceId),
+                  PostgresArray(rows, \.pricing.productID), PostgresArray(rows, \.submission.request.sku),
+                  PostgresArray(rows, \.submission.request.faceValue), PostgresArray(rows, \.submission.request.quantity),
+                  PostgresArray(rows, \.unitPrice), PostgresArray(rows, \.total), PostgresArray(rows, \.pricing.currency),
+                  PostgresArray(rows, \.submission.correlationId), PostgresArray(rows, \.envelope.id), PostgresArray(rows, \.envelope.topic),
+                  PostgresArray(rows) { String(decoding: $0.envelope.jsonBytes(), as: UTF8.self) }]).rows
         if !created.isEmpty { OutboxBell.ring() }
         return try Dictionary(created.map { row in
             let order = try Order(row: row)

@@ -1,3 +1,4 @@
+import ActorRuntime
 import ArgumentParser
 import Bridges
 
@@ -15,7 +16,7 @@ struct NodeCommand: AsyncParsableCommand {
     @OptionGroup var options: TopologyOption
 
     func run() async throws {
-        ChildProcess.stopWhenOrphaned()
+        OrphanWatch.start()
         let topology = try options.load()
         guard let node = topology.nodes.first(where: { $0.name == name }) else {
             let known = topology.nodes.map(\.name).joined(separator: ", ")

@@ -57,10 +57,10 @@ final class NodeStats: Sendable {
     func report(node: String, pool: PostgresPool) async throws {
         let rows = snapshot()
         guard !rows.isEmpty else { return }
-        func column(_ value: (Row) -> any PostgresEncodable) -> PostgresArray { PostgresArray(rows.map(value)) }
         let parameters: [any PostgresEncodable] = [
-            node, column(\.path), column(\.component), column(\.mailboxDepth), column(\.stats.handled), column(\.stats.duplicates),
-            column(\.stats.retried), column(\.stats.deadLettered), column(\.restarts),
+            node, PostgresArray(rows, \.path), PostgresArray(rows, \.component), PostgresArray(rows, \.mailboxDepth),
+            PostgresArray(rows, \.stats.handled), PostgresArray(rows, \.stats.duplicates), PostgresArray(rows, \.stats.retried),
+            PostgresArray(rows, \.stats.deadLettered), PostgresArray(rows, \.restarts),
         ]
         try await pool.withConnection { db in
             try db.query("""

@@ -1,3 +1,4 @@
+import ActorRuntime
 import Bridges
 import Foundation
 import Logging
@@ -66,7 +67,7 @@ actor NodeSupervisor {
             let child: ChildProcess
             do {
                 child = try ChildProcess.spawn(spec.executable, spec.arguments,
-                                               environment: spec.environment.merging([ChildProcess.supervisorVariable: "\(getpid())"]) { a, _ in a })
+                                               environment: spec.environment.merging([OrphanWatch.variable: "\(getpid())"]) { a, _ in a })
             } catch {
                 logger.error("cannot start node", metadata: ["node": "\(node)", "reason": "\(error)"])
                 gaveUp = true
