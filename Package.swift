@@ -93,9 +93,6 @@ let package = Package(
             name: "Bench",
             dependencies: [
                 "ActorRuntime", "Bridges", "Domain", "BenchRawLoops", "CLibPQ",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // The amqp benchmark's baseline: plain C loops over librabbitmq, no Troupe code.

@@ -1,14 +1,11 @@
 import ActorRuntime
-import AsyncHTTPClient
 import Bridges
 import Domain
 import Foundation
-import NIOCore
-import NIOHTTP1
 import Synchronization
 
 /// `troupe-bench orders`: drives the running system (`scripts/run.sh`) over HTTP. Accept: `BENCH_ORDERS`
-/// orders POSTed by `BENCH_CONCURRENCY` clients (each a 202); complete: from each order's creation to its
+/// orders POSTed by `BENCH_CONCURRENCY` clients (each a thread with a keep-alive connection; each a 202); complete: from each order's creation to its
 /// `Completed` (vendor simulator at zero latency); and, in the same run, the ceiling: `pgbench` running the
 /// accept transaction alone (insert an order row and an outbox row) with 8 clients.
 enum OrdersBench {
@@ -49,26 +46,35 @@ enum OrdersBench {
         }
         guard stocked == 1 else { throw Failure(description: "no product \(sku) with stock (the catalog loads when Troupe first starts)") }
 
-        // Accept: POST /api/orders from `concurrency` clients.
+        // Accept: POST /api/orders from `concurrency` clients, each a thread with its keep-alive connection.
+        guard let url = URL(string: base), url.scheme == "http", let host = url.host else {
+            throw Failure(description: "BENCH_EDGE_URL is not http://HOST:PORT: \(base)")
+        }
+        let port = url.port ?? 80
+        let key = partner.key.text
         let tally = Tally()
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<concurrency {
+            for n in 0..<concurrency {
                 group.addTask {
-                    while true {
-                        let i = tally.next.add(1, ordering: .relaxed).oldValue
-                        if i >= total { return }
-                        var request = HTTPClientRequest(url: base + "/api/orders")
-                        request.method = .POST
-                        request.headers.add(name: "x-api-key", value: partner.key.text)
-                        request.headers.add(name: "content-type", value: "application/json")
-                        request.body = .bytes(ByteBuffer(string: orderBody(run: run, i)))
-                        let sent = ContinuousClock.now
-                        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-                        _ = try await response.body.collect(upTo: 1 << 20)
-                        guard response.status == .accepted else { throw Failure(description: "POST /api/orders answered \(response.status.code)") }
-                        let ms = seconds(since: sent) * 1000
-                        tally.latencies.withLock { $0.append(ms) }
+                    try await DedicatedThread.run("bench.client.\(n)") {
+                        let connection = try HTTPLoadConnection(host: host, port: port)
+                        while true {
+                            let i = tally.next.add(1, ordering: .relaxed).oldValue
+                            if i >= total { return }
+                            let body = orderBody(run: run, i)
+                            let request = Array("""
+                                POST /api/orders HTTP/1.1\r\nhost: \(host):\(port)\r\nx-api-key: \(key)\r\ncontent-type: application/json\r\n\
+                                content-length: \(body.utf8.count)\r\n\r\n\(body)
+                                """.utf8)
+                            let sent = ContinuousClock.now
+                            let response = try connection.exchange(request)
+                            guard response.status == 202 else {
+                                throw Failure(description: "POST /api/orders answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
+                            }
+                            let ms = seconds(since: sent) * 1000
+                            tally.latencies.withLock { $0.append(ms) }
+                        }
                     }
                 }
             }

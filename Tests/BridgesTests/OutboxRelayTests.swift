@@ -41,8 +41,8 @@ import Testing
         #expect(emitted.count == 20)
         #expect(Set(emitted.map(\.correlationId)) == Set(orders.map(\.correlationId)), "the correlation id travels on")
         #expect(emitted.allSatisfy { $0.producerId == "inventory" })
-        try await eventually("rows marked published") {
-            try await f.pool.withConnection { try $0.query("SELECT count(*) AS n FROM troupe_outbox WHERE published_at IS NULL").rows[0].decode("n", as: Int.self) } == 0
+        try await eventually("rows deleted once published") {
+            try await f.pool.withConnection { try $0.query("SELECT count(*) AS n FROM troupe_outbox").rows[0].decode("n", as: Int.self) } == 0
         }
         relay.stop()
         await relaying.value
@@ -51,23 +51,32 @@ import Testing
         await f.stop()
     }
 
-    @Test func publishedRowsArePrunedAfterTheirRetentionAndPendingOnesKept() async throws {
+    @Test(.timeLimit(.minutes(1))) func rowsWhosePublishFailedStayAndArePublishedByTheNextAttempt() async throws {
         let f = try await ConsumerFixture()
+        let (listener, queue) = try listen(f, topic: "payment.#")
+        let pending = (0..<5).map { Envelope(topic: "payment.debited", producerId: "payment", correlationId: "p\($0)", payload: .object([:])) }
         try await f.pool.transaction { db in
             let context = DeliveryContext(db: db)
-            for n in 0..<5 { try context.emit(Envelope(topic: "payment.debited", producerId: "payment", correlationId: "p\(n)", payload: .object([:]))) }
+            for e in pending { try context.emit(e) }
         }
-        try await f.pool.withConnection { db in
-            try db.query("UPDATE troupe_outbox SET published_at = now() - interval '1 hour' WHERE seq IN (SELECT seq FROM troupe_outbox ORDER BY seq LIMIT 2)")
-            try db.query("UPDATE troupe_outbox SET published_at = now() WHERE seq IN (SELECT seq FROM troupe_outbox WHERE published_at IS NULL ORDER BY seq LIMIT 1)")
+        func rows() async throws -> Int {
+            try await f.pool.withConnection { try $0.query("SELECT count(*) AS n FROM troupe_outbox").rows[0].decode("n", as: Int.self) }
         }
+        // A publisher that cannot publish: the relay's transaction rolls back and the rows are still there.
+        let closed = try AMQPPublisher(url: TestBroker.url, name: "closed")
+        await closed.close()
+        let failing = OutboxRelay(pool: f.pool, databaseURL: TestDatabase.url, publisher: closed, exchange: f.broker.exchange)
+        await #expect(throws: AMQPError.self) { try await failing.relayBatch() }
+        failing.stop()
+        #expect(try await rows() == 5)
+
         let relay = OutboxRelay(pool: f.pool, databaseURL: TestDatabase.url, publisher: f.publisher, exchange: f.broker.exchange)
-        #expect(try await relay.prunePublished() == 2, "published an hour ago: past the 10-minute retention")
-        let left = try await f.pool.withConnection { db in
-            try db.query("SELECT count(*) FILTER (WHERE published_at IS NULL) AS pending, count(*) AS n FROM troupe_outbox").rows[0]
-        }
-        #expect(try left.decode("pending", as: Int.self) == 2 && left.decode("n", as: Int.self) == 3, "the recent and the pending rows stay")
+        #expect(try await relay.relayBatch() == 5)
+        #expect(try await rows() == 0)
+        #expect(await collect(listener, 5).map(\.id) == pending.map(\.id))
         relay.stop()
+        await listener.close()
+        try? f.broker.connection().deleteQueue(queue)
         await f.stop()
     }
 
@@ -81,7 +90,7 @@ import Testing
             for e in pending { try context.emit(e) }
         }
         let unpublished = try await f.pool.withConnection {
-            try $0.query("SELECT count(*) AS n FROM troupe_outbox WHERE published_at IS NULL").rows[0].decode("n", as: Int.self)
+            try $0.query("SELECT count(*) AS n FROM troupe_outbox").rows[0].decode("n", as: Int.self)
         }
         #expect(unpublished == 30)
 
@@ -90,7 +99,7 @@ import Testing
         let relaying = Task { await relay.run() }
         let got = await collect(listener, 30)
         #expect(got.map(\.id) == pending.map(\.id), "all of them, in commit order")
-        try await eventually("all 30 marked published") { relay.published == 30 }
+        try await eventually("all 30 published") { relay.published == 30 }
         relay.stop()
         await relaying.value
         await listener.close()

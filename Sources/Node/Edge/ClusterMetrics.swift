@@ -18,7 +18,7 @@ struct ClusterMetrics: Sendable {
         if let db = try? await pool.withConnection({ db in
             let outbox = try db.query("""
                 SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS lag
-                FROM troupe_outbox WHERE published_at IS NULL
+                FROM troupe_outbox
                 """).rows[0]
             let handled = try db.query("SELECT component, count(*) AS n FROM troupe_inbox GROUP BY component ORDER BY component").rows
             let orders = try db.query("SELECT status, count(*) AS n FROM orders GROUP BY status ORDER BY status").rows
