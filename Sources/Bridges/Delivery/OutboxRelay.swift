@@ -84,7 +84,7 @@ public final class OutboxRelay: Sendable {
                     DELETE FROM troupe_outbox
                     WHERE seq IN (SELECT seq FROM troupe_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
                     RETURNING seq, envelope
-                    """, [limit]).rows
+                    """, [limit], prepare: false).rows    // the table swings from empty to large: plan each time
                 guard !rows.isEmpty else { return 0 }
                 var taken: [(seq: Int64, text: String)] = []
                 taken.reserveCapacity(rows.count)
