@@ -74,6 +74,15 @@ import Testing
         #expect(try await relay.relayBatch() == 5)
         #expect(try await rows() == 0)
         #expect(await collect(listener, 5).map(\.id) == pending.map(\.id))
+
+        // What run() does after every `vacuumEvery` deleted rows: a plain VACUUM, outside any transaction.
+        try await relay.vacuum()
+        try await eventually("the outbox vacuumed") {
+            try await f.pool.withConnection { db in
+                try db.query("SELECT vacuum_count AS n FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'troupe_outbox'",
+                             [f.db.schema]).rows.first?.decode("n", as: Int.self)
+            } == 1
+        }
         relay.stop()
         await listener.close()
         try? f.broker.connection().deleteQueue(queue)

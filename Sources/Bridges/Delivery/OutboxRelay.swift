@@ -44,15 +44,35 @@ public final class OutboxRelay: Sendable {
     /// Envelopes this relay published (confirmed, and their rows deleted).
     public var published: Int { publishedCount.load(ordering: .relaxed) }
 
-    /// Relays until ``stop()``.
+    /// Relays until ``stop()``; vacuums the outbox after every ``vacuumEvery`` envelopes it deleted.
     public func run() async {
+        var sinceVacuum = 0
         for await _ in wakeups {
             do {
-                while try await relayBatch() == batchSize {}
+                var n = 0
+                repeat {
+                    n = try await relayBatch()
+                    sinceVacuum += n
+                } while n == batchSize
+                if sinceVacuum >= Self.vacuumEvery {
+                    sinceVacuum = 0
+                    try await vacuum()
+                }
             } catch {
                 logger.warning("outbox relay failed; retrying on the next wake-up", metadata: ["reason": "\(error)"])
             }
         }
+    }
+
+    /// How many deleted rows make a relay vacuum the outbox. Every batch finds its rows by walking the
+    /// primary key from the oldest entry, past the entries of rows deleted since the last vacuum;
+    /// autovacuum comes at most once a minute (`autovacuum_naptime`), by when a busy system has left
+    /// a hundred thousand of them there.
+    public static let vacuumEvery = 20_000
+
+    /// `VACUUM (SKIP_LOCKED)` of the outbox: skipped when another relay is vacuuming it already.
+    func vacuum() async throws {
+        try await pool.withConnection { db in try db.execute(script: "VACUUM (SKIP_LOCKED) troupe_outbox") }
     }
 
     /// Stops after the batch in progress.
@@ -80,11 +100,15 @@ public final class OutboxRelay: Sendable {
         let limit = batchSize, exchange = exchange, publisher = publisher
         let count = try await pool.withConnection { db in
             try db.transaction { db in
+                // A queue table's statistics mislead the planner: sampled nearly empty, the table has pages
+                // spread out by rows since deleted, and a sequential scan (twice, for the join) read all of
+                // them: 9.8 ms for a batch of 150 where walking the primary key takes 1.1 ms (EXPLAIN ANALYZE).
+                try db.query("SET LOCAL enable_seqscan = off")
                 let rows = try db.query("""
                     DELETE FROM troupe_outbox
                     WHERE seq IN (SELECT seq FROM troupe_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
                     RETURNING seq, envelope
-                    """, [limit], prepare: false).rows    // the table swings from empty to large: plan each time
+                    """, [limit]).rows
                 guard !rows.isEmpty else { return 0 }
                 var taken: [(seq: Int64, text: String)] = []
                 taken.reserveCapacity(rows.count)

@@ -45,17 +45,15 @@ public final class PostgresConnection {
     ///
     /// Statements with parameters are prepared on first use and kept for the connection's life (up to
     /// ``statementCacheLimit`` of them), as Npgsql and pgx do: the server then skips parsing and planning,
-    /// which for short statements is most of its work. `prepare: false` plans at every call instead: for
-    /// a statement over a table whose size swings (a queue table emptied and refilled), where a plan cached
-    /// while the table was empty (a sequential scan) would read every page once it is large.
+    /// which for short statements is most of its work.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = [], prepare: Bool = true) throws(PostgresError) -> PostgresResult {
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws(PostgresError) -> PostgresResult {
         let conn = try live()
         let values = parameters.map(\.postgresText)
         func unprepared() throws(PostgresError) -> PostgresResult {
             try consume(CStrings.withOptional(values) { v in PQexecParams(conn, sql, Int32(values.count), nil, v, nil, nil, 0) })
         }
-        guard prepare, !parameters.isEmpty, let name = try prepared(sql, parameterCount: parameters.count, on: conn) else {
+        guard !parameters.isEmpty, let name = try prepared(sql, parameterCount: parameters.count, on: conn) else {
             return try unprepared()
         }
         do {
