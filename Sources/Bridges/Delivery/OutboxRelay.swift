@@ -23,6 +23,7 @@ public final class OutboxRelay: Sendable {
     private let listener: PostgresListener
     private let bell: UUID
     private let publishedCount = Atomic<Int>(0)
+    private let cursor = Mutex(OutboxCursor())
 
     /// - Parameters:
     ///   - databaseURL: for the LISTEN connection (the pool's connections serve the queries).
@@ -64,10 +65,10 @@ public final class OutboxRelay: Sendable {
         }
     }
 
-    /// How many deleted rows make a relay vacuum the outbox. Every batch finds its rows by walking the
-    /// primary key from the oldest entry, past the entries of rows deleted since the last vacuum;
-    /// autovacuum comes at most once a minute (`autovacuum_naptime`), by when a busy system has left
-    /// a hundred thousand of them there.
+    /// How many deleted rows make a relay vacuum the outbox. A batch walks the primary key past the
+    /// entries of rows deleted since the last vacuum (all of them, in the periodic full scans of
+    /// ``OutboxCursor``); autovacuum comes at most once a minute (`autovacuum_naptime`), by when a busy
+    /// system has left a hundred thousand of them there.
     public static let vacuumEvery = 20_000
 
     /// `VACUUM (SKIP_LOCKED)` of the outbox: skipped when another relay is vacuuming it already.
@@ -89,27 +90,31 @@ public final class OutboxRelay: Sendable {
     public func drain() async throws -> Int {
         var total = 0
         while true {
-            let n = try await relayBatch()
+            let n = try await relayBatch(fromTheStart: true)
             total += n
             if n < batchSize { return total }
         }
     }
 
     /// Takes, publishes and deletes one batch; returns its size.
-    func relayBatch() async throws -> Int {
+    /// - Parameter fromTheStart: look from the oldest row, not from the ``OutboxCursor``'s floor.
+    func relayBatch(fromTheStart: Bool = false) async throws -> Int {
         let limit = batchSize, exchange = exchange, publisher = publisher
-        let count = try await pool.withConnection { db in
+        let after = fromTheStart ? 0 : cursor.withLock { $0.start(at: .now) }
+        let (count, highest) = try await pool.withConnection { db in
             try db.transaction { db in
                 // A queue table's statistics mislead the planner: sampled nearly empty, the table has pages
                 // spread out by rows since deleted, and a sequential scan (twice, for the join) read all of
                 // them: 9.8 ms for a batch of 150 where walking the primary key takes 1.1 ms (EXPLAIN ANALYZE).
+                // The rows found are deleted by their ctid (stable: they are locked): 0.6 ms instead of 0.9
+                // for a second walk of the index per row.
                 try db.query("SET LOCAL enable_seqscan = off")
                 let rows = try db.query("""
                     DELETE FROM troupe_outbox
-                    WHERE seq IN (SELECT seq FROM troupe_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+                    WHERE ctid = ANY(ARRAY(SELECT ctid FROM troupe_outbox WHERE seq > $2 ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED))
                     RETURNING seq, envelope
-                    """, [limit]).rows
-                guard !rows.isEmpty else { return 0 }
+                    """, [limit, after]).rows
+                guard !rows.isEmpty else { return (0, Int64(0)) }
                 var taken: [(seq: Int64, text: String)] = []
                 taken.reserveCapacity(rows.count)
                 for row in rows { taken.append((try row.decode("seq"), try row.decode("envelope"))) }
@@ -122,9 +127,10 @@ public final class OutboxRelay: Sendable {
                 // The rows stay locked, deleted but not committed, while the broker confirms: this
                 // thread is a pool connection's own, so waiting here keeps the cooperative pool free.
                 try BlockingWait.run { try await publisher.publish(messages) }
-                return rows.count
+                return (rows.count, taken[taken.count - 1].seq)
             }
         }
+        if count > 0 { cursor.withLock { $0.published(upTo: highest, at: .now) } }
         publishedCount.add(count, ordering: .relaxed)
         return count
     }
