@@ -36,7 +36,9 @@ struct PublishCommand: AsyncParsableCommand {
         let wire = topology.broker.wire
         var quiet = Logger(label: "troupe.publish")
         quiet.logLevel = .error                                   // the command's own one-line error says it
-        let publisher = try AMQPPublisher(url: topology.broker.url, name: "cli", logger: quiet) { try wire.declareExchange(on: $0) }
+        let publisher = try AMQPPublisher(url: topology.broker.url, name: "cli", logger: quiet) { [topology] in
+            try ComponentWiring.declareEveryQueue(of: topology, on: $0)
+        }
         defer { Task { await publisher.close() } }
         try await CLIError.onBroker(topology) {
             try await withThrowingTaskGroup(of: Void.self) { group in

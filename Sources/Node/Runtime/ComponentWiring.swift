@@ -16,6 +16,19 @@ struct ComponentWiring: Sendable {
         prepare = router.prepare
     }
 
+    /// Declares the queues of every component `topology` hosts, on whichever node (bindings, retry and
+    /// dead queues): each publisher does this when it connects, so an envelope published before the node
+    /// consuming it first ran lands in its queue instead of being routed nowhere, which the broker
+    /// confirms and drops.
+    static func declareEveryQueue(of topology: Topology, on connection: AMQPConnection) throws {
+        let vendor = VendorSteps(adapter: nil, breaker: CircuitBreaker(name: "topics only"))
+        let wire = topology.broker.wire
+        var seen = Set<Component>()
+        for hosted in topology.nodes.flatMap(\.components) where seen.insert(hosted.component).inserted {
+            try wire.declare(component: hosted.component.rawValue, topics: of(hosted.component, vendor: vendor).topics, on: connection)
+        }
+    }
+
     /// The wiring of `component` on a node. `vendor` serves OrderQueue's vendor steps (one breaker per
     /// node, shared by its instances). Components without flows yet consume their queue (bound to
     /// nothing) and dead-letter anything sent to it directly.

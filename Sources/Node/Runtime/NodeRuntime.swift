@@ -45,7 +45,9 @@ struct NodeRuntime {
         if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
 
         let wire = topology.broker.wire
-        let publisher = try AMQPPublisher(url: topology.broker.url, name: "\(node.name).publisher") { try wire.declareExchange(on: $0) }
+        let publisher = try AMQPPublisher(url: topology.broker.url, name: "\(node.name).publisher") { [topology] in
+            try ComponentWiring.declareEveryQueue(of: topology, on: $0)
+        }
         let relay = OutboxRelay(pool: pool, databaseURL: topology.database.url, publisher: publisher, exchange: wire.exchange)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: PublisherService(publisher: publisher), serviceName: "publisher"),
