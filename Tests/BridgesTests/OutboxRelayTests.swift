@@ -89,6 +89,33 @@ import Testing
         await f.stop()
     }
 
+    @Test(.timeLimit(.minutes(1))) func aRowThatIsNotAnEnvelopeGoesOutAsItIsAndDoesNotHoldUpTheOthers() async throws {
+        let f = try await ConsumerFixture()
+        let (listener, queue) = try listen(f, topic: "payment.#")
+        let good = Envelope(topic: "payment.debited", producerId: "payment", correlationId: "good", payload: .object([:]))
+        try await f.pool.transaction { db in
+            try db.query("INSERT INTO troupe_outbox (id, topic, envelope) VALUES ($1, 'payment.debited', '{\"not\": \"an envelope\"}')", [UUID()])
+            try DeliveryContext(db: db).emit(good)
+        }
+        let relay = OutboxRelay(pool: f.pool, databaseURL: TestDatabase.url, publisher: f.publisher, exchange: f.broker.exchange)
+        #expect(try await relay.relayBatch() == 2)
+        var got: [AMQPDelivery] = []
+        while got.count < 2 {
+            let batch = await listener.next(max: 2 - got.count)
+            if batch.isEmpty { break }
+            got += batch
+        }
+        #expect(got.count == 2)
+        #expect(got.first.map { String(decoding: $0.message.body, as: UTF8.self) } == #"{"not": "an envelope"}"#, "first, as it was written")
+        #expect(got.first?.routingKey == "payment.debited")
+        #expect(got.last.flatMap { try? Envelope.decode($0.message.body) }?.id == good.id)
+        if let last = got.last { listener.ack(last, multiple: true) }
+        relay.stop()
+        await listener.close()
+        try? f.broker.connection().deleteQueue(queue)
+        await f.stop()
+    }
+
     @Test func envelopesCommittedWhileNoRelayRanArePublishedWhenOneStarts() async throws {
         let f = try await ConsumerFixture()
         let (listener, queue) = try listen(f, topic: "payment.#")

@@ -112,16 +112,21 @@ public final class OutboxRelay: Sendable {
                 let rows = try db.query("""
                     DELETE FROM troupe_outbox
                     WHERE ctid = ANY(ARRAY(SELECT ctid FROM troupe_outbox WHERE seq > $2 ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED))
-                    RETURNING seq, envelope
+                    RETURNING seq, topic, envelope
                     """, [limit, after]).rows
                 guard !rows.isEmpty else { return (0, Int64(0)) }
-                var taken: [(seq: Int64, text: String)] = []
+                var taken: [(seq: Int64, topic: String, text: String)] = []
                 taken.reserveCapacity(rows.count)
-                for row in rows { taken.append((try row.decode("seq"), try row.decode("envelope"))) }
+                for row in rows { taken.append((try row.decode("seq"), try row.decode("topic"), try row.decode("envelope"))) }
                 taken.sort { $0.seq < $1.seq }
-                let messages = try taken.map { row in
+                let messages = taken.map { row in
                     let body = Array(row.text.utf8)
-                    let envelope = try Envelope.decode(body)
+                    // A row that is not a valid envelope (written by hand, or by a newer version) goes out as
+                    // it is, under its topic: the consumer dead-letters it with the reason, and it does not
+                    // hold up every batch behind it.
+                    guard let envelope = try? Envelope.decode(body) else {
+                        return (exchange: exchange, routingKey: row.topic, message: AMQPMessage(body: body, type: row.topic, deliveryMode: 2))
+                    }
                     return (exchange: exchange, routingKey: envelope.topic, message: Self.message(envelope, body: body))
                 }
                 // The rows stay locked, deleted but not committed, while the broker confirms: this
