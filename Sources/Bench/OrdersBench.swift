@@ -5,8 +5,8 @@ import Foundation
 import Synchronization
 
 /// `troupe-bench orders`: drives the running system (`scripts/run.sh`) over HTTP. Accept: `BENCH_ORDERS`
-/// orders POSTed by `BENCH_CONCURRENCY` clients (each a thread with a keep-alive connection; each a 202); complete: from each order's creation to its
-/// `Completed` (vendor simulator at zero latency); and, in the same run, the ceiling: `pgbench` running the
+/// orders POSTed by `BENCH_CONCURRENCY` clients (each a thread with a keep-alive connection; each a 202);
+/// complete: from each order's creation to its `Completed` (vendor simulator at zero latency); and, in the same run, the ceiling: `pgbench` running the
 /// accept transaction alone (insert an order row and an outbox row) with 8 clients.
 enum OrdersBench {
     static let env = ProcessInfo.processInfo.environment
