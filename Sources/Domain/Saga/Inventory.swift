@@ -19,28 +19,31 @@ public enum Inventory {
     static func reserve(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let p = Payload(envelope)
         let order = try p.uuid("orderId"), product = try p.int("productId"), quantity = try p.int("quantity")
-        if let existing = try db.query("SELECT id, status FROM inventory_reservations WHERE order_id = $1", [order]).rows.first {
+        // One statement (one round trip while the stock row is locked): a replay changes nothing; else the
+        // stock gives the units if it has them, and the reservation is written only when it did.
+        let id = UUID.v7()
+        let outcome = try db.query("""
+            WITH existing AS (SELECT id, status FROM inventory_reservations WHERE order_id = $2),
+                 taken AS (UPDATE inventory_stock SET available = available - $4, updated_at = now()
+                           WHERE product_id = $3 AND available >= $4 AND NOT EXISTS (SELECT 1 FROM existing) RETURNING 1),
+                 made AS (INSERT INTO inventory_reservations (id, order_id, product_id, quantity, status, expires_at)
+                          SELECT $1, $2, $3, $4, 'reserved', now() + make_interval(secs => $5) FROM taken RETURNING 1)
+            SELECT (SELECT id FROM existing) AS existing_id, (SELECT status FROM existing) AS existing_status,
+                   EXISTS (SELECT 1 FROM made) AS reserved
+            """, [id, order, Int64(product), quantity, reservationTTL.inSeconds]).rows[0]
+        if let existing = try outcome.decode("existing_id", as: UUID?.self) {
             // Replayed: answer as the first time.
-            let status: String = try existing.decode("status")
-            let id: UUID = try existing.decode("id")
+            let status = try outcome.decode("existing_status", as: String.self)
             let reply = status == "reserved" || status == "confirmed"
-                ? Payload.reply(SagaTopic.reserved, to: envelope, from: .inventory, order: order, ["reservationId": .string(id.lowercasedString)])
+                ? Payload.reply(SagaTopic.reserved, to: envelope, from: .inventory, order: order, ["reservationId": .string(existing.lowercasedString)])
                 : Payload.reply(SagaTopic.reserveFailed, to: envelope, from: .inventory, order: order, ["reason": .string("reservation \(status)")])
             try emit(reply)
             return
         }
-        let taken = try db.query("""
-            UPDATE inventory_stock SET available = available - $2, updated_at = now() WHERE product_id = $1 AND available >= $2
-            """, [Int64(product), quantity]).affectedRows
-        guard taken == 1 else {
+        guard try outcome.decode("reserved", as: Bool.self) else {
             try emit(Payload.reply(SagaTopic.reserveFailed, to: envelope, from: .inventory, order: order, ["reason": .string("out of stock")]))
             return
         }
-        let id = UUID.v7()
-        try db.query("""
-            INSERT INTO inventory_reservations (id, order_id, product_id, quantity, status, expires_at)
-            VALUES ($1, $2, $3, $4, 'reserved', now() + make_interval(secs => $5))
-            """, [id, order, Int64(product), quantity, reservationTTL.inSeconds])
         try emit(Payload.reply(SagaTopic.reserved, to: envelope, from: .inventory, order: order, ["reservationId": .string(id.lowercasedString)]))
     }
 

@@ -18,21 +18,22 @@ public enum Payment {
         let order = try p.uuid("orderId"), partner = try p.uuid("partnerId"), amount = try p.money("amount")
         let fields: [String: JSONValue] = ["amount": Money.json(amount)]
         let key = "\(order.lowercasedString):debit"
-        if try !db.query("SELECT 1 FROM wallet_entries WHERE idempotency_key = $1", [key]).rows.isEmpty {
-            try emit(Payload.reply(SagaTopic.debited, to: envelope, from: .payment, order: order, fields))      // replayed
-            return
-        }
-        let paid = try db.query("""
-            UPDATE wallets SET balance = balance - $2, updated_at = now() WHERE partner_id = $1 AND balance >= $2
-            """, [partner, amount]).affectedRows
-        guard paid == 1 else {
+        // One statement (one round trip while the wallet row is locked): a replay changes nothing; else the
+        // balance pays if it can, and the entry is written only when it did. A concurrent debit of the same
+        // order fails on the entry's unique key and is retried, then finds it.
+        let outcome = try db.query("""
+            WITH replay AS (SELECT 1 FROM wallet_entries WHERE idempotency_key = $3),
+                 paid AS (UPDATE wallets SET balance = balance - $2, updated_at = now()
+                          WHERE partner_id = $1 AND balance >= $2 AND NOT EXISTS (SELECT 1 FROM replay) RETURNING 1),
+                 entry AS (INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key, order_id)
+                           SELECT $1, 'debit', -$2, $3, $4 FROM paid RETURNING 1)
+            SELECT EXISTS (SELECT 1 FROM replay) AS replayed, EXISTS (SELECT 1 FROM entry) AS paid
+            """, [partner, amount, key, order]).rows[0]
+        guard try outcome.decode("replayed", as: Bool.self) || outcome.decode("paid", as: Bool.self) else {
             try emit(Payload.reply(SagaTopic.debitFailed, to: envelope, from: .payment, order: order,
                                    fields.merging(["reason": .string("insufficient funds")]) { a, _ in a }))
             return
         }
-        // A concurrent debit of the same order fails here on the unique key and is retried, then sees it.
-        try db.query("INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key, order_id) VALUES ($1, 'debit', $2, $3, $4)",
-                     [partner, -amount, key, order])
         try emit(Payload.reply(SagaTopic.debited, to: envelope, from: .payment, order: order, fields))
     }
 

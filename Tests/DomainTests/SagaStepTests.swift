@@ -1,0 +1,72 @@
+import ActorRuntime
+import Bridges
+@testable import Domain
+import Foundation
+import Testing
+
+/// Payment's debit and Inventory's reserve, each one statement, against the project's PostgreSQL (a private
+/// schema): a step sent again under a new envelope id (the backfill re-drives, an operator replays) must
+/// answer as the first time and change nothing more.
+@Suite struct SagaStepTests {
+    func step(_ topic: String, order: UUID, _ fields: [String: JSONValue]) -> Envelope {
+        Envelope(topic: topic, producerId: "order-queue", correlationId: "req-step",
+                 payload: .object(fields.merging(["orderId": .string(order.lowercasedString)]) { a, _ in a }))
+    }
+
+    func replies(_ db: DomainDatabase, _ run: @escaping @Sendable (PostgresConnection, (Envelope) throws -> Void) throws -> Void) async throws -> [Envelope] {
+        try await db.pool.transaction { c in
+            var out: [Envelope] = []
+            try run(c) { out.append($0) }
+            return out
+        }
+    }
+
+    @Test func aDebitSentAgainAnswersAsTheFirstTimeAndDebitsOnce() async throws {
+        let db = try await DomainDatabase()
+        let partner = try await PartnerRegistry(pool: db.pool, keySecret: "step-test-secret-12345").add(name: "p-\(UUID())", wallet: 100, pricePercent: 100)
+        let order = UUID.v7(), poor = UUID.v7()
+        let debit = { @Sendable (o: UUID, amount: Double) in
+            self.step(SagaTopic.debit, order: o, ["partnerId": .string(partner.id.lowercasedString), "amount": .number(amount)])
+        }
+        for _ in 0..<2 {
+            let answer = try await replies(db) { c, emit in try Payment.debit(debit(order, 60), c, emit: emit) }
+            #expect(answer.map(\.topic) == [SagaTopic.debited])
+            #expect(answer.first?.payload["amount"] == .number(60))
+        }
+        let refused = try await replies(db) { c, emit in try Payment.debit(debit(poor, 60), c, emit: emit) }
+        #expect(refused.map(\.topic) == [SagaTopic.debitFailed], "40 left")
+        #expect(refused.first?.payload["reason"] == .string("insufficient funds"))
+        let (balance, entries) = try await db.pool.withConnection { c in
+            (try c.query("SELECT balance FROM wallets WHERE partner_id = $1", [partner.id]).rows[0].decode("balance", as: Decimal.self),
+             try c.query("SELECT count(*) AS n FROM wallet_entries WHERE partner_id = $1 AND kind = 'debit'", [partner.id]).rows[0].decode("n", as: Int.self))
+        }
+        #expect(balance == 40)
+        #expect(entries == 1)
+        await db.drop()
+    }
+
+    @Test func aReservationSentAgainAnswersWithTheSameReservationAndTakesStockOnce() async throws {
+        let db = try await DomainDatabase()
+        let first = try await db.order(step: "reserving", idleSeconds: 0, stock: 3)
+        let product = try await db.pool.withConnection { c in
+            try c.query("SELECT product_id FROM orders WHERE id = $1", [first]).rows[0].decode("product_id", as: Int64.self)
+        }
+        let reserve = { @Sendable (o: UUID, quantity: Int) in
+            self.step(SagaTopic.reserve, order: o, ["productId": .number(Double(product)), "quantity": .number(Double(quantity))])
+        }
+        let a = try await replies(db) { c, emit in try Inventory.reserve(reserve(first, 2), c, emit: emit) }
+        let b = try await replies(db) { c, emit in try Inventory.reserve(reserve(first, 2), c, emit: emit) }
+        #expect(a.map(\.topic) == [SagaTopic.reserved] && b.map(\.topic) == [SagaTopic.reserved])
+        #expect(a.first?.payload["reservationId"] != nil && a.first?.payload["reservationId"] == b.first?.payload["reservationId"])
+        let short = try await replies(db) { c, emit in try Inventory.reserve(reserve(UUID.v7(), 2), c, emit: emit) }
+        #expect(short.map(\.topic) == [SagaTopic.reserveFailed], "1 left")
+        #expect(short.first?.payload["reason"] == .string("out of stock"))
+        let (available, reservations) = try await db.pool.withConnection { c in
+            (try c.query("SELECT available FROM inventory_stock WHERE product_id = $1", [product]).rows[0].decode("available", as: Int.self),
+             try c.query("SELECT count(*) AS n FROM inventory_reservations WHERE product_id = $1", [product]).rows[0].decode("n", as: Int.self))
+        }
+        #expect(available == 1)
+        #expect(reservations == 1)
+        await db.drop()
+    }
+}
