@@ -25,6 +25,26 @@ import Testing
         return out
     }
 
+    /// Rows in the fixture's outbox (committed and not yet published).
+    func outboxRows(_ f: ConsumerFixture) async throws -> Int {
+        try await f.pool.withConnection { try $0.query("SELECT count(*) AS n FROM troupe_outbox").rows[0].decode("n", as: Int.self) }
+    }
+
+    /// Writes `envelopes` to the outbox in one committed transaction, as a handler's emits are.
+    func commit(_ envelopes: [Envelope], in f: ConsumerFixture) async throws {
+        try await f.pool.transaction { db in
+            let context = DeliveryContext(db: db)
+            for e in envelopes { try context.emit(e) }
+        }
+    }
+
+    /// Closes the listener, deletes its queue and stops the fixture.
+    func tearDown(_ f: ConsumerFixture, _ listener: AMQPConsumer, _ queue: String) async {
+        await listener.close()
+        try? f.broker.connection().deleteQueue(queue)
+        await f.stop()
+    }
+
     @Test(.timeLimit(.minutes(1))) func envelopesAHandlerEmitsArePublishedAfterCommit() async throws {
         let f = try await ConsumerFixture { envelope, context in
             try context.emit(Envelope(topic: "inventory.reserved", producerId: "inventory", correlationId: envelope.correlationId,
@@ -41,38 +61,28 @@ import Testing
         #expect(emitted.count == 20)
         #expect(Set(emitted.map(\.correlationId)) == Set(orders.map(\.correlationId)), "the correlation id travels on")
         #expect(emitted.allSatisfy { $0.producerId == "inventory" })
-        try await eventually("rows deleted once published") {
-            try await f.pool.withConnection { try $0.query("SELECT count(*) AS n FROM troupe_outbox").rows[0].decode("n", as: Int.self) } == 0
-        }
+        try await eventually("rows deleted once published") { try await outboxRows(f) == 0 }
         relay.stop()
         await relaying.value
-        await listener.close()
-        try? f.broker.connection().deleteQueue(queue)
-        await f.stop()
+        await tearDown(f, listener, queue)
     }
 
     @Test(.timeLimit(.minutes(1))) func rowsWhosePublishFailedStayAndArePublishedByTheNextAttempt() async throws {
         let f = try await ConsumerFixture()
         let (listener, queue) = try listen(f, topic: "payment.#")
         let pending = (0..<5).map { Envelope(topic: "payment.debited", producerId: "payment", correlationId: "p\($0)", payload: .object([:])) }
-        try await f.pool.transaction { db in
-            let context = DeliveryContext(db: db)
-            for e in pending { try context.emit(e) }
-        }
-        func rows() async throws -> Int {
-            try await f.pool.withConnection { try $0.query("SELECT count(*) AS n FROM troupe_outbox").rows[0].decode("n", as: Int.self) }
-        }
+        try await commit(pending, in: f)
         // A publisher that cannot publish: the relay's transaction rolls back and the rows are still there.
         let closed = try AMQPPublisher(url: TestBroker.url, name: "closed")
         await closed.close()
         let failing = OutboxRelay(pool: f.pool, databaseURL: TestDatabase.url, publisher: closed, exchange: f.broker.exchange)
         await #expect(throws: AMQPError.self) { try await failing.relayBatch() }
         failing.stop()
-        #expect(try await rows() == 5)
+        #expect(try await outboxRows(f) == 5)
 
         let relay = OutboxRelay(pool: f.pool, databaseURL: TestDatabase.url, publisher: f.publisher, exchange: f.broker.exchange)
         #expect(try await relay.relayBatch() == 5)
-        #expect(try await rows() == 0)
+        #expect(try await outboxRows(f) == 0)
         #expect(await collect(listener, 5).map(\.id) == pending.map(\.id))
 
         // What run() does after every `vacuumEvery` deleted rows: a plain VACUUM, outside any transaction.
@@ -84,9 +94,7 @@ import Testing
             } == 1
         }
         relay.stop()
-        await listener.close()
-        try? f.broker.connection().deleteQueue(queue)
-        await f.stop()
+        await tearDown(f, listener, queue)
     }
 
     @Test(.timeLimit(.minutes(1))) func aRowThatIsNotAnEnvelopeGoesOutAsItIsAndDoesNotHoldUpTheOthers() async throws {
@@ -111,9 +119,7 @@ import Testing
         #expect(got.last.flatMap { try? Envelope.decode($0.message.body) }?.id == good.id)
         if let last = got.last { listener.ack(last, multiple: true) }
         relay.stop()
-        await listener.close()
-        try? f.broker.connection().deleteQueue(queue)
-        await f.stop()
+        await tearDown(f, listener, queue)
     }
 
     @Test func envelopesCommittedWhileNoRelayRanArePublishedWhenOneStarts() async throws {
@@ -121,14 +127,8 @@ import Testing
         let (listener, queue) = try listen(f, topic: "payment.#")
         // The "crash": state and outbox rows committed, and no relay running to publish them.
         let pending = (0..<30).map { Envelope(topic: "payment.debited", producerId: "payment", correlationId: "c\($0)", payload: .object([:])) }
-        try await f.pool.transaction { db in
-            let context = DeliveryContext(db: db)
-            for e in pending { try context.emit(e) }
-        }
-        let unpublished = try await f.pool.withConnection {
-            try $0.query("SELECT count(*) AS n FROM troupe_outbox").rows[0].decode("n", as: Int.self)
-        }
-        #expect(unpublished == 30)
+        try await commit(pending, in: f)
+        #expect(try await outboxRows(f) == 30)
 
         let relay = OutboxRelay(pool: f.pool, databaseURL: TestDatabase.url, publisher: f.publisher, exchange: f.broker.exchange,
                                 batchSize: 7, pollInterval: .seconds(5))
@@ -138,8 +138,6 @@ import Testing
         try await eventually("all 30 published") { relay.published == 30 }
         relay.stop()
         await relaying.value
-        await listener.close()
-        try? f.broker.connection().deleteQueue(queue)
-        await f.stop()
+        await tearDown(f, listener, queue)
     }
 }
