@@ -69,4 +69,33 @@ import Testing
         #expect(reservations == 1)
         await db.drop()
     }
+
+    @Test func aConfirmationSentAgainAnswersAsTheFirstTimeAndSellsOnceAndAReleasedOneIsRefused() async throws {
+        let db = try await DomainDatabase()
+        let sold = try await db.order(step: "reserving", idleSeconds: 0, stock: 3), released = try await db.order(step: "reserving", idleSeconds: 0, stock: 3)
+        for order in [sold, released] {
+            let product = try await db.pool.withConnection { c in
+                try c.query("SELECT product_id FROM orders WHERE id = $1", [order]).rows[0].decode("product_id", as: Int64.self)
+            }
+            let reserve = step(SagaTopic.reserve, order: order, ["productId": .number(Double(product)), "quantity": .number(1)])
+            _ = try await replies(db) { c, emit in try Inventory.reserve(reserve, c, emit: emit) }
+        }
+        _ = try await replies(db) { c, emit in try Inventory.release(self.step(SagaTopic.release, order: released, [:]), c, emit: emit) }
+        for _ in 0..<2 {
+            let answer = try await replies(db) { c, emit in try Inventory.confirm(self.step(SagaTopic.confirm, order: sold, [:]), c, emit: emit) }
+            #expect(answer.map(\.topic) == [SagaTopic.confirmed])
+        }
+        await #expect(throws: SagaViolation.self) {
+            _ = try await replies(db) { c, emit in try Inventory.confirm(self.step(SagaTopic.confirm, order: released, [:]), c, emit: emit) }
+        }
+        let movements = try await db.pool.withConnection { c in
+            try c.query("""
+                SELECT r.order_id, r.status, m.quantity FROM inventory_movements m JOIN inventory_reservations r ON r.id = m.reservation_id
+                WHERE r.order_id = ANY($1::uuid[])
+                """, [PostgresArray([sold, released])]).rows.map { (try $0.decode("order_id", as: UUID.self), try $0.decode("status", as: String.self), try $0.decode("quantity", as: Int.self)) }
+        }
+        #expect(movements.count == 1)
+        #expect(movements.first?.0 == sold && movements.first?.1 == "confirmed" && movements.first?.2 == -1)
+        await db.drop()
+    }
 }

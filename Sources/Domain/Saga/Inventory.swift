@@ -50,13 +50,21 @@ public enum Inventory {
     /// Turns the order's reservation into a stock movement (the units are sold).
     static func confirm(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let order = try Payload(envelope).uuid("orderId")
-        if let r = try leaveReserved(order, for: "confirmed", db) {
-            let quantity: Int = try r.decode("quantity")
-            try db.query("INSERT INTO inventory_movements (product_id, reservation_id, quantity, reason) VALUES ($1, $2, $3, 'sold')",
-                         [try r.decode("product_id", as: Int64.self), try r.decode("id", as: UUID.self), -quantity])
-        } else {
-            let status = try db.query("SELECT status FROM inventory_reservations WHERE order_id = $1", [order]).rows.first
-                .map { try $0.decode("status", as: String.self) }
+        // One statement: the reservation leaves `reserved` and the movement is written; `status` is what the
+        // statement found before (its own change is not visible to it), for a replay or a refusal.
+        let outcome = try db.query("""
+            WITH confirmed AS (UPDATE inventory_reservations SET status = 'confirmed', updated_at = now()
+                               WHERE order_id = $1 AND status = 'reserved' RETURNING id, product_id, quantity),
+                 moved AS (INSERT INTO inventory_movements (product_id, reservation_id, quantity, reason)
+                           SELECT product_id, id, -quantity, 'sold' FROM confirmed RETURNING 1)
+            SELECT EXISTS (SELECT 1 FROM moved) AS moved, (SELECT status FROM inventory_reservations WHERE order_id = $1) AS status
+            """, [order]).rows[0]
+        if try !outcome.decode("moved", as: Bool.self) {
+            let status = try outcome.decode("status", as: String?.self)
+            if status == "reserved" {
+                // Changed by another transaction while this one waited for the row: look again.
+                throw TransientError(SagaViolation("inventory.confirm for order \(order.lowercasedString): reservation changed meanwhile"))
+            }
             guard status == "confirmed" else {
                 // Released or expired meanwhile: the vendor already delivered, so the sale stands; it is
                 // recorded, and the units it held went back to stock when it expired.

@@ -82,9 +82,17 @@ public struct VendorSteps: Sendable {
         let id = try Payload(e).uuid("orderId")
         guard let result = context.prepared else { throw SagaViolation("order.vendor-place for \(id.lowercasedString) without a vendor answer") }
         if result["placed"] == .bool(true), case .string(let vendorOrder)? = result["vendorOrderId"] {
+            let polled = result["polled"], state = polled.flatMap { if case .string(let s)? = $0["state"] { s } else { nil } }
+            if state == "succeeded", let polled {
+                // Done at once: straight to confirming, in one update.
+                guard let order = try OrderSaga.transition(context.db, id, from: [.placing], to: .confirming,
+                                                           set: "vendor_request_id = $2, vendor_order_id = $3, cards = $4",
+                                                           [id.lowercasedString, vendorOrder, polled["cards"] ?? .array([])]) else { return }
+                return try context.emit(OrderSaga.command(SagaTopic.confirm, for: order, [:]))
+            }
             guard let order = try OrderSaga.transition(context.db, id, from: [.placing], to: .polling,
                                                        set: "vendor_request_id = $2, vendor_order_id = $3", [id.lowercasedString, vendorOrder]) else { return }
-            if let polled = result["polled"], case .string(let state)? = polled["state"], state != "processing" {
+            if let polled, let state, state != "processing" {
                 try settle(id, state: state, polled, context)
             } else {
                 try context.emit(OrderSaga.command(SagaTopic.pollVendorOrder, for: order, ["round": .number(1)]))
