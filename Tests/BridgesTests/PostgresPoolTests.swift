@@ -105,6 +105,8 @@ import Testing
         let select = "SELECT * FROM items WHERE id = $1"
         for i in 1...3 { try c.query("INSERT INTO items VALUES ($1, $2)", [i, "n\(i)"]) }
         #expect(try c.query(select, [2]).rows.first?.decode("name", as: String.self) == "n2")
+        // planned each time: bound like the others, never prepared
+        #expect(try c.query("SELECT name FROM items WHERE id = ANY($1::int[])", [PostgresArray([1, 3])], planEachTime: true).rows.count == 2)
         let prepared = try c.query("SELECT statement FROM pg_prepared_statements ORDER BY statement").rows.map { try $0.decode("statement", as: String.self) }
         #expect(prepared == ["INSERT INTO items VALUES ($1, $2)", select])   // one each, however often run
 

@@ -46,14 +46,18 @@ public final class PostgresConnection {
     /// Statements with parameters are prepared on first use and kept for the connection's life (up to
     /// ``statementCacheLimit`` of them), as Npgsql and pgx do: the server then skips parsing and planning,
     /// which for short statements is most of its work.
+    /// - Parameter planEachTime: plan the statement at every run instead (still with bound parameters).
+    ///   A prepared statement keeps the generic plan it chose after five runs until the table is next
+    ///   analyzed: one first run against a table then nearly empty (a fresh database) may scan the whole
+    ///   table at every run while it grows, for a minute.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws(PostgresError) -> PostgresResult {
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = [], planEachTime: Bool = false) throws(PostgresError) -> PostgresResult {
         let conn = try live()
         let values = parameters.map(\.postgresText)
         func unprepared() throws(PostgresError) -> PostgresResult {
             try consume(CStrings.withOptional(values) { v in PQexecParams(conn, sql, Int32(values.count), nil, v, nil, nil, 0) })
         }
-        guard !parameters.isEmpty, let name = try prepared(sql, parameterCount: parameters.count, on: conn) else {
+        guard !planEachTime, !parameters.isEmpty, let name = try prepared(sql, parameterCount: parameters.count, on: conn) else {
             return try unprepared()
         }
         do {
