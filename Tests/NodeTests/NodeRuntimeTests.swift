@@ -98,6 +98,24 @@ extension ComponentQueues {
             return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
         }
 
+        /// A node whose edge cannot listen (its port is taken) exits at once with the reason, instead of
+        /// running on without its edge (it used to hang, deaf to SIGTERM, outliving its supervisor).
+        @Test func anEdgeWhosePortIsTakenEndsItsNodeWithAnErrorNamingTheAddress() async throws {
+            let listener = try TakenPort()
+            defer { listener.close() }
+            let path = try CLI.writeTopology("""
+                { "broker": { "url": "\(Self.amqpURL)" }, "database": { "url": "\(Self.databaseURL)" },
+                  "security": { "apiKeySecret": "taken-port-test-secret", "adminToken": "taken-port-admin" },
+                  "nodes": [ { "name": "edge", "http": { "host": "127.0.0.1", "port": \(listener.port) }, "components": [ { "name": "analytics" } ] },
+                             { "name": "rest", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
+                                                               { "name": "brand-sync" }, { "name": "notification" } ] } ] }
+                """)
+            let node = try NodeProcess(["node", "edge", "--topology", path], environment: Self.env)
+            defer { node.kill() }
+            #expect(try await node.waitForExit(timeout: .seconds(15)) == 69)
+            #expect(node.text.contains("node edge: cannot listen on 127.0.0.1:\(listener.port): the address is in use"), "\(node.text)")
+        }
+
         @Test func upGivesUpOnANodeThatKeepsCrashing() async throws {
             // PostgreSQL unreachable: every node exits 69 at once, again and again.
             var env = Self.env

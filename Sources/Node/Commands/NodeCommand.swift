@@ -1,6 +1,8 @@
 import ActorRuntime
 import ArgumentParser
 import Bridges
+import Glibc
+import NIOCore
 
 /// `troupe node NAME`: one node of the topology.
 struct NodeCommand: AsyncParsableCommand {
@@ -29,6 +31,9 @@ struct NodeCommand: AsyncParsableCommand {
             throw CLIError(message: "node \(name): cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
         } catch let error as AMQPError {
             throw CLIError(message: "node \(name): broker \(Redact.url(topology.broker.url)): \(error.message)", exitCode: 69)
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            let address = node.http.map { "\($0.host):\($0.port)" } ?? "its HTTP address"
+            throw CLIError(message: "node \(name): cannot listen on \(address): the address is in use (another Troupe running?)", exitCode: 69)
         }
     }
 }

@@ -19,6 +19,9 @@ struct NodeRuntime {
     static let poolSize = 8
     /// How long a graceful shutdown may take before the rest is cancelled.
     static let shutdownLimit: Duration = .seconds(9)
+    /// After a graceful shutdown that overran ``shutdownLimit``, how long cancelled services get before
+    /// the process is ended (a node that outlives its supervisor would hold its ports and queues).
+    static let cancellationLimit: Duration = .seconds(3)
 
     init(topology: Topology, node: Topology.Node, apiKeySecret: String?) {
         self.topology = topology
@@ -84,9 +87,14 @@ struct NodeRuntime {
                                               adminToken: topology.security.adminToken, logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
         }
+        // A service that fails (the edge cannot listen: its port is taken) shuts the node down gracefully and
+        // its error ends the node, which then exits non-zero; by default the group cancelled its services
+        // instead, some of which do not end on cancellation, and the node hung, ignoring SIGTERM.
+        for i in services.indices { services[i].failureTerminationBehavior = .gracefullyShutdownGroup }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger)
         configuration.maximumGracefulShutdownDuration = Self.shutdownLimit
+        configuration.maximumCancellationDuration = Self.cancellationLimit
         let group = ServiceGroup(configuration: configuration)
         let hosted = node.components.map { "\($0.component)×\($0.instances)" }.joined(separator: ", ")
         logger.info("node started", metadata: ["components": "\(hosted)", "http": "\(node.http.map { "\($0.host):\($0.port)" } ?? "none")"])
