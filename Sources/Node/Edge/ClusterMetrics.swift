@@ -8,6 +8,8 @@ struct ClusterMetrics: Sendable {
     let pool: PostgresPool
     let amqpURL: String
     let publisher: AMQPPublisher
+    /// Inbox rows and orders, counted at most once a minute.
+    var counts = TableCounts()
 
     func render() async -> String {
         var out = ""
@@ -20,23 +22,21 @@ struct ClusterMetrics: Sendable {
                 SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS lag
                 FROM troupe_outbox
                 """).rows[0]
-            let handled = try db.query("SELECT component, count(*) AS n FROM troupe_inbox GROUP BY component ORDER BY component").rows
-            let orders = try db.query("SELECT status, count(*) AS n FROM orders GROUP BY status ORDER BY status").rows
+            let tables = try counts.current(db)
             // what the nodes reported lately (a node that stopped reporting drops out after 30 s)
             let actors = try db.query("""
                 SELECT node, actor_path, component, mailbox_depth, handled, retried, dead_lettered, restarts FROM troupe_node_stats
                 WHERE reported_at > now() - interval '30 seconds' ORDER BY node, actor_path
                 """).rows
             return (pending: try outbox.decode("n", as: Int.self), lag: try outbox.decode("lag", as: Double.self),
-                    handled: try handled.map { (try $0.decode("component", as: String.self), try $0.decode("n", as: Int.self)) },
-                    orders: try orders.map { (try $0.decode("status", as: String.self), try $0.decode("n", as: Int.self)) },
+                    handled: tables.handled, orders: tables.orders,
                     actors: try actors.map(ActorFigures.init(row:)))
         }) {
             gauge("troupe_outbox_pending", "Envelopes committed and not yet published.", [("", Double(db.pending))])
             gauge("troupe_outbox_lag_seconds", "Age of the oldest unpublished envelope.", [("", db.lag)])
-            gauge("troupe_messages_handled", "Envelopes handled per component (inbox rows, within the inbox retention).",
+            gauge("troupe_messages_handled", "Envelopes handled per component (inbox rows, within the inbox retention; counted at most once a minute).",
                   db.handled.map { ("component=\"\($0.0)\"", Double($0.1)) })
-            gauge("troupe_orders", "Orders by status.", db.orders.map { ("status=\"\($0.0)\"", Double($0.1)) })
+            gauge("troupe_orders", "Orders by status (counted at most once a minute).", db.orders.map { ("status=\"\($0.0)\"", Double($0.1)) })
             let instances = db.actors.filter { $0.path.split(separator: "/").count == 3 }      // /user/<component>/<n>
             gauge("troupe_mailbox_depth", "Deliveries an instance has received and not handled yet.", instances.map { ($0.labels, Double($0.mailboxDepth)) })
             func counter(_ name: String, _ help: String, _ value: (ActorFigures) -> Int, of actors: [ActorFigures]) {
