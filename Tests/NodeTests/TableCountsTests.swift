@@ -1,4 +1,5 @@
 import Bridges
+import Domain
 import Foundation
 @testable import Node
 import Testing
@@ -14,6 +15,7 @@ import Testing
                 await pool.shutdown()
             }
         }
+        try await Migrator(pool: pool, migrations: DomainSchema.allMigrations()).run()      // a fresh database has no tables yet
         let cached = TableCounts(every: .seconds(3600)), fresh = TableCounts(every: .zero)
         func handled(_ counts: TableCounts) async throws -> Int? {
             try await pool.withConnection { db in try counts.current(db).handled.first { $0.component == component }?.count }
