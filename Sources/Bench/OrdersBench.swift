@@ -36,7 +36,17 @@ enum OrdersBench {
 
     static func orders() async throws {
         let pool = PostgresPool(.init(url: databaseURL, size: 2, applicationName: "troupe-bench orders"))
-        defer { Task { await pool.shutdown() } }
+        // Shut down before returning, on every path (a shutdown left to a task raced the process's exit).
+        do {
+            try await orders(pool)
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
+        await pool.shutdown()
+    }
+
+    static func orders(_ pool: PostgresPool) async throws {
         let run = String(UUID.v7().lowercasedString.suffix(12))
         let partner = try await PartnerRegistry(pool: pool, keySecret: keySecret)
             .add(name: "bench-\(run)", wallet: 1_000_000_000, pricePercent: 100)

@@ -39,19 +39,26 @@ struct PublishCommand: AsyncParsableCommand {
         let publisher = try AMQPPublisher(url: topology.broker.url, name: "cli", logger: quiet) { [topology] in
             try ComponentWiring.declareEveryQueue(of: topology, on: $0)
         }
-        defer { Task { await publisher.close() } }
-        try await CLIError.onBroker(topology) {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await publisher.publish(exchange: wire.exchange, routingKey: topic, OutboxRelay.message(envelope)) }
-                group.addTask {                                   // the publisher retries forever: bound it here
-                    try await Task.sleep(for: .seconds(10))
-                    await publisher.close()                       // fails the pending publish, so both children end
-                    throw AMQPError(.connection, "no confirm within 10 s (is the broker up?)")
+        // Closed before returning, on every path (a close left to a task raced the process's exit).
+        var failure: (any Error)?
+        do {
+            try await CLIError.onBroker(topology) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await publisher.publish(exchange: wire.exchange, routingKey: topic, OutboxRelay.message(envelope)) }
+                    group.addTask {                               // the publisher retries forever: bound it here
+                        try await Task.sleep(for: .seconds(10))
+                        await publisher.close()                   // fails the pending publish, so both children end
+                        throw AMQPError(.connection, "no confirm within 10 s (is the broker up?)")
+                    }
+                    try await group.next()
+                    group.cancelAll()
                 }
-                try await group.next()
-                group.cancelAll()
             }
+        } catch {
+            failure = error
         }
+        await publisher.close()
+        if let failure { throw failure }
         print(envelope.id.lowercasedString)
     }
 }
