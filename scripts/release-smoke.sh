@@ -35,8 +35,11 @@ for _ in $(seq 1 120); do
 done
 BENCH_EDGE_URL="http://127.0.0.1:$edge" BENCH_ORDERS=200 "$bin/troupe-bench" orders || { kill -9 "$up"; tail -20 "$work/up.log" >&2; fail "orders did not complete"; }
 kill -TERM "$up"
+( sleep 60; kill -KILL "$up" 2>/dev/null ) &                   # never a hang: nodes stop within 10 s, up within 12
+watchdog=$!
 status=0
 wait "$up" || status=$?
+kill "$watchdog" 2>/dev/null || true
 [ "$status" = 0 ] || { tail -20 "$work/up.log" >&2; fail "troupe up exited $status on SIGTERM"; }
 ! grep -q "Incorrect actor executor" "$work/up.log" "$work/crash.log" || fail "an actor ran off its executor"
 echo "release smoke: 200 orders completed through the release build; every node stopped on SIGTERM"

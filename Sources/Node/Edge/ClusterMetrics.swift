@@ -9,7 +9,7 @@ struct ClusterMetrics: Sendable {
     let amqpURL: String
     let publisher: AMQPPublisher
     /// Inbox rows and orders, counted at most once a minute.
-    var counts = TableCounts()
+    let counts = TableCounts()
 
     func render() async -> String {
         var out = ""
