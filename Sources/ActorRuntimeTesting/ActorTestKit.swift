@@ -12,7 +12,8 @@ import Synchronization
 ///     await kit.shutdown()
 public final class ActorTestKit: Sendable {
     public let system: ActorSystem
-    /// How long expectations wait unless told otherwise.
+    /// How long expectations wait unless told otherwise (10 s: a bound for what never happens, not a speed
+    /// check; a debug build running the whole suite in parallel on two cores can be seconds late).
     public let defaultTimeout: Duration
     private let events = AwaitableQueue<SystemEvent>()
     private let seen = EventHistory()
@@ -20,7 +21,7 @@ public final class ActorTestKit: Sendable {
     private let pump: Task<Void, Never>
 
     public init(name: String = "test", guardianStrategy: SupervisorStrategy = .oneForOne(maxRestarts: 100, within: .seconds(1)),
-                defaultTimeout: Duration = .seconds(5)) {
+                defaultTimeout: Duration = .seconds(10)) {
         let system = ActorSystem(name: name, configuration: .init(guardianStrategy: guardianStrategy, logger: Self.logger()))
         self.system = system
         self.defaultTimeout = defaultTimeout

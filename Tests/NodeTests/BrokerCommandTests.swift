@@ -9,7 +9,7 @@ extension ComponentQueues {
         static let url = ProcessInfo.processInfo.environment["TROUPE_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5679/%2F"
         static let env = ["TROUPE_AMQP_URL": url]
 
-        @Test func publishSendsOneEnvelopePerTheWireContract() throws {
+        @Test func publishSendsOneEnvelopePerTheWireContract() async throws {
             let topic = "cli-test.\(UUID().uuidString.prefix(8).lowercased())"
             let queue = "troupe.test.\(topic)"
             let c = try AMQPConnection(url: AMQPURL(Self.url))
@@ -18,7 +18,7 @@ extension ComponentQueues {
             try c.bind(queue: queue, exchange: "troupe.events", routingKey: topic)
             defer { try? c.deleteQueue(queue) }
 
-            let r = try CLI.run(["publish", topic, #"{"orderId": "o-1"}"#, "--correlation-id", "req-7", "--topology", CLI.repoTopology], environment: Self.env)
+            let r = try await CLI.run(["publish", topic, #"{"orderId": "o-1"}"#, "--correlation-id", "req-7", "--topology", CLI.repoTopology], environment: Self.env)
             #expect(r.code == 0, "\(r.err)")
             let id = r.out.trimmingCharacters(in: .whitespacesAndNewlines)
             let delivery = try #require(try c.get(queue: queue))
@@ -33,7 +33,7 @@ extension ComponentQueues {
             #expect(body?["producerId"] as? String == "troupe-cli")
             #expect((body?["payload"] as? [String: Any])?["orderId"] as? String == "o-1")
 
-            let bad = try CLI.run(["publish", topic, "[1, 2]", "--topology", CLI.repoTopology], environment: Self.env)
+            let bad = try await CLI.run(["publish", topic, "[1, 2]", "--topology", CLI.repoTopology], environment: Self.env)
             #expect(bad.code == 2)
             #expect(bad.err.contains("JSON must be a JSON object"))
         }
@@ -51,14 +51,14 @@ extension ComponentQueues {
                     headers: ["x-error": .string("permanent failure: insufficient funds"), "x-attempts": .int(3), "x-dead-at": .int(now - age)]))
             }
 
-            let list = try CLI.run(["dlq", "list", "payment", "--topology", CLI.repoTopology], environment: Self.env)
+            let list = try await CLI.run(["dlq", "list", "payment", "--topology", CLI.repoTopology], environment: Self.env)
             #expect(list.code == 0, "\(list.err)")
             let lines = list.out.split(separator: "\n")
             #expect(lines.count == 3)
             #expect(lines[1].hasPrefix("dead-1\tpayment.debit\t3\t3h 0m\tpermanent failure: insufficient funds"), "\(lines[1])")
             try await settles(c, "troupe.payment.dead", 2)       // listing leaves them in place
 
-            let replay = try CLI.run(["dlq", "replay", "payment", "--id", "dead-2", "--topology", CLI.repoTopology], environment: Self.env)
+            let replay = try await CLI.run(["dlq", "replay", "payment", "--id", "dead-2", "--topology", CLI.repoTopology], environment: Self.env)
             #expect(replay.code == 0, "\(replay.err)")
             try await settles(c, "troupe.payment.dead", 1)
             let replayed = try #require(try c.get(queue: "troupe.payment"))
@@ -66,13 +66,13 @@ extension ComponentQueues {
             #expect(replayed.message.headers["x-attempts"] == nil, "attempts reset")
             try c.ack(replayed.tag)
 
-            let missing = try CLI.run(["dlq", "replay", "payment", "--id", "nope", "--topology", CLI.repoTopology], environment: Self.env)
+            let missing = try await CLI.run(["dlq", "replay", "payment", "--id", "nope", "--topology", CLI.repoTopology], environment: Self.env)
             #expect(missing.code == 1)
             #expect(missing.err.contains("no dead letter with id nope"))
 
-            let young = try CLI.run(["dlq", "purge", "payment", "--older-than", "4h", "--topology", CLI.repoTopology], environment: Self.env)
+            let young = try await CLI.run(["dlq", "purge", "payment", "--older-than", "4h", "--topology", CLI.repoTopology], environment: Self.env)
             #expect(young.out.contains("purged 0 message(s)"))
-            let old = try CLI.run(["dlq", "purge", "payment", "--older-than", "1h", "--topology", CLI.repoTopology], environment: Self.env)
+            let old = try await CLI.run(["dlq", "purge", "payment", "--older-than", "1h", "--topology", CLI.repoTopology], environment: Self.env)
             #expect(old.out.contains("purged 1 message(s)"), "\(old.out) \(old.err)")
             try await settles(c, "troupe.payment.dead", 0)
         }

@@ -1,3 +1,4 @@
+import Bridges
 import Foundation
 import Testing
 
@@ -12,7 +13,14 @@ struct CLI {
 
     struct Result { let code: Int32; let out: String; let err: String }
 
-    static func run(_ args: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> Result {
+    /// Runs `troupe args` and waits for it on a thread of its own: waiting on the cooperative pool (two
+    /// threads here) held up every other test while the debug binary started (seen in CI: the whole
+    /// parallel suite stalled for 3.5 s, and actor tests' 5 s expectations ran out).
+    static func run(_ args: [String], environment: [String: String] = [:], in directory: URL? = nil) async throws -> Result {
+        try await DedicatedThread.run("cli.\(args.first ?? "")") { try runBlocking(args, environment: environment, in: directory) }
+    }
+
+    private static func runBlocking(_ args: [String], environment: [String: String], in directory: URL?) throws -> Result {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
@@ -44,15 +52,15 @@ struct CLI {
 }
 
 @Suite struct CLITests {
-    @Test func helpListsTheBriefsCommands() throws {
-        let r = try CLI.run(["--help"])
+    @Test func helpListsTheBriefsCommands() async throws {
+        let r = try await CLI.run(["--help"])
         #expect(r.code == 0)
         for command in ["node", "up", "migrate", "partner", "publish", "dlq"] {
             #expect(r.out.contains("\n  \(command) "), "help lists \(command)")
         }
-        let dlq = try CLI.run(["dlq", "--help"])
+        let dlq = try await CLI.run(["dlq", "--help"])
         for sub in ["list", "replay", "purge"] { #expect(dlq.out.contains("\n  \(sub) ")) }
-        #expect(try CLI.run(["partner", "add", "--help"]).out.contains("USAGE: troupe partner add <name>"))
+        #expect(try await CLI.run(["partner", "add", "--help"]).out.contains("USAGE: troupe partner add <name>"))
     }
 
     @Test(arguments: [
@@ -63,9 +71,9 @@ struct CLI {
         (["publish", "order.created", "not json"], "JSON must be a JSON object"),
         (["dlq", "replay", "payment"], "give exactly one of --id ID or --all"),
     ])
-    func badInputIsOneLineNamingItWithExitCode2(args: [String], expected: String) throws {
+    func badInputIsOneLineNamingItWithExitCode2(args: [String], expected: String) async throws {
         // every command but the unknown one is given the repository's topology
-        let r = try CLI.run(args.first == "frobnicate" || args.contains("--topology") ? args : args + ["--topology", CLI.repoTopology])
+        let r = try await CLI.run(args.first == "frobnicate" || args.contains("--topology") ? args : args + ["--topology", CLI.repoTopology])
         #expect(r.code == 2, "\(args): \(r.err)")
         #expect(r.err.contains(expected), "\(args): \(r.err)")
         #expect(r.err.split(separator: "\n").count == 1, "one line: \(r.err)")
@@ -73,8 +81,8 @@ struct CLI {
         #expect(r.out.isEmpty)
     }
 
-    @Test func upCheckReportsTheTopologyItReadAndExitsCleanly() throws {
-        let r = try CLI.run(["up", "--check", "--topology", CLI.repoTopology])
+    @Test func upCheckReportsTheTopologyItReadAndExitsCleanly() async throws {
+        let r = try await CLI.run(["up", "--check", "--topology", CLI.repoTopology])
         #expect(r.code == 0, "\(r.err)")
         #expect(r.out.contains("3 node(s)"))
         #expect(r.out.contains("node orders: order-queue×2, inventory×1, payment×1"))
@@ -82,28 +90,28 @@ struct CLI {
         #expect(!r.out.contains("troupe:troupe@"), "the database password is masked")
     }
 
-    @Test func environmentOverridesTheTopologyURLs() throws {
-        let r = try CLI.run(["up", "--check", "--topology", CLI.repoTopology],
+    @Test func environmentOverridesTheTopologyURLs() async throws {
+        let r = try await CLI.run(["up", "--check", "--topology", CLI.repoTopology],
                             environment: ["TROUPE_AMQP_URL": "amqp://u:p@10.1.2.3:5672/%2F", "TROUPE_DATABASE_URL": "postgres://a:b@db:5432/x"])
         #expect(r.code == 0, "\(r.err)")
         #expect(r.out.contains("amqp://u:***@10.1.2.3:5672/%2F"))
         #expect(r.out.contains("postgres://a:***@db:5432/x"))
-        let bad = try CLI.run(["up", "--check", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": "mysql://x"])
+        let bad = try await CLI.run(["up", "--check", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": "mysql://x"])
         #expect(bad.code == 2)
         #expect(bad.err.contains("TROUPE_DATABASE_URL: 'mysql://x' is not a postgres:// URL"))
     }
 
-    @Test func migrateAppliesTheMigrationsOnceAndNamesAnUnreachableDatabase() throws {
+    @Test func migrateAppliesTheMigrationsOnceAndNamesAnUnreachableDatabase() async throws {
         let url = ProcessInfo.processInfo.environment["TROUPE_DATABASE_URL"] ?? "postgresql://troupe:troupe@127.0.0.1:5439/troupe"
-        let first = try CLI.run(["migrate", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": url])
+        let first = try await CLI.run(["migrate", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": url])
         #expect(first.code == 0, "\(first.err)")
         #expect(first.out.contains("migration(s) applied") || first.out.contains("is up to date"), "\(first.out)")
-        let again = try CLI.run(["migrate", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": url])
+        let again = try await CLI.run(["migrate", "--topology", CLI.repoTopology], environment: ["TROUPE_DATABASE_URL": url])
         #expect(again.code == 0)
         #expect(again.out.contains("is up to date"), "\(again.out)")
         #expect(!again.out.contains("troupe:troupe@"), "the password is masked")
 
-        let down = try CLI.run(["migrate", "--topology", CLI.repoTopology],
+        let down = try await CLI.run(["migrate", "--topology", CLI.repoTopology],
                                environment: ["TROUPE_DATABASE_URL": "postgresql://troupe:s3cret@127.0.0.1:1/troupe"])
         #expect(down.code == 69)
         #expect(down.err.hasPrefix("troupe: cannot reach PostgreSQL at postgresql://troupe:***@127.0.0.1:1/troupe"), "\(down.err)")
@@ -123,14 +131,14 @@ struct CLI {
         (#"{"broker": {"url": "amqp://h", "queueType": "fast"}, "database": {"url": "postgres://h/db"}, "nodes": [{"name": "a"}]}"#,
          "broker.queueType: must be one of: classic, quorum"),
     ])
-    func invalidTopologiesAreRefusedNamingThePath(json: String, expected: String) throws {
+    func invalidTopologiesAreRefusedNamingThePath(json: String, expected: String) async throws {
         let path = try CLI.writeTopology(json)
-        let r = try CLI.run(["up", "--check", "--topology", path])
+        let r = try await CLI.run(["up", "--check", "--topology", path])
         #expect(r.code == 2)
         #expect(r.err.contains(expected), "\(r.err)")
     }
 
-    @Test func duplicateNodesPortClashesAndUnhostedComponentsAreRefused() throws {
+    @Test func duplicateNodesPortClashesAndUnhostedComponentsAreRefused() async throws {
         let all = #"[{"name": "order-queue"}, {"name": "brand-sync"}, {"name": "inventory"}, {"name": "payment"}, {"name": "notification"}, {"name": "analytics"}]"#
         let head = #"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "nodes": "#
         let cases = [
@@ -141,7 +149,7 @@ struct CLI {
             (head + #"[{"name": "a", "components": \#(all), "http": {"port": 70000}}]}"#, "nodes[0].http.port: must be between 1 and 65535"),
         ]
         for (json, expected) in cases {
-            let r = try CLI.run(["node", "a", "--topology", try CLI.writeTopology(json)])
+            let r = try await CLI.run(["node", "a", "--topology", try CLI.writeTopology(json)])
             #expect(r.code == 2)
             #expect(r.err.contains(expected), "\(r.err)")
         }

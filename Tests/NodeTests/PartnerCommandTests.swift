@@ -11,7 +11,7 @@ import Testing
 
     @Test func addPrintsTheKeyOnceAndStoresOnlyItsHash() async throws {
         let name = "acme-\(UUID().uuidString.prefix(8))"
-        let r = try CLI.run(["partner", "add", name, "--wallet", "1000.50", "--price-percent", "97.5", "--topology", CLI.repoTopology],
+        let r = try await CLI.run(["partner", "add", name, "--wallet", "1000.50", "--price-percent", "97.5", "--topology", CLI.repoTopology],
                             environment: Self.env)
         #expect(r.code == 0, "\(r.err)")
         let key = try #require(r.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.hasPrefix("tk_") })
@@ -42,7 +42,7 @@ import Testing
         }
         await pool.shutdown()
 
-        let again = try CLI.run(["partner", "add", name, "--topology", CLI.repoTopology], environment: Self.env)
+        let again = try await CLI.run(["partner", "add", name, "--topology", CLI.repoTopology], environment: Self.env)
         #expect(again.code == 1)
         #expect(again.err.contains("a partner named '\(name)' already exists"))
     }
@@ -54,20 +54,20 @@ import Testing
         (["--price-percent", "0"], "--price-percent: '0' must be a number above 0"),
         (["--price-percent", "250"], "--price-percent: '250' must be a number above 0 and at most 200"),
     ])
-    func badOptionsAreNamed(args: [String], expected: String) throws {
-        let r = try CLI.run(["partner", "add", "x-\(UUID().uuidString.prefix(6))"] + args + ["--topology", CLI.repoTopology], environment: Self.env)
+    func badOptionsAreNamed(args: [String], expected: String) async throws {
+        let r = try await CLI.run(["partner", "add", "x-\(UUID().uuidString.prefix(6))"] + args + ["--topology", CLI.repoTopology], environment: Self.env)
         #expect(r.code == 2)
         #expect(r.err.contains(expected), "\(r.err)")
         #expect(r.err.split(separator: "\n").count == 1)
     }
 
-    @Test func aTopologyWithoutAKeySecretIsRefusedNamingTheKey() throws {
+    @Test func aTopologyWithoutAKeySecretIsRefusedNamingTheKey() async throws {
         let path = try CLI.writeTopology("""
             { "broker": { "url": "amqp://h" }, "database": { "url": "\(Self.databaseURL)" },
               "nodes": [ { "name": "a", "components": [ { "name": "order-queue" }, { "name": "brand-sync" }, { "name": "inventory" },
                                                         { "name": "payment" }, { "name": "notification" }, { "name": "analytics" } ] } ] }
             """)
-        let r = try CLI.run(["partner", "add", "nobody", "--topology", path], environment: Self.env)
+        let r = try await CLI.run(["partner", "add", "nobody", "--topology", path], environment: Self.env)
         #expect(r.code == 2)
         #expect(r.err.contains("security.apiKeySecret: is needed to handle API keys (or set TROUPE_API_KEY_SECRET)"), "\(r.err)")
     }
