@@ -8,7 +8,8 @@ import Foundation
 /// it leaves, so a replayed or late reply cannot move an order backwards, and a replayed `order.created`
 /// (the backfill) re-sends the command of the step the order is waiting in.
 public enum OrderSaga {
-    /// Where an order is. `status` is Processing until `completed` or `failed`.
+    /// Where an order is. `status` is Processing until `completed` or `failed`. `placing` holds only orders
+    /// an older build left there: the vendor order is placed on `payment.debited` (see ``VendorSteps``).
     public enum Step: String, Sendable {
         case created, reserving, debiting, placing, polling, confirming, completed, compensating, failed
     }
@@ -19,12 +20,12 @@ public enum OrderSaga {
             SagaTopic.orderCreated: { e, c in try started(e, c.db, emit: c.emit) },
             SagaTopic.reserved: { e, c in try reserved(e, c.db, emit: c.emit) },
             SagaTopic.reserveFailed: { e, c in try reserveFailed(e, c.db, emit: c.emit) },
-            SagaTopic.debited: { e, c in try debited(e, c.db, emit: c.emit) },
+            SagaTopic.debited: { e, c in try VendorSteps.placed(e, c, from: .debiting) },
             SagaTopic.debitFailed: { e, c in try debitFailed(e, c.db, emit: c.emit) },
             SagaTopic.released: { e, c in try compensated(e, c.db, flag: "release_pending", emit: c.emit) },
             SagaTopic.refunded: { e, c in try compensated(e, c.db, flag: "refund_pending", emit: c.emit) },
             SagaTopic.confirmed: { e, c in try confirmed(e, c.db, emit: c.emit) },
-            SagaTopic.placeVendorOrder: { e, c in try VendorSteps.placed(e, c) },
+            SagaTopic.placeVendorOrder: { e, c in try VendorSteps.placed(e, c, from: .placing) },
             SagaTopic.pollVendorOrder: { e, c in try VendorSteps.polled(e, c, rounds: rounds) },
         ], prepare: vendor.prepare)
     }
@@ -102,11 +103,6 @@ public enum OrderSaga {
         let p = Payload(e), reason = (try? p.string("reason")) ?? "reservation failed"
         guard let order = try transition(db, try p.uuid("orderId"), from: [.reserving], to: .failed, set: "failure_reason = $2", [reason]) else { return }
         try emit(command(SagaTopic.orderFailed, for: order, ["reason": .string(reason)]))
-    }
-
-    static func debited(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
-        guard let order = try transition(db, try Payload(e).uuid("orderId"), from: [.debiting], to: .placing) else { return }
-        try emit(pendingCommand(of: order)!)
     }
 
     static func debitFailed(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {

@@ -5,17 +5,25 @@ import Foundation
 /// The saga's vendor steps: place the order (Bamboo checkout) through a circuit breaker with a few quick
 /// retries, then poll it with backoff until the vendor says it succeeded or failed. The calls run in the
 /// consumer's prepare step, outside the transaction; the handlers record what they returned.
+///
+/// The order is placed on `payment.debited` itself (the prepare step reads the order), not on a command
+/// OrderQueue sends itself: that saved envelope is an outbox row, a publish, a delivery and an inbox row
+/// per order. `order.vendor-place` is still handled, for orders an older build left in `placing`.
 public struct VendorSteps: Sendable {
     public let adapter: (any VendorAdapter)?
     public let breaker: CircuitBreaker
+    /// Where the prepare step of `payment.debited` reads the order it places (nil: the node only declares
+    /// topics).
+    public let orders: PostgresPool?
     /// Quick tries of a checkout before the step gives up (each one counts for the breaker).
     public var placeTries = 3
     /// Rounds of polling (each round: the delivery's retries with backoff) before the order is given up.
     public var pollRounds = 20
 
-    public init(adapter: (any VendorAdapter)?, breaker: CircuitBreaker) {
+    public init(adapter: (any VendorAdapter)?, breaker: CircuitBreaker, orders: PostgresPool?) {
         self.adapter = adapter
         self.breaker = breaker
+        self.orders = orders
     }
 
     /// Outside the transaction: the vendor call of a vendor-step envelope.
@@ -23,6 +31,7 @@ public struct VendorSteps: Sendable {
         let steps = self
         return { envelope, _ in
             switch envelope.topic {
+            case SagaTopic.debited: return try await steps.placeDebited(envelope)
             case SagaTopic.placeVendorOrder: return try await steps.place(envelope)
             case SagaTopic.pollVendorOrder: return try await steps.poll(envelope)
             default: return nil
@@ -30,10 +39,22 @@ public struct VendorSteps: Sendable {
         }
     }
 
+    /// The checkout of a just-debited order; nil when the order is no longer `debiting` (a replayed reply:
+    /// its handler changes nothing).
+    func placeDebited(_ envelope: Envelope) async throws -> JSONValue? {
+        let id = try Payload(envelope).uuid("orderId")
+        guard let orders else { throw SagaViolation("payment.debited reached a node without a database") }
+        guard let order = try await orders.withConnection({ db in try OrderSaga.facts(db, id) }), order.step == .debiting else { return nil }
+        return try await place(id, product: order.vendorProduct, quantity: order.quantity, faceValue: order.faceValue)
+    }
+
     func place(_ envelope: Envelope) async throws -> JSONValue {
         let p = Payload(envelope)
-        let order = try p.uuid("orderId"), product = try p.string("vendorProductId"), quantity = try p.int("quantity")
-        let face = try p.money("faceValue")
+        return try await place(try p.uuid("orderId"), product: try p.string("vendorProductId"), quantity: try p.int("quantity"),
+                               faceValue: try p.money("faceValue"))
+    }
+
+    func place(_ order: UUID, product: String, quantity: Int, faceValue face: Decimal) async throws -> JSONValue {
         guard let adapter else { return .object(["placed": .bool(false), "reason": .string("no vendor configured (topology.json: vendor)")]) }
         do {
             var delay = Duration.milliseconds(100)
@@ -76,21 +97,25 @@ public struct VendorSteps: Sendable {
 
     // MARK: in the transaction
 
-    /// The checkout's outcome: the first poll's answer when the vendor was done at once, else poll it; or
+    /// The checkout's outcome for an order in `step` (`debiting` on `payment.debited`, `placing` on
+    /// `order.vendor-place`): the first poll's answer when the vendor was done at once, else poll it; or
     /// compensate (refund, release) towards `Failed`.
-    static func placed(_ e: Envelope, _ context: DeliveryContext) throws {
+    static func placed(_ e: Envelope, _ context: DeliveryContext, from step: OrderSaga.Step) throws {
         let id = try Payload(e).uuid("orderId")
-        guard let result = context.prepared else { throw SagaViolation("order.vendor-place for \(id.lowercasedString) without a vendor answer") }
+        guard let result = context.prepared else {
+            if step == .debiting { return }                     // the prepare step found the order moved on
+            throw SagaViolation("\(e.topic) for \(id.lowercasedString) without a vendor answer")
+        }
         if result["placed"] == .bool(true), case .string(let vendorOrder)? = result["vendorOrderId"] {
             let polled = result["polled"], state = polled.flatMap { if case .string(let s)? = $0["state"] { s } else { nil } }
             if state == "succeeded", let polled {
                 // Done at once: straight to confirming, in one update.
-                guard let order = try OrderSaga.transition(context.db, id, from: [.placing], to: .confirming,
+                guard let order = try OrderSaga.transition(context.db, id, from: [step], to: .confirming,
                                                            set: "vendor_request_id = $2, vendor_order_id = $3, cards = $4",
                                                            [id.lowercasedString, vendorOrder, polled["cards"] ?? .array([])]) else { return }
                 return try context.emit(OrderSaga.command(SagaTopic.confirm, for: order, [:]))
             }
-            guard let order = try OrderSaga.transition(context.db, id, from: [.placing], to: .polling,
+            guard let order = try OrderSaga.transition(context.db, id, from: [step], to: .polling,
                                                        set: "vendor_request_id = $2, vendor_order_id = $3", [id.lowercasedString, vendorOrder]) else { return }
             if let polled, let state, state != "processing" {
                 try settle(id, state: state, polled, context)
@@ -99,7 +124,7 @@ public struct VendorSteps: Sendable {
             }
         } else {
             let reason = result["reason"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "vendor failure"
-            try OrderSaga.compensate(context, id, from: [.placing], reason: reason, refund: true)
+            try OrderSaga.compensate(context, id, from: [step], reason: reason, refund: true)
         }
     }
 

@@ -21,7 +21,7 @@ struct ComponentWiring: Sendable {
     /// consuming it first ran lands in its queue instead of being routed nowhere, which the broker
     /// confirms and drops.
     static func declareEveryQueue(of topology: Topology, on connection: AMQPConnection) throws {
-        let vendor = VendorSteps(adapter: nil, breaker: CircuitBreaker(name: "topics only"))
+        let vendor = VendorSteps(adapter: nil, breaker: CircuitBreaker(name: "topics only"), orders: nil)
         let wire = topology.broker.wire
         var seen = Set<Component>()
         for hosted in topology.nodes.flatMap(\.components) where seen.insert(hosted.component).inserted {

@@ -59,7 +59,7 @@ struct NodeRuntime {
         let stats = NodeStats()
         let breaker = CircuitBreaker(name: "vendor", configuration: .init(failureThreshold: topology.vendor?.breakerFailures ?? 5,
                                                                           coolDown: topology.vendor?.breakerCoolDown ?? .seconds(30)))
-        let vendor = VendorSteps(adapter: topology.vendor.map(BambooClient.init), breaker: breaker)
+        let vendor = VendorSteps(adapter: topology.vendor.map(BambooClient.init), breaker: breaker, orders: pool)
         let trees = node.components.map { hosted in
             let wiring = ComponentWiring.of(hosted.component, vendor: vendor)
             let configuration = EnvelopeConsumer.Configuration(

@@ -1,0 +1,50 @@
+import ActorRuntime
+@testable import Bridges
+@testable import Domain
+import Foundation
+import Synchronization
+import Testing
+
+/// The vendor order is placed on `payment.debited` itself: the prepare step reads the order and checks
+/// out; the handler records the answer. Against the project's PostgreSQL (a private schema).
+@Suite struct VendorPlacementTests {
+    /// The vendor as the simulator at zero latency behaves: every order done at once.
+    final class InstantVendor: VendorAdapter {
+        let placed = Mutex(0)
+        var checkouts: Int { placed.withLock { $0 } }
+        func placeOrder(requestId: String, productId: String, quantity: Int, faceValue: Decimal) async throws -> String {
+            placed.withLock { $0 += 1 }
+            return "v-\(requestId)"
+        }
+        func order(requestId: String) async throws -> VendorOrderState { .succeeded(cards: .array([.object(["CardCode": .string("c-1")])])) }
+    }
+
+    @Test func aDebitedOrderGoesStraightToConfirmingAndAReplayedReplyPlacesNothing() async throws {
+        let db = try await DomainDatabase()
+        let id = try await db.order(step: "debiting", idleSeconds: 0)
+        let vendor = InstantVendor()
+        let steps = VendorSteps(adapter: vendor, breaker: CircuitBreaker(name: "placement-test"), orders: db.pool)
+        for _ in 0..<2 {                                   // the second: Payment's reply to a debit sent again
+            let debited = Envelope(topic: SagaTopic.debited, producerId: "payment", correlationId: "req-place",
+                                   payload: .object(["orderId": .string(id.lowercasedString), "amount": .number(25)]))
+            let prepared = try await steps.prepare(debited, 1)
+            try await db.pool.transaction { c in
+                let context = DeliveryContext(db: c)
+                context.prepared = prepared
+                try VendorSteps.placed(debited, context, from: .debiting)
+            }
+        }
+        let (step, vendorOrder, cards, emitted) = try await db.pool.withConnection { c in
+            let row = try c.query("SELECT step, vendor_order_id, cards FROM orders WHERE id = $1", [id]).rows[0]
+            return (try row.decode("step", as: String.self), try row.decode("vendor_order_id", as: String?.self),
+                    try row.decode("cards", as: JSONValue?.self),
+                    try c.query("SELECT topic FROM troupe_outbox ORDER BY seq").rows.map { try $0.decode("topic", as: String.self) })
+        }
+        #expect(vendor.checkouts == 1)
+        #expect(step == "confirming")
+        #expect(vendorOrder == "v-\(id.lowercasedString)")
+        #expect(cards == .array([.object(["CardCode": .string("c-1")])]))
+        #expect(emitted == [SagaTopic.confirm])
+        await db.drop()
+    }
+}
