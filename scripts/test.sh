@@ -5,6 +5,13 @@
 # --filter SupervisionTests) and skip the outage tests and the release smoke.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# A running Troupe (scripts/run.sh) consumes the queues the tests publish to, on the same broker: its nodes
+# would take the tests' messages and the tests would time out. Say so instead.
+if running=$(pgrep -af '/troupe (up|node)( |$)'); then
+  echo "scripts/test.sh: Troupe is running on this machine's broker and database; stop it first (Ctrl-C in the" >&2
+  echo "terminal of scripts/run.sh): its nodes would take the tests' messages. Running: ${running%%$'\n'*}" >&2
+  exit 1
+fi
 if ! scripts/services.sh status >/dev/null 2>&1; then
   scripts/services.sh start
   [ "${TROUPE_KEEP_SERVICES:-0}" = 1 ] || trap 'scripts/services.sh stop' EXIT
