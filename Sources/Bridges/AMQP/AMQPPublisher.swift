@@ -31,6 +31,7 @@ public final class AMQPPublisher: Sendable {
     private let reconnectCount = Atomic<Int>(0)
     private let confirmedCount = Atomic<Int>(0)
     private let connectedFlag = Atomic<Bool>(false)
+    private let refusalState = Mutex<AMQPError?>(nil)
 
     /// - Parameter declare: runs on every (re)connection before publishing, e.g. to declare the topology.
     public init(url: String, name: String = "publisher", heartbeat: Int = 10, logger: Logger = Logger(label: "troupe.amqp.publisher"),
@@ -48,6 +49,10 @@ public final class AMQPPublisher: Sendable {
     public var confirmed: Int { confirmedCount.load(ordering: .relaxed) }
     /// Whether it holds an open connection to the broker now (for readiness checks).
     public var isConnected: Bool { connectedFlag.load(ordering: .relaxed) }
+    /// Why the broker refused the last connection's declarations (e.g. a queue that exists with other
+    /// arguments than those declared: a configuration error that retrying does not mend), until a
+    /// connection succeeds; nil otherwise. The publisher keeps retrying meanwhile.
+    public var refusal: AMQPError? { refusalState.withLock { $0 } }
 
     /// Publishes one message and returns when the broker confirmed it.
     public func publish(exchange: String, routingKey: String, _ message: AMQPMessage) async throws {
@@ -103,6 +108,7 @@ public final class AMQPPublisher: Sendable {
                     try declare(conn)
                     connection = conn
                     connectedFlag.store(true, ordering: .relaxed)
+                    refusalState.withLock { $0 = nil }
                     nextTag = 1
                     backoff.succeeded()
                     if everConnected { reconnectCount.add(1, ordering: .relaxed) }
@@ -110,7 +116,15 @@ public final class AMQPPublisher: Sendable {
                     down = false
                     everConnected = true
                 } catch {
-                    if !down { logger.warning("AMQP publisher cannot reach the broker; retrying", metadata: ["reason": "\(error)"]) }
+                    let refused = (error as? AMQPError).flatMap { $0.kind == .refused ? $0 : nil }
+                    refusalState.withLock { $0 = refused }
+                    if !down {
+                        if refused != nil {
+                            logger.error("AMQP broker refused the publisher's declarations; retrying", metadata: ["reason": "\(error)"])
+                        } else {
+                            logger.warning("AMQP publisher cannot reach the broker; retrying", metadata: ["reason": "\(error)"])
+                        }
+                    }
                     down = true
                     if closed {
                         // Closing with the broker gone: fail what is left rather than wait forever.

@@ -29,6 +29,10 @@ struct NodeCommand: AsyncParsableCommand {
             try await NodeRuntime(topology: topology, node: node, apiKeySecret: secret).run()
         } catch let error as PostgresError where error.isConnectionFailure {
             throw CLIError(message: "node \(name): cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
+        } catch let error as AMQPError where error.kind == .refused {
+            throw CLIError(message: "node \(name): broker \(Redact.url(topology.broker.url)) refused the topology (\(error.code.map(String.init) ?? "?")): "
+                               + "\(error.message) (topology.json's broker settings, e.g. queueType, differ from queues the broker already has: "
+                               + "drain and delete those queues, or restore the setting)", exitCode: 78)
         } catch let error as AMQPError {
             throw CLIError(message: "node \(name): broker \(Redact.url(topology.broker.url)): \(error.message)", exitCode: 69)
         } catch let error as IOError where error.errnoCode == EADDRINUSE {

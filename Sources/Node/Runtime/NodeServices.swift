@@ -7,11 +7,31 @@ import ServiceLifecycle
 // once every publish is confirmed.
 
 /// Closes the publisher at shutdown, after the services that publish through it are done.
+///
+/// A declaration the broker refuses (a queue that exists with other arguments than topology.json's, e.g.
+/// after its `queueType` changed) ends the node with the broker's reason: retrying would leave the node
+/// running without ever publishing, its outbox growing. Looked at once a second.
 struct PublisherService: Service {
     let publisher: AMQPPublisher
 
     func run() async throws {
-        try? await gracefulShutdown()
+        let publisher = self.publisher
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try? await gracefulShutdown() }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: .seconds(1))
+                        if let refusal = publisher.refusal { throw refusal }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            await publisher.close()
+            throw error
+        }
         await publisher.close()
     }
 }
