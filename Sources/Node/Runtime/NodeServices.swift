@@ -28,10 +28,10 @@ struct PublisherService: Service {
                 try await group.next()
                 group.cancelAll()
             }
-        } catch {
+        } catch let refusal as AMQPError {
             await publisher.close()
-            throw error
-        }
+            throw refusal
+        } catch {}                                      // cancelled: close, as at a graceful shutdown
         await publisher.close()
     }
 }
