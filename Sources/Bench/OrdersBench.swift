@@ -36,14 +36,7 @@ enum OrdersBench {
 
     static func orders() async throws {
         let pool = PostgresPool(.init(url: databaseURL, size: 2, applicationName: "troupe-bench orders"))
-        // Shut down before returning, on every path (a shutdown left to a task raced the process's exit).
-        do {
-            try await orders(pool)
-        } catch {
-            await pool.shutdown()
-            throw error
-        }
-        await pool.shutdown()
+        try await withCleanup { try await orders(pool) } cleanup: { await pool.shutdown() }
     }
 
     static func orders(_ pool: PostgresPool) async throws {

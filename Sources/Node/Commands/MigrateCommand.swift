@@ -16,25 +16,20 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         let topology = try options.load()
         let pool = PostgresPool(.init(url: topology.database.url, size: 1, applicationName: "troupe migrate"))
-        // Shut down before returning, on every path: a shutdown left to a task raced the process's exit
-        // (its connection thread still closing while the process tore down: SIGABRT, seen once under load).
-        let outcome: Result<[Migration], any Error>
+        let applied: [Migration]
         do {
-            outcome = .success(try await Migrator(pool: pool, migrations: try DomainSchema.allMigrations()).run())
+            applied = try await withCleanup { try await Migrator(pool: pool, migrations: try DomainSchema.allMigrations()).run() }
+                cleanup: { await pool.shutdown() }
+        } catch let error as PostgresError where error.isConnectionFailure {
+            throw CLIError(message: "cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
         } catch {
-            outcome = .failure(error)
+            throw CLIError(message: "migration failed: \(error)", exitCode: 1)
         }
-        await pool.shutdown()
-        switch outcome {
-        case .success(let applied) where applied.isEmpty:
+        if applied.isEmpty {
             print("Database \(Redact.url(topology.database.url)) is up to date.")
-        case .success(let applied):
+        } else {
             for m in applied { print("applied \(m.fileName)") }
             print("Database \(Redact.url(topology.database.url)): \(applied.count) migration(s) applied.")
-        case .failure(let error as PostgresError) where error.isConnectionFailure:
-            throw CLIError(message: "cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
-        case .failure(let error):
-            throw CLIError(message: "migration failed: \(error)", exitCode: 1)
         }
     }
 }

@@ -39,9 +39,7 @@ struct PublishCommand: AsyncParsableCommand {
         let publisher = try AMQPPublisher(url: topology.broker.url, name: "cli", logger: quiet) { [topology] in
             try ComponentWiring.declareEveryQueue(of: topology, on: $0)
         }
-        // Closed before returning, on every path (a close left to a task raced the process's exit).
-        var failure: (any Error)?
-        do {
+        try await withCleanup {
             try await CLIError.onBroker(topology) {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await publisher.publish(exchange: wire.exchange, routingKey: topic, OutboxRelay.message(envelope)) }
@@ -54,11 +52,7 @@ struct PublishCommand: AsyncParsableCommand {
                     group.cancelAll()
                 }
             }
-        } catch {
-            failure = error
-        }
-        await publisher.close()
-        if let failure { throw failure }
+        } cleanup: { await publisher.close() }
         print(envelope.id.lowercasedString)
     }
 }

@@ -17,22 +17,22 @@ struct PublisherService: Service {
     func run() async throws {
         let publisher = self.publisher
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try? await gracefulShutdown() }
-                group.addTask {
-                    while true {
-                        try await Task.sleep(for: .seconds(1))
-                        if let refusal = publisher.refusal { throw refusal }
+            try await withCleanup {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await gracefulShutdown() }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: .seconds(1))
+                            if let refusal = publisher.refusal { throw refusal }
+                        }
                     }
+                    try await group.next()
+                    group.cancelAll()
                 }
-                try await group.next()
-                group.cancelAll()
-            }
+            } cleanup: { await publisher.close() }
         } catch let refusal as AMQPError {
-            await publisher.close()
             throw refusal
-        } catch {}                                      // cancelled: close, as at a graceful shutdown
-        await publisher.close()
+        } catch {}                                      // cancelled: closed, as at a graceful shutdown
     }
 }
 
