@@ -30,7 +30,7 @@ extension ComponentQueues {
         ///   OrderQueue has run yet (the edge node here hosts Analytics only).
         static func start(withoutOrderQueue: Bool = false) async throws -> Fixture {
             if withoutOrderQueue { try AMQPConnection(url: AMQPURL(amqpURL)).deleteQueue(WireTopology.queue("order-queue")) }
-            let port = Int.random(in: 20_000...29_999)
+            let port = try FreePort.pick(in: 20_000...29_999)
             let path = try CLI.writeTopology("""
                 { "broker": { "url": "\(amqpURL)" }, "database": { "url": "\(databaseURL)" }, "security": { "apiKeySecret": "\(secret)", "adminToken": "\(adminToken)" },
                   "nodes": [ { "name": "edge", "http": { "host": "127.0.0.1", "port": \(port) }, "components": [ { "name": "analytics" } ] },
@@ -39,7 +39,7 @@ extension ComponentQueues {
                 """)
             let node = try NodeProcess(["node", "edge", "--topology", path], environment: NodeRuntimeTests.env)
             let base = URL(string: "http://127.0.0.1:\(port)")!
-            try await eventually("the edge answering /health") { (try? await get(base.appendingPathComponent("health")).status) == 200 }
+            try await node.eventually("the edge answering /health") { (try? await get(base.appendingPathComponent("health")).status) == 200 }
             let pool = PostgresPool(.init(url: databaseURL, size: 2))
             let sku = "TEST-\(UUID().uuidString.prefix(8))"
             try await pool.withConnection { db in

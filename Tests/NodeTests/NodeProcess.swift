@@ -68,6 +68,15 @@ final class NodeProcess: Sendable {
         }
     }
 
+    /// Waits until `condition` holds (e.g. its edge answers); on timeout the error carries what it printed.
+    func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+        do {
+            try await ActorRuntimeTesting.eventually(what, timeout: timeout, condition)
+        } catch {
+            throw TestKitError("\(error); troupe \(pid) printed:\n\(text)")
+        }
+    }
+
     /// Waits until it exited; returns the exit code.
     func waitForExit(timeout: Duration) async throws -> Int32 {
         try await eventually("troupe \(pid) to exit", timeout: timeout) { exitCode != nil }

@@ -21,7 +21,7 @@ extension ComponentQueues {
         /// `troupe up` with the vendor simulator, an edge node and an orders node (vendor breaker: 2 failures,
         /// 2 s cool-down); the simulator's product 1001 with `stock` units; partner a with 100 in its wallet.
         static func start(stock: Int, wallet: Decimal = 100) async throws -> Fixture {
-            let port = Int.random(in: 30_000...34_999), vendorPort = Int.random(in: 35_000...39_999)
+            let port = try FreePort.pick(in: 30_000...31_399), vendorPort = try FreePort.pick(in: 31_400...32_767)
             let path = try CLI.writeTopology("""
                 { "broker": { "url": "\(EdgeTests.amqpURL)" }, "database": { "url": "\(EdgeTests.databaseURL)" },
                   "security": { "apiKeySecret": "\(EdgeTests.secret)" },
@@ -33,7 +33,7 @@ extension ComponentQueues {
                 """)
             let up = try NodeProcess(["up", "--topology", path], environment: NodeRuntimeTests.env)
             let base = URL(string: "http://127.0.0.1:\(port)")!
-            try await eventually("the edge answering /health") { (try? await EdgeTests.get(base.appendingPathComponent("health")).status) == 200 }
+            try await up.eventually("the edge answering /health") { (try? await EdgeTests.get(base.appendingPathComponent("health")).status) == 200 }
             try await up.waitFor("node=orders [Node] node started")
             try await up.waitFor("listening on 127.0.0.1:\(vendorPort)")
             let pool = PostgresPool(.init(url: EdgeTests.databaseURL, size: 2))
