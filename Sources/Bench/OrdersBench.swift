@@ -19,10 +19,10 @@ enum OrdersBench {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    /// What the accepting clients share: the next order's number and the latencies.
+    /// What the accepting clients share: the next order's number and each POST's start and latency.
     final class Tally: Sendable {
         let next = Atomic<Int>(0)
-        let latencies = Mutex<[Double]>([])
+        let samples = Mutex<[(startMs: Double, ms: Double)]>([])
     }
 
     @Sendable static func run() async {
@@ -70,13 +70,13 @@ enum OrdersBench {
                                 POST /api/orders HTTP/1.1\r\nhost: \(host):\(port)\r\nx-api-key: \(key)\r\ncontent-type: application/json\r\n\
                                 content-length: \(body.utf8.count)\r\n\r\n\(body)
                                 """.utf8)
-                            let sent = ContinuousClock.now
+                            let sent = ContinuousClock.now, startMs = seconds(since: start) * 1000
                             let response = try connection.exchange(request)
                             guard response.status == 202 else {
                                 throw Failure(description: "POST /api/orders answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
                             }
                             let ms = seconds(since: sent) * 1000
-                            tally.latencies.withLock { $0.append(ms) }
+                            tally.samples.withLock { $0.append((startMs, ms)) }
                         }
                     }
                 }
@@ -84,7 +84,12 @@ enum OrdersBench {
             try await group.waitForAll()
         }
         let acceptSeconds = seconds(since: start)
-        let accepted = tally.latencies.withLock { $0.sorted() }
+        let samples = tally.samples.withLock { $0 }
+        let accepted = samples.map(\.ms).sorted()
+        if let path = env["BENCH_TRACE"] {
+            // Each POST's start (ms after the first) and latency, one per line: where the slow ones fall.
+            try Data(samples.map { "\($0.startMs) \($0.ms)\n" }.joined().utf8).write(to: URL(fileURLWithPath: path))
+        }
         report("orders.accepted_per_s", Double(accepted.count) / acceptSeconds, "orders/s")
         report("orders.accept_p50_ms", percentile(accepted, 0.50), "ms")
         report("orders.accept_p99_ms", percentile(accepted, 0.99), "ms")
