@@ -61,14 +61,11 @@ final class NodeProcess: Sendable {
 
     /// Waits until it printed something containing `needle`.
     func waitFor(_ needle: String, timeout: Duration = .seconds(30)) async throws {
-        do {
-            try await eventually("'\(needle)' in the output of troupe \(pid)", timeout: timeout) { text.contains(needle) }
-        } catch {
-            throw TestKitError("\(error); it printed:\n\(text)")              // the output at the deadline, not at the start
-        }
+        try await eventually("'\(needle)' in the output of troupe \(pid)", timeout: timeout) { text.contains(needle) }
     }
 
-    /// Waits until `condition` holds (e.g. its edge answers); on timeout the error carries what it printed.
+    /// Waits until `condition` holds (e.g. its edge answers); on timeout the error carries what it printed
+    /// (the output at the deadline, not at the start). `waitFor` and `waitForExit` wait through it too.
     func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
         do {
             try await ActorRuntimeTesting.eventually(what, timeout: timeout, condition)
