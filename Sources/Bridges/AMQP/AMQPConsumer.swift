@@ -125,13 +125,7 @@ public final class AMQPConsumer: Sendable {
                     if down { logger.info("AMQP consumer reconnected", metadata: ["queue": "\(queue)"]) }
                     down = false
                 } catch {
-                    if !down {
-                        if (error as? AMQPError)?.kind == .refused {
-                            logger.error("AMQP broker refused the consumer's declarations; retrying", metadata: ["queue": "\(queue)", "reason": "\(error)"])
-                        } else {
-                            logger.warning("AMQP consumer cannot reach the broker; retrying", metadata: ["queue": "\(queue)", "reason": "\(error)"])
-                        }
-                    }
+                    if !down { AMQPError.logRetry("consumer", error, on: logger, ["queue": "\(queue)"]) }
                     down = true
                     _ = signal.wait(socket: nil, milliseconds: Int32(backoff.failed().inSeconds * 1000))
                 }

@@ -1,3 +1,5 @@
+import Logging
+
 /// A failure talking to RabbitMQ.
 public struct AMQPError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
@@ -28,6 +30,24 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         case .refused: "AMQP broker refused (\(code.map(String.init) ?? "?")): \(message)"
         case .badURL: "AMQP URL: \(message)"
         case .closed: "AMQP: \(message)"
+        }
+    }
+}
+
+extension AMQPError {
+    /// `error` if the broker refused an operation (a configuration error retrying does not mend); nil otherwise.
+    static func refusal(in error: any Error) -> AMQPError? {
+        (error as? AMQPError).flatMap { $0.kind == .refused ? $0 : nil }
+    }
+
+    /// Logs why `role`'s (re)connection failed before it retries: a refusal as an error, anything else as a warning.
+    static func logRetry(_ role: String, _ error: any Error, on logger: Logger, _ metadata: Logger.Metadata = [:]) {
+        var metadata = metadata
+        metadata["reason"] = "\(error)"
+        if refusal(in: error) != nil {
+            logger.error("AMQP broker refused the \(role)'s declarations; retrying", metadata: metadata)
+        } else {
+            logger.warning("AMQP \(role) cannot reach the broker; retrying", metadata: metadata)
         }
     }
 }

@@ -116,15 +116,8 @@ public final class AMQPPublisher: Sendable {
                     down = false
                     everConnected = true
                 } catch {
-                    let refused = (error as? AMQPError).flatMap { $0.kind == .refused ? $0 : nil }
-                    refusalState.withLock { $0 = refused }
-                    if !down {
-                        if refused != nil {
-                            logger.error("AMQP broker refused the publisher's declarations; retrying", metadata: ["reason": "\(error)"])
-                        } else {
-                            logger.warning("AMQP publisher cannot reach the broker; retrying", metadata: ["reason": "\(error)"])
-                        }
-                    }
+                    refusalState.withLock { $0 = AMQPError.refusal(in: error) }
+                    if !down { AMQPError.logRetry("publisher", error, on: logger) }
                     down = true
                     if closed {
                         // Closing with the broker gone: fail what is left rather than wait forever.
