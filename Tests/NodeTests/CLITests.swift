@@ -85,9 +85,18 @@ struct CLI {
         let r = try await CLI.run(["up", "--check", "--topology", CLI.repoTopology])
         #expect(r.code == 0, "\(r.err)")
         #expect(r.out.contains("3 node(s)"))
-        #expect(r.out.contains("node orders: order-queue×2, inventory×1, payment×1"))
+        #expect(r.out.contains("node orders: order-queue×2, inventory×1, payment×1 (4 database connections)"))
         #expect(r.out.contains("amqp://guest:***@127.0.0.1:5679/%2F"), "the password is masked")
         #expect(!r.out.contains("troupe:troupe@"), "the database password is masked")
+    }
+
+    @Test func aNodesDatabaseConnectionsComeFromTheTopology() async throws {
+        let all = #"[{"name": "order-queue"}, {"name": "brand-sync"}, {"name": "inventory"}, {"name": "payment"}, {"name": "notification"}, {"name": "analytics"}]"#
+        let json = #"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "nodes": [{"name": "a", "databaseConnections": 2, "components": \#(all)}, {"name": "b"}]}"#
+        let r = try await CLI.run(["up", "--check", "--topology", try CLI.writeTopology(json)])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.contains("node a: order-queue×1, brand-sync×1, inventory×1, payment×1, notification×1, analytics×1 (2 database connections)"), "\(r.out)")
+        #expect(r.out.contains("node b: (nothing) (4 database connections)"), "\(r.out)")
     }
 
     @Test func environmentOverridesTheTopologyURLs() async throws {
@@ -147,6 +156,7 @@ struct CLI {
              "nodes[1].http.port: port clash: 127.0.0.1:8080"),
             (head + #"[{"name": "a", "components": [{"name": "payment"}]}]}"#, "nodes: no node hosts component 'order-queue'"),
             (head + #"[{"name": "a", "components": \#(all), "http": {"port": 70000}}]}"#, "nodes[0].http.port: must be between 1 and 65535"),
+            (head + #"[{"name": "a", "components": \#(all), "databaseConnections": 0}]}"#, "nodes[0].databaseConnections: must be between 1 and 64"),
         ]
         for (json, expected) in cases {
             let r = try await CLI.run(["node", "a", "--topology", try CLI.writeTopology(json)])

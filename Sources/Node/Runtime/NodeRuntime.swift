@@ -15,11 +15,6 @@ struct NodeRuntime {
     let apiKeySecret: String?
     let logger: Logger
 
-    /// PostgreSQL connections of the node: the consumers' transactions, the relay and the edge share them.
-    /// Four, not eight: with the saga and the edge on the same cores, fewer transactions of the saga at once
-    /// leave the edge's batches less to wait behind (accepted median 1,441 vs 1,186/s, p99 65 vs 86 ms, six
-    /// alternated runs each), and the saga completed as many (README, troupe-bench orders).
-    static let poolSize = 4
     /// How long a graceful shutdown may take before the rest is cancelled.
     static let shutdownLimit: Duration = .seconds(9)
     /// After a graceful shutdown that overran ``shutdownLimit``, how long cancelled services get before
@@ -36,7 +31,7 @@ struct NodeRuntime {
     }
 
     func run() async throws {
-        let pool = PostgresPool(.init(url: topology.database.url, size: Self.poolSize, applicationName: "troupe node \(node.name)"))
+        let pool = PostgresPool(.init(url: topology.database.url, size: node.databaseConnections, applicationName: "troupe node \(node.name)"))
         do {
             try await run(pool: pool)
         } catch {

@@ -50,6 +50,11 @@ struct Topology: Sendable, Equatable {
         var components: [Hosted]
         /// The HTTP edge, on the nodes that serve it.
         var http: HTTP?
+        /// PostgreSQL connections of the node: its consumers' transactions, the outbox relay and the edge
+        /// share them. Four by default, not eight: with the saga and the edge on the same cores, fewer saga
+        /// transactions at once leave the edge's batches less to wait behind (accepted median 1,441 vs
+        /// 1,186/s, p99 65 vs 86 ms, six alternated runs each), and the saga completed as many (README).
+        var databaseConnections = 4
     }
 
     struct Security: Sendable, Equatable {
@@ -107,7 +112,8 @@ struct Topology: Sendable, Equatable {
         for node in nodes {
             var parts = node.components.map { "\($0.component.rawValue)×\($0.instances)" }
             if let http = node.http { parts.insert("http \(http.host):\(http.port)", at: 0) }
-            lines.append("  node \(node.name): \(parts.isEmpty ? "(nothing)" : parts.joined(separator: ", "))")
+            lines.append("  node \(node.name): \(parts.isEmpty ? "(nothing)" : parts.joined(separator: ", "))"
+                         + " (\(node.databaseConnections) database connections)")
         }
         return lines.joined(separator: "\n")
     }

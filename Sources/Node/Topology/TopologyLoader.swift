@@ -115,7 +115,7 @@ enum TopologyLoader {
         }
 
         let nodes = try top.array("nodes") { n -> Topology.Node in
-            try n.rejectUnknownKeys(["name", "components", "http"])
+            try n.rejectUnknownKeys(["name", "components", "http", "databaseConnections"])
             let components = try n.array("components", default: []) { c -> Topology.Hosted in
                 try c.rejectUnknownKeys(["name", "instances", "mailboxCapacity"])
                 let name = try c.string("name")
@@ -131,7 +131,8 @@ enum TopologyLoader {
                 try h.rejectUnknownKeys(["host", "port"])
                 http = Topology.HTTP(host: try h.string("host", default: "127.0.0.1"), port: try h.int("port", in: 1...65_535))
             }
-            return Topology.Node(name: try n.string("name"), components: components, http: http)
+            return Topology.Node(name: try n.string("name"), components: components, http: http,
+                                 databaseConnections: try n.int("databaseConnections", default: 4, in: 1...64))
         }
         guard !nodes.isEmpty else { throw fail("nodes", "must list at least one node") }
 
