@@ -6,11 +6,12 @@ import Glibc
 import Testing
 
 /// The broker's connections are force-closed, and then the broker is restarted, while envelopes
-/// stream through a consumer: every confirmed envelope is handled, its effects exactly once.
+/// stream through a consumer: every confirmed envelope is handled, its effects exactly once. And the
+/// broker's memory alarm blocks publishing: publishers wait, say why, resume, and close without hanging.
 ///
-/// This disturbs every connection to the broker, so it runs alone: `scripts/test.sh` runs it in a
-/// second pass with TROUPE_OUTAGE_TESTS=1 (it is skipped otherwise).
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["TROUPE_OUTAGE_TESTS"] == "1", "runs alone: TROUPE_OUTAGE_TESTS=1"))
+/// These disturb every connection to the broker, so they run alone and one at a time: `scripts/test.sh`
+/// runs them in a second pass with TROUPE_OUTAGE_TESTS=1 (they are skipped otherwise).
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["TROUPE_OUTAGE_TESTS"] == "1", "runs alone: TROUPE_OUTAGE_TESTS=1"))
 struct BrokerOutageTests {
     static let services = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scripts/services.sh").path
@@ -54,5 +55,61 @@ struct BrokerOutageTests {
         #expect(f.consumer.consumer.reconnects >= 2)
         #expect(f.consumer.stats.deadLettered == 0)
         await f.stop()
+    }
+
+    /// Closes `publisher`; a close that does not return fails the test instead of hanging it.
+    static func close(_ publisher: AMQPPublisher) async throws {
+        let closed = AwaitableQueue<Bool>()
+        Task { await publisher.close(); closed.append(true) }
+        guard await closed.next(within: .seconds(20)) != nil else { throw TestKitError("closing a blocked publisher did not return in 20 s") }
+    }
+
+    @Test func publishersWaitWhileTheBrokerBlocksPublishingAndCloseWithoutHanging() async throws {
+        let message = AMQPMessage(body: Array("blocked?".utf8))
+        let queue = "troupe.test-blocked-" + UUID().uuidString.prefix(8).lowercased()   // none: the default exchange drops it, and confirms
+        let publisher = try AMQPPublisher(url: TestBroker.url, name: "test.blocked")
+        try await publisher.publish(exchange: "", routingKey: queue, message)
+        #expect(publisher.blocked == nil)
+
+        // A memory high watermark of 0 raises the memory alarm at once: the broker blocks publishing connections.
+        try await DedicatedThread.run("test.services") { try Self.services("rabbitmqctl", "set_vm_memory_high_watermark", "0") }
+        let waiting: Task<Void, any Error>
+        do {
+            waiting = Task { try await publisher.publish(exchange: "", routingKey: queue, message) }
+            try await eventually("the publisher seeing connection.blocked") { publisher.blocked != nil }
+            #expect(publisher.blocked?.contains("memory") == true, "\(publisher.blocked ?? "nil")")
+
+            // A node shutting down stops waiting: what waits fails (an outbox would publish it later), and so does
+            // a new publish, at once; then the publisher closes without hanging on the blocked connection.
+            let shutting = try AMQPPublisher(url: TestBroker.url, name: "test.blocked.shutting")
+            let first = Task { try await shutting.publish(exchange: "", routingKey: queue, message) }
+            try await eventually("the second publisher seeing connection.blocked") { shutting.blocked != nil }
+            let held = Task { try await shutting.publish(exchange: "", routingKey: queue, message) }
+            shutting.stopWaitingForTheBroker()
+            await #expect(throws: AMQPError.self) { try await held.value }
+            await #expect(throws: AMQPError.self) { try await shutting.publish(exchange: "", routingKey: queue, message) }
+            _ = await first.result                           // sent before the block: confirmed or failed, either is fine
+            try await Self.close(shutting)
+
+            // A publisher closed while blocked fails what waits, rather than wait for the alarm to clear.
+            let closing = try AMQPPublisher(url: TestBroker.url, name: "test.blocked.closing")
+            let trigger = Task { try await closing.publish(exchange: "", routingKey: queue, message) }
+            try await eventually("the third publisher seeing connection.blocked") { closing.blocked != nil }
+            let waitingToo = Task { try await closing.publish(exchange: "", routingKey: queue, message) }
+            try await Self.close(closing)
+            await #expect(throws: AMQPError.self) { try await waitingToo.value }
+            _ = await trigger.result
+        } catch {
+            try? await DedicatedThread.run("test.services") { try Self.services("rabbitmqctl", "set_vm_memory_high_watermark", "0.4") }
+            throw error
+        }
+
+        // The alarm clears: the waiting publish is confirmed, and the publisher says it is no longer blocked.
+        try await DedicatedThread.run("test.services") { try Self.services("rabbitmqctl", "set_vm_memory_high_watermark", "0.4") }
+        try await waiting.value
+        try await eventually("the publisher seeing connection.unblocked") { publisher.blocked == nil }
+        try await publisher.publish(exchange: "", routingKey: queue, message)
+        #expect(publisher.confirmed == 3)
+        await publisher.close()
     }
 }

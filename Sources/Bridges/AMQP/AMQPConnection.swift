@@ -8,6 +8,9 @@ public final class AMQPConnection {
     let channel: amqp_channel_t = 1
     private let scratch = PublishScratch()
     private var open = false
+    /// Why the broker blocks publishing on this connection (`connection.blocked`: a memory or disk alarm),
+    /// as its last notification said; nil when it does not. Read by ``readConfirms(timeout:)``.
+    public private(set) var blockedReason: String?
 
     /// Connects, logs in (heartbeat on, frame size negotiated from `frameMax`) and opens channel 1.
     public init(url: AMQPURL, heartbeat: Int = 10, frameMax: Int = 131_072, connectTimeout: Int = 5) throws(AMQPError) {
@@ -35,7 +38,8 @@ public final class AMQPConnection {
         amqp_destroy_connection(state)
     }
 
-    /// Marks the connection unusable (after a socket or protocol error): it is not closed politely.
+    /// Marks the connection unusable (after a socket or protocol error, or while the broker blocks it and
+    /// would not read a polite close): it is not closed politely.
     func broken() { open = false }
 
     public var isOpen: Bool { open }
@@ -131,7 +135,8 @@ public final class AMQPConnection {
         return p
     }
 
-    /// Publisher confirms read from the socket, waiting up to `timeout` for the first.
+    /// Publisher confirms read from the socket, waiting up to `timeout` for the first; `connection.blocked`
+    /// and `connection.unblocked` on the way set ``blockedReason``.
     /// - Returns: `(tag, multiple, ack)` triples; empty when nothing arrived in time.
     func readConfirms(timeout: timeval) throws(AMQPError) -> [(tag: UInt64, multiple: Bool, ack: Bool)] {
         var out: [(UInt64, Bool, Bool)] = []
@@ -156,6 +161,12 @@ public final class AMQPConnection {
             case AMQP_CHANNEL_CLOSE_METHOD, AMQP_CONNECTION_CLOSE_METHOD:
                 broken()
                 throw AMQPError(.connection, "the broker closed the channel")
+            case AMQP_CONNECTION_BLOCKED_METHOD:
+                let blocked = frame.payload.method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
+                let reason = AMQPTable.string(blocked.reason)
+                blockedReason = reason.isEmpty ? "resource alarm" : reason
+            case AMQP_CONNECTION_UNBLOCKED_METHOD:
+                blockedReason = nil
             default:
                 continue
             }

@@ -8,6 +8,11 @@ import Synchronization
 /// `publish` returns once the broker confirmed the message. A nack, or a connection lost before the
 /// confirm, means the message is published again (after reconnecting), so nothing confirmed-missing is
 /// ever dropped; duplicates are possible and consumers deduplicate on the envelope id.
+///
+/// While the broker blocks the connection (`connection.blocked`: a memory or disk alarm), nothing more is
+/// sent, so the thread never sits in a `send` the broker does not read: publishes wait until the broker
+/// unblocks it, and ``close()`` then fails what waits instead of waiting for the alarm to clear.
+/// After ``stopWaitingForTheBroker()`` (a node's shutdown) publishes the broker cannot take fail at once.
 public final class AMQPPublisher: Sendable {
     /// One publish waiting to be sent or confirmed: a message of a ``PublishCompletion``'s batch, by index
     /// (one reference to move around per message, not the message's strings and headers).
@@ -19,6 +24,8 @@ public final class AMQPPublisher: Sendable {
     private struct Shared {
         var queue = Deque<Pending>()
         var closed = false
+        /// Set by ``stopWaitingForTheBroker()``.
+        var failFast = false
     }
 
     private let url: AMQPURL
@@ -32,6 +39,7 @@ public final class AMQPPublisher: Sendable {
     private let confirmedCount = Atomic<Int>(0)
     private let connectedFlag = Atomic<Bool>(false)
     private let refusalState = Mutex<AMQPError?>(nil)
+    private let blockedState = Mutex<String?>(nil)
 
     /// - Parameter declare: runs on every (re)connection before publishing, e.g. to declare the topology.
     public init(url: String, name: String = "publisher", heartbeat: Int = 10, logger: Logger = Logger(label: "troupe.amqp.publisher"),
@@ -53,6 +61,9 @@ public final class AMQPPublisher: Sendable {
     /// arguments than those declared: a configuration error that retrying does not mend), until a
     /// connection succeeds; nil otherwise. The publisher keeps retrying meanwhile.
     public var refusal: AMQPError? { refusalState.withLock { $0 } }
+    /// Why the broker blocks publishing now (e.g. "low on memory", "low on disk"), nil when it does not:
+    /// publishes wait meanwhile. For readiness reports and metrics.
+    public var blocked: String? { blockedState.withLock { $0 } }
 
     /// Publishes one message and returns when the broker confirmed it.
     public func publish(exchange: String, routingKey: String, _ message: AMQPMessage) async throws {
@@ -62,15 +73,31 @@ public final class AMQPPublisher: Sendable {
     /// Publishes messages in order, pipelined, and returns when the broker confirmed all of them.
     public func publish(_ messages: [(exchange: String, routingKey: String, message: AMQPMessage)]) async throws {
         guard !messages.isEmpty else { return }
+        let unavailable = unavailableReason
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let done = PublishCompletion(messages, continuation: c)
-            let accepted = shared.withLock { s -> Bool in
-                guard !s.closed else { return false }
+            let refused = shared.withLock { s -> AMQPError? in
+                if s.closed { return AMQPError(.closed, "the publisher was closed") }
+                if s.failFast, let unavailable { return AMQPError(.connection, "shutting down while \(unavailable)") }
                 for i in messages.indices { s.queue.append(Pending(done: done, index: i)) }
-                return true
+                return nil
             }
-            if accepted { signal.wake() } else { done.fail(AMQPError(.closed, "the publisher was closed")) }
+            if let refused { done.fail(refused) } else { signal.wake() }
         }
+    }
+
+    /// From now on, publishes fail at once while the broker is unreachable or blocks publishing, and so do
+    /// those waiting for it now; what the broker can take still goes out and is confirmed. For a node's
+    /// shutdown, which must not wait for the broker: an outbox keeps what failed, and a relay publishes it later.
+    public func stopWaitingForTheBroker() {
+        shared.withLock { $0.failFast = true }
+        signal.wake()
+    }
+
+    /// Why a publish would wait now, if it would.
+    private var unavailableReason: String? {
+        if let blocked { return "the broker blocks publishing (\(blocked))" }
+        return isConnected ? nil : "the broker is unreachable"
     }
 
     /// Stops taking messages, waits until those taken are confirmed (or, if the broker cannot be
@@ -97,9 +124,30 @@ public final class AMQPPublisher: Sendable {
             shared.withLock { s in for p in items.reversed() { s.queue.prepend(p) } }
         }
 
+        /// Notes the connection's blocked state (logged when it changes); true while blocked.
+        func noteBlocked(_ reason: String?) -> Bool {
+            let before = blockedState.withLock { s in defer { s = reason }; return s }
+            if before != reason {
+                if let reason {
+                    logger.warning("the broker blocks publishing; publishes wait until it unblocks", metadata: ["reason": "\(reason)"])
+                } else if before != nil {
+                    logger.info("the broker unblocked publishing")
+                }
+            }
+            return reason != nil
+        }
+
         while true {
-            let (closed, queued) = shared.withLock { ($0.closed, $0.queue.count) }
+            let (closed, failFast, queued) = shared.withLock { ($0.closed, $0.failFast, $0.queue.count) }
             if closed, queued == 0, unconfirmed.isEmpty { break }
+            if closed || failFast, let conn = connection, let reason = conn.blockedReason {
+                // The alarm may last: fail what waits (an outbox keeps its rows and publishes them later).
+                let left = shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
+                let error = AMQPError(.connection, "\(closed ? "closed" : "shutting down") while the broker blocks publishing (\(reason))")
+                for p in unconfirmed.map(\.pending) + left { p.done.fail(error) }
+                unconfirmed.removeAll()
+                if closed { break }
+            }
 
             guard let conn = connection else {
                 do {
@@ -119,19 +167,21 @@ public final class AMQPPublisher: Sendable {
                     refusalState.withLock { $0 = AMQPError.refusal(in: error) }
                     if !down { AMQPError.logRetry("publisher", error, on: logger) }
                     down = true
-                    if closed {
-                        // Closing with the broker gone: fail what is left rather than wait forever.
+                    if closed || failFast {
+                        // Closing (or shutting down) with the broker gone: fail what is left rather than wait.
                         let left = shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
-                        for p in left { p.done.fail(AMQPError(.connection, "closed while the broker was unreachable: \((error as? AMQPError)?.message ?? "\(error)")")) }
-                        continue
+                        let why = (error as? AMQPError)?.message ?? "\(error)"
+                        for p in left { p.done.fail(AMQPError(.connection, "\(closed ? "closed" : "shutting down") while the broker was unreachable: \(why)")) }
+                        if closed { continue }
                     }
                     _ = signal.wait(socket: nil, milliseconds: Int32(backoff.failed().inSeconds * 1000))
                 }
                 continue
             }
 
-            // Send everything queued, without waiting.
-            let batch = shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
+            // Send everything queued, without waiting (nothing while the broker blocks the connection).
+            let batch = noteBlocked(conn.blockedReason) ? []
+                : shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
             var failed = false
             for (i, p) in batch.enumerated() {
                 do {
@@ -152,6 +202,7 @@ public final class AMQPPublisher: Sendable {
                     for confirm in try conn.readConfirms(timeout: timeval(tv_sec: 0, tv_usec: 0)) {
                         settle(confirm, &unconfirmed)
                     }
+                    _ = noteBlocked(conn.blockedReason)
                 } catch {
                     failed = true
                 }
@@ -162,8 +213,10 @@ public final class AMQPPublisher: Sendable {
                 requeueUnconfirmed()
                 connection = nil
                 connectedFlag.store(false, ordering: .relaxed)
+                blockedState.withLock { $0 = nil }         // a new connection starts unblocked
             }
         }
+        if let conn = connection, conn.blockedReason != nil { conn.broken() }   // the broker would not read a polite close
         connection = nil
         connectedFlag.store(false, ordering: .relaxed)
         stopped.open()

@@ -68,6 +68,8 @@ struct ClusterMetrics: Sendable {
         out += "troupe_publish_confirms_total \(publisher.confirmed)\n"
         out += "# HELP troupe_broker_reconnects_total Times this node's publisher reconnected.\n# TYPE troupe_broker_reconnects_total counter\n"
         out += "troupe_broker_reconnects_total \(publisher.reconnects)\n"
+        out += "# HELP troupe_broker_blocked Whether the broker blocks this node's publishing (a memory or disk alarm).\n# TYPE troupe_broker_blocked gauge\n"
+        out += "troupe_broker_blocked \(publisher.blocked == nil ? 0 : 1)\n"
         return out
     }
 }

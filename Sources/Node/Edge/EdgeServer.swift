@@ -22,11 +22,14 @@ enum EdgeServer {
 
         router.get("/health") { _, _ -> Response in
             let database = (try? await pool.withConnection { db in try db.query("SELECT 1") }) != nil
-            let broker = publisher.isConnected
+            let broker = publisher.isConnected, blocked = publisher.blocked
             let ready = database && broker
+            // A broker that blocks publishing (a resource alarm) leaves the edge ready: accepted orders wait
+            // in the outbox until it unblocks.
             return EdgeJSON.response(ready ? .ok : .serviceUnavailable, .object([
-                "status": .string(ready ? "ok" : "degraded"),
-                "database": .string(database ? "ok" : "unreachable"), "broker": .string(broker ? "ok" : "unreachable"),
+                "status": .string(ready && blocked == nil ? "ok" : "degraded"),
+                "database": .string(database ? "ok" : "unreachable"),
+                "broker": .string(!broker ? "unreachable" : blocked.map { "blocked: \($0)" } ?? "ok"),
             ]))
         }
 

@@ -52,7 +52,7 @@ struct NodeRuntime {
         let relay = OutboxRelay(pool: pool, databaseURL: topology.database.url, publisher: publisher, exchange: wire.exchange)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: PublisherService(publisher: publisher), serviceName: "publisher"),
-            .init(service: RelayService(relay: relay), serviceName: "outbox relay"),
+            .init(service: RelayService(relay: relay, logger: logger), serviceName: "outbox relay"),
         ]
         let stats = NodeStats()
         let breaker = CircuitBreaker(name: "vendor", configuration: .init(failureThreshold: topology.vendor?.breakerFailures ?? 5,
@@ -80,11 +80,12 @@ struct NodeRuntime {
                                   successTerminationBehavior: .ignore, serviceName: "first catalog sync"))
         }
         if let http = node.http, let apiKeySecret {
-            // last in the list: the first service a shutdown stops
+            // near the end of the list: among the first services a shutdown stops
             let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, amqpURL: topology.broker.url, keySecret: apiKeySecret,
                                               adminToken: topology.security.adminToken, logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
         }
+        services.append(.init(service: BrokerShutdownNotice(publisher: publisher), serviceName: "broker shutdown notice"))
         // A service that fails (the edge cannot listen: its port is taken) shuts the node down gracefully and
         // its error ends the node, which then exits non-zero; by default the group cancelled its services
         // instead, some of which do not end on cancellation, and the node hung, ignoring SIGTERM.

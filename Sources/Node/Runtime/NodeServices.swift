@@ -1,10 +1,12 @@
 import Bridges
+import Logging
 import ServiceLifecycle
 
 // The pieces of a node as ServiceLifecycle services. A ServiceGroup shuts its services down in the
 // reverse of their order, one after the other: a node lists them publisher, relay, component trees,
-// so at SIGTERM it first stops taking deliveries, then flushes the outbox, then closes the publisher
-// once every publish is confirmed.
+// (schedules, edge,) broker shutdown notice, so at SIGTERM the publisher first stops waiting for a broker
+// that cannot take its messages, the node stops taking requests and deliveries, flushes the outbox, and
+// closes the publisher once every publish is confirmed.
 
 /// Closes the publisher at shutdown, after the services that publish through it are done.
 ///
@@ -37,8 +39,11 @@ struct PublisherService: Service {
 }
 
 /// Relays the outbox while the node runs; at shutdown publishes what is left before returning.
+/// Publishing what is left fails at once when the broker cannot take it (see ``BrokerShutdownNotice``): the
+/// envelopes stay in the outbox, the next relay publishes them, and the node still ends cleanly.
 struct RelayService: Service {
     let relay: OutboxRelay
+    let logger: Logger
 
     func run() async throws {
         await withTaskCancellationOrGracefulShutdownHandler {
@@ -46,6 +51,22 @@ struct RelayService: Service {
         } onCancelOrGracefulShutdown: {
             relay.stop()
         }
-        try await relay.drain()
+        do {
+            try await relay.drain()
+        } catch {
+            logger.warning("the outbox was not drained at shutdown; its envelopes stay for the next relay", metadata: ["reason": "\(error)"])
+        }
+    }
+}
+
+/// Listed last, so a shutdown tells it first: from then on the publisher fails what the broker cannot take
+/// (unreachable, or blocking publishing: a memory or disk alarm) instead of waiting for the broker, so the
+/// node still ends within its shutdown limit; what failed stays in the outbox.
+struct BrokerShutdownNotice: Service {
+    let publisher: AMQPPublisher
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        publisher.stopWaitingForTheBroker()
     }
 }
