@@ -73,12 +73,11 @@ public final class AMQPPublisher: Sendable {
     /// Publishes messages in order, pipelined, and returns when the broker confirmed all of them.
     public func publish(_ messages: [(exchange: String, routingKey: String, message: AMQPMessage)]) async throws {
         guard !messages.isEmpty else { return }
-        let unavailable = unavailableReason
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let done = PublishCompletion(messages, continuation: c)
             let refused = shared.withLock { s -> AMQPError? in
                 if s.closed { return AMQPError(.closed, "the publisher was closed") }
-                if s.failFast, let unavailable { return AMQPError(.connection, "shutting down while \(unavailable)") }
+                if s.failFast, let unavailable = unavailableReason { return AMQPError(.connection, "shutting down while \(unavailable)") }
                 for i in messages.indices { s.queue.append(Pending(done: done, index: i)) }
                 return nil
             }
@@ -94,7 +93,8 @@ public final class AMQPPublisher: Sendable {
         signal.wake()
     }
 
-    /// Why a publish would wait now, if it would.
+    /// Why a publish would wait now, if it would. (Read under `shared`'s lock: nothing takes that lock while
+    /// holding `blockedState`'s.)
     private var unavailableReason: String? {
         if let blocked { return "the broker blocks publishing (\(blocked))" }
         return isConnected ? nil : "the broker is unreachable"
