@@ -57,6 +57,12 @@ struct BrokerOutageTests {
         await f.stop()
     }
 
+    /// Sets the broker's memory high watermark: 0 raises the memory alarm at once (the broker blocks
+    /// publishing connections); 0.4, RabbitMQ's default (services.sh sets none), clears it.
+    static func memoryHighWatermark(_ fraction: String) async throws {
+        try await DedicatedThread.run("test.services") { try Self.services("rabbitmqctl", "set_vm_memory_high_watermark", fraction) }
+    }
+
     /// Closes `publisher`; a close that does not return fails the test instead of hanging it.
     static func close(_ publisher: AMQPPublisher) async throws {
         let closed = AwaitableQueue<Bool>()
@@ -71,8 +77,7 @@ struct BrokerOutageTests {
         try await publisher.publish(exchange: "", routingKey: queue, message)
         #expect(publisher.blocked == nil)
 
-        // A memory high watermark of 0 raises the memory alarm at once: the broker blocks publishing connections.
-        try await DedicatedThread.run("test.services") { try Self.services("rabbitmqctl", "set_vm_memory_high_watermark", "0") }
+        try await Self.memoryHighWatermark("0")
         let waiting: Task<Void, any Error>
         do {
             waiting = Task { try await publisher.publish(exchange: "", routingKey: queue, message) }
@@ -100,12 +105,12 @@ struct BrokerOutageTests {
             await #expect(throws: AMQPError.self) { try await waitingToo.value }
             _ = await trigger.result
         } catch {
-            try? await DedicatedThread.run("test.services") { try Self.services("rabbitmqctl", "set_vm_memory_high_watermark", "0.4") }
+            try? await Self.memoryHighWatermark("0.4")
             throw error
         }
 
         // The alarm clears: the waiting publish is confirmed, and the publisher says it is no longer blocked.
-        try await DedicatedThread.run("test.services") { try Self.services("rabbitmqctl", "set_vm_memory_high_watermark", "0.4") }
+        try await Self.memoryHighWatermark("0.4")
         try await waiting.value
         try await eventually("the publisher seeing connection.unblocked") { publisher.blocked == nil }
         try await publisher.publish(exchange: "", routingKey: queue, message)

@@ -10,7 +10,7 @@ public final class AMQPConnection {
     private var open = false
     /// Why the broker blocks publishing on this connection (`connection.blocked`: a memory or disk alarm),
     /// as its last notification said; nil when it does not. Read by ``readConfirms(timeout:)``.
-    public private(set) var blockedReason: String?
+    private(set) var blockedReason: String?
 
     /// Connects, logs in (heartbeat on, frame size negotiated from `frameMax`) and opens channel 1.
     public init(url: AMQPURL, heartbeat: Int = 10, frameMax: Int = 131_072, connectTimeout: Int = 5) throws(AMQPError) {

@@ -124,16 +124,23 @@ public final class AMQPPublisher: Sendable {
             shared.withLock { s in for p in items.reversed() { s.queue.prepend(p) } }
         }
 
-        /// Notes the connection's blocked state (logged when it changes); true while blocked.
-        func noteBlocked(_ reason: String?) -> Bool {
-            let before = blockedState.withLock { s in defer { s = reason }; return s }
-            if before != reason {
-                if let reason {
-                    logger.warning("the broker blocks publishing; publishes wait until it unblocks", metadata: ["reason": "\(reason)"])
-                } else if before != nil {
-                    logger.info("the broker unblocked publishing")
-                }
+        /// Takes every message queued and not yet sent.
+        func takeQueued() -> [Pending] {
+            shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
+        }
+
+        /// Notes the connection's blocked state: published to ``blocked`` (and logged) only when it changes,
+        /// so the sending loop takes no lock for it. Returns true while blocked.
+        var blockedNow: String?
+        func noteBlocked(_ reason: String?, log: Bool = true) -> Bool {
+            guard reason != blockedNow else { return reason != nil }
+            if log, let reason {
+                logger.warning("the broker blocks publishing; publishes wait until it unblocks", metadata: ["reason": "\(reason)"])
+            } else if log {
+                logger.info("the broker unblocked publishing")
             }
+            blockedNow = reason
+            blockedState.withLock { $0 = reason }
             return reason != nil
         }
 
@@ -142,10 +149,12 @@ public final class AMQPPublisher: Sendable {
             if closed, queued == 0, unconfirmed.isEmpty { break }
             if closed || failFast, let conn = connection, let reason = conn.blockedReason {
                 // The alarm may last: fail what waits (an outbox keeps its rows and publishes them later).
-                let left = shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
-                let error = AMQPError(.connection, "\(closed ? "closed" : "shutting down") while the broker blocks publishing (\(reason))")
-                for p in unconfirmed.map(\.pending) + left { p.done.fail(error) }
+                let waiting = unconfirmed.map(\.pending) + takeQueued()
                 unconfirmed.removeAll()
+                if !waiting.isEmpty {
+                    let error = AMQPError(.connection, "\(closed ? "closed" : "shutting down") while the broker blocks publishing (\(reason))")
+                    for p in waiting { p.done.fail(error) }
+                }
                 if closed { break }
             }
 
@@ -169,9 +178,8 @@ public final class AMQPPublisher: Sendable {
                     down = true
                     if closed || failFast {
                         // Closing (or shutting down) with the broker gone: fail what is left rather than wait.
-                        let left = shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
                         let why = (error as? AMQPError)?.message ?? "\(error)"
-                        for p in left { p.done.fail(AMQPError(.connection, "\(closed ? "closed" : "shutting down") while the broker was unreachable: \(why)")) }
+                        for p in takeQueued() { p.done.fail(AMQPError(.connection, "\(closed ? "closed" : "shutting down") while the broker was unreachable: \(why)")) }
                         if closed { continue }
                     }
                     _ = signal.wait(socket: nil, milliseconds: Int32(backoff.failed().inSeconds * 1000))
@@ -180,8 +188,7 @@ public final class AMQPPublisher: Sendable {
             }
 
             // Send everything queued, without waiting (nothing while the broker blocks the connection).
-            let batch = noteBlocked(conn.blockedReason) ? []
-                : shared.withLock { s -> [Pending] in defer { s.queue.removeAll() }; return Array(s.queue) }
+            let batch = noteBlocked(conn.blockedReason) ? [] : takeQueued()
             var failed = false
             for (i, p) in batch.enumerated() {
                 do {
@@ -213,7 +220,7 @@ public final class AMQPPublisher: Sendable {
                 requeueUnconfirmed()
                 connection = nil
                 connectedFlag.store(false, ordering: .relaxed)
-                blockedState.withLock { $0 = nil }         // a new connection starts unblocked
+                _ = noteBlocked(nil, log: false)           // a new connection starts unblocked
             }
         }
         if let conn = connection, conn.blockedReason != nil { conn.broken() }   // the broker would not read a polite close
