@@ -15,6 +15,34 @@ import Testing
         do { _ = try Envelope.decode(data(o)); return nil } catch { return error }
     }
 
+    /// The wire contract's limits, decided at the boundary: `correlationId` and `topic` travel as AMQP short
+    /// strings (255 bytes at most), the correlation id as visible ASCII (it is also a log field and an HTTP
+    /// header); no string may hold NUL, which PostgreSQL cannot store.
+    @Test func anEnvelopeOverTheWireLimitsIsRefusedNamingTheField() throws {
+        var o = good
+        o["correlationId"] = String(repeating: "c", count: 255)
+        #expect(decodeError(o) == nil, "255 bytes is within the limit")
+        o["correlationId"] = String(repeating: "c", count: 256)
+        #expect(decodeError(o)?.field == "correlationId")
+        #expect(decodeError(o)?.message.contains("255") == true)
+        o["correlationId"] = "req abc"
+        #expect(decodeError(o)?.field == "correlationId", "a space is not visible ASCII")
+        o["correlationId"] = "req-ü"
+        #expect(decodeError(o)?.field == "correlationId")
+        o = good
+        o["topic"] = String(repeating: "t", count: 255)
+        #expect(decodeError(o) == nil)
+        o["topic"] = String(repeating: "é", count: 128)             // 256 bytes of UTF-8
+        #expect(decodeError(o)?.field == "topic")
+        o = good
+        o["producerId"] = "order\u{0000}queue"
+        #expect(decodeError(o)?.field == "producerId")
+        o = good
+        o["payload"] = ["items": [["sku": "a\u{0000}b"]]]
+        #expect(decodeError(o)?.field == "payload.items[0].sku")
+        #expect(decodeError(o)?.message.contains("NUL") == true)
+    }
+
     @Test func decodesTheBriefsExample() throws {
         let e = try Envelope.decode(data(good))
         #expect(e.id.lowercasedString == "0193a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b")

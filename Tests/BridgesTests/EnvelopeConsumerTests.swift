@@ -93,6 +93,23 @@ import Testing
         await f.stop()
     }
 
+    /// A handler that catches a failed statement's error aborts the batch's transaction: its COMMIT would
+    /// roll everything back in silence and the batch be acked. The batch fails instead, is run again one
+    /// savepoint per delivery, and only the delivery at fault is retried, then dead-lettered.
+    @Test func aHandlerThatSwallowsAFailedStatementFailsAloneAndTheBatchIsNotLost() async throws {
+        let f = try await ConsumerFixture(retryDelays: [.milliseconds(50)]) { envelope, context in
+            try context.db.query("INSERT INTO effects (envelope_id, topic) VALUES ($1, $2)", [envelope.id, envelope.topic])
+            if envelope.correlationId == "req-4" { _ = try? context.db.query("SELECT 1 / 0") }
+        }
+        let envelopes = (0..<10).map { orderEnvelope(n: $0) }
+        try await f.publish(envelopes)
+        try await eventually("nine handled and the swallowing one dead") { f.consumer.stats.handled == 9 && f.consumer.stats.deadLettered == 1 }
+        #expect(try await f.effectCount() == 9)
+        #expect(try await f.effectCount(envelopes[4].id) == 0)
+        #expect(try f.deadLetters().first?.messageID == envelopes[4].id.lowercasedString)
+        await f.stop()
+    }
+
     @Test func aTransientFailureIsRetriedWithBackoffThenDeadLetteredWithItsAttempts() async throws {
         struct Flaky: Error {}
         let f = try await ConsumerFixture(retryDelays: [.milliseconds(100), .milliseconds(300)]) { envelope, context in

@@ -140,4 +140,49 @@ import Testing
         await relaying.value
         await tearDown(f, listener, queue)
     }
+
+    /// A row that can never be published (here a topic over AMQP's 255-byte routing key) does not hold up
+    /// the outbox or loop reconnecting: it moves to `troupe_outbox_dead` with the reason, in the transaction
+    /// that deletes the published rows. An envelope over the wire limits goes out as it is (its consumers
+    /// dead-letter it, naming the field).
+    @Test func aRowThatCanNeverBePublishedMovesToTheDeadOutboxWithItsReasonAndTheRestFlow() async throws {
+        let f = try await ConsumerFixture()
+        let (listener, queue) = try listen(f, topic: "payment.#")
+        func envelope(_ topic: String, _ correlation: String) -> Envelope {
+            Envelope(topic: topic, producerId: "payment", correlationId: correlation, payload: .object([:]))
+        }
+        let unroutable = envelope("payment." + String(repeating: "x", count: 300), "c2")
+        let rows = [envelope("payment.debited", "c1"), unroutable, envelope("payment.debited", String(repeating: "c", count: 300)),
+                    envelope("payment.debited", "c4")]
+        try await commit(rows, in: f)
+        let relay = OutboxRelay(pool: f.pool, databaseURL: TestDatabase.url, publisher: f.publisher, exchange: f.broker.exchange)
+        let taken = Outcome.of { try await relay.relayBatch() }
+        try await eventually("the batch relayed", timeout: .seconds(15)) { taken.value != nil }
+        #expect(try taken.value?.get() == 4, "every row taken: three published, one moved")
+        #expect(relay.published == 3)
+        #expect(f.publisher.reconnects == 0)
+        #expect(try await outboxRows(f) == 0)
+        var got: [AMQPDelivery] = []
+        while got.count < 3 {
+            let batch = await listener.next(max: 3 - got.count)
+            if batch.isEmpty { break }
+            got += batch
+        }
+        // In order; the one over the wire limits as it was written, without properties (no message_id).
+        #expect(got.map { String(decoding: $0.message.body, as: UTF8.self) } == [rows[0], rows[2], rows[3]].map { String(decoding: $0.jsonBytes(), as: UTF8.self) })
+        #expect(got.map(\.message.messageID) == [rows[0].id.lowercasedString, nil, rows[3].id.lowercasedString])
+        if let last = got.last { listener.ack(last, multiple: true) }
+
+        let dead = try await DeadOutbox.list(pool: f.pool)
+        #expect(dead.map(\.id) == [unroutable.id.lowercasedString])
+        #expect(dead.first?.topic == unroutable.topic)
+        #expect(dead.first?.reason.contains("routing key") == true, "\(dead.first?.reason ?? "")")
+        // The operator mends the row by hand and replays it: it is back in the outbox, in order.
+        try await f.pool.withConnection { try $0.query("UPDATE troupe_outbox_dead SET topic = 'payment.mended'") }
+        #expect(try await DeadOutbox.replay(pool: f.pool, id: nil) == 1)
+        #expect(try await outboxRows(f) == 1)
+        #expect(try await DeadOutbox.list(pool: f.pool).isEmpty)
+        relay.stop()
+        await tearDown(f, listener, queue)
+    }
 }

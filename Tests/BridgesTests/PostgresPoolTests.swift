@@ -133,4 +133,24 @@ import Testing
             #expect(error.isConnectionFailure)
         }
     }
+
+    /// PostgreSQL answers COMMIT of an aborted transaction with ROLLBACK and no error: a body that caught a
+    /// failed statement's error must not look committed.
+    @Test func aTransactionAbortedByAStatementWhoseErrorWasCaughtFailsInsteadOfCommittingNothing() async throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let pool = db.pool(size: 1)
+        try await pool.withConnection { try $0.query("CREATE TABLE kept (n int)") }
+        await #expect(throws: PostgresError.self) {
+            try await pool.transaction { db -> Int in
+                try db.query("INSERT INTO kept VALUES (1)")
+                _ = try? db.query("SELECT 1 / 0")
+                return 1
+            }
+        }
+        let n = try await pool.withConnection { try $0.query("SELECT count(*) AS n FROM kept").rows[0].decode("n", as: Int.self) }
+        #expect(n == 0)
+        #expect(try await pool.transaction { try $0.query("SELECT 2 AS two").rows[0].decode("two", as: Int.self) } == 2, "the connection is usable after")
+        await pool.shutdown()
+    }
 }

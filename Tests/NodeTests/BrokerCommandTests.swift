@@ -1,5 +1,5 @@
 import ActorRuntimeTesting
-import Bridges
+@testable import Bridges
 import Foundation
 import Testing
 
@@ -36,6 +36,48 @@ extension ComponentQueues {
             let bad = try await CLI.run(["publish", topic, "[1, 2]", "--topology", CLI.repoTopology], environment: Self.env)
             #expect(bad.code == 2)
             #expect(bad.err.contains("JSON must be a JSON object"))
+        }
+
+        /// Values the wire cannot carry are refused before anything is sent, naming the field (the command
+        /// used to retry a publish the client could never encode, for ever).
+        @Test func publishRefusesValuesOverTheWireLimitsNamingTheField() async throws {
+            let long = try await CLI.run(["publish", "order.created", "{}", "--correlation-id", String(repeating: "c", count: 300),
+                                          "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(long.code == 2, "\(long.err)")
+            #expect(long.err.contains("--correlation-id"), "\(long.err)")
+            #expect(long.err.contains("255"), "\(long.err)")
+            let spaced = try await CLI.run(["publish", "order.created", "{}", "--correlation-id", "req 1", "--topology", CLI.repoTopology],
+                                           environment: Self.env)
+            #expect(spaced.code == 2)
+            #expect(spaced.err.contains("--correlation-id"), "\(spaced.err)")
+            let topic = try await CLI.run(["publish", String(repeating: "t", count: 256), "{}", "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(topic.code == 2)
+            #expect(topic.err.contains("TOPIC"), "\(topic.err)")
+            #expect(topic.err.contains("255"), "\(topic.err)")
+        }
+
+        /// `outbox` names the outbox rows a relay could never publish (in PostgreSQL, not the broker).
+        @Test func dlqListsAndPurgesTheOutboxRowsThatCouldNeverBePublished() async throws {
+            let url = ProcessInfo.processInfo.environment["TROUPE_DATABASE_URL"] ?? "postgresql://troupe:troupe@127.0.0.1:5439/troupe"
+            let env = ["TROUPE_DATABASE_URL": url]
+            #expect(try await CLI.run(["migrate", "--topology", CLI.repoTopology], environment: env).code == 0)
+            let db = try PostgresConnection(url: url)
+            let id = UUID()
+            // A seq of this test's own, far below the relay's (the table's key is the outbox's seq).
+            let seq = -Int64.random(in: 1...1_000_000_000)
+            try db.query("INSERT INTO troupe_outbox_dead (seq, id, topic, envelope, reason, dead_at) VALUES ($1, $2, 'payment.x', '{}', $3, now() - interval '2 hours')",
+                         [seq, id, "its routing key is 300 bytes; AMQP short strings hold 255"])
+            defer { _ = try? db.query("DELETE FROM troupe_outbox_dead WHERE seq = $1", [seq]) }
+            let list = try await CLI.run(["dlq", "list", "outbox", "--topology", CLI.repoTopology], environment: env)
+            #expect(list.code == 0, "\(list.err)")
+            let line = list.out.split(separator: "\n").first { $0.hasPrefix(id.lowercasedString) }
+            #expect(line?.contains("payment.x\t2h 0m\tits routing key is 300 bytes") == true, "\(list.out)")
+            let unknown = try await CLI.run(["dlq", "list", "outboxes", "--topology", CLI.repoTopology], environment: env)
+            #expect(unknown.code == 2)
+            #expect(unknown.err.contains("outbox"), "the choices name it: \(unknown.err)")
+            let purge = try await CLI.run(["dlq", "purge", "outbox", "--older-than", "1h", "--topology", CLI.repoTopology], environment: env)
+            #expect(purge.code == 0, "\(purge.err)")
+            #expect(try db.query("SELECT count(*) AS n FROM troupe_outbox_dead WHERE seq = $1", [seq]).rows[0].decode("n", as: Int.self) == 0)
         }
 
         @Test func dlqListsReplaysAndPurgesDeadLetters() async throws {

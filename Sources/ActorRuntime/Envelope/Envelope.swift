@@ -54,7 +54,9 @@ extension Envelope {
         return w.bytes
     }
 
-    /// Decodes and validates an envelope, naming the field at fault when it cannot.
+    /// Decodes and validates an envelope, naming the field at fault when it cannot: a missing or mistyped
+    /// field, an unknown version, a value over the wire limits (``problem(correlationId:)``,
+    /// ``problem(topic:)``) or a string holding NUL anywhere (PostgreSQL cannot store it).
     /// - Parameter supportedVersions: versions the consumer understands; others are rejected.
     public static func decode(_ data: some ContiguousBytes, supportedVersions: Set<Int> = Envelope.supportedVersions) throws(EnvelopeError) -> Envelope {
         let root: JSONValue
@@ -71,12 +73,14 @@ extension Envelope {
         func string(_ key: String) throws(EnvelopeError) -> String {
             guard case .string(let s) = try present(key) else { throw EnvelopeError(.wrongType, field: key, "must be a string") }
             guard !s.isEmpty else { throw EnvelopeError(.invalidValue, field: key, "must not be empty") }
+            guard !s.utf8.contains(0) else { throw EnvelopeError(.invalidValue, field: key, "must not contain NUL (\\u0000)") }
             return s
         }
         let idText = try string("id")
         guard let id = UUID(text: idText) else { throw EnvelopeError(.invalidValue, field: "id", "is not a UUID") }
         guard id.version == 7 else { throw EnvelopeError(.invalidValue, field: "id", "must be a UUIDv7, got version \(id.version)") }
         let topic = try string("topic")
+        if let problem = problem(topic: topic) { throw EnvelopeError(.invalidValue, field: "topic", problem) }
         guard case .number(let number) = try present("version"), number.rounded() == number, abs(number) < 1e9 else {
             throw EnvelopeError(.wrongType, field: "version", "must be an integer")
         }
@@ -91,9 +95,57 @@ extension Envelope {
         }
         let producerId = try string("producerId")
         let correlationId = try string("correlationId")
+        if let problem = problem(correlationId: correlationId) { throw EnvelopeError(.invalidValue, field: "correlationId", problem) }
         let payload = try present("payload")
         guard payload.isObject else { throw EnvelopeError(.wrongType, field: "payload", "must be a JSON object") }
+        if let path = payload.pathOfStringWithNUL(at: "payload") {
+            throw EnvelopeError(.invalidValue, field: path, "must not contain NUL (\\u0000)")
+        }
         return Envelope(id: id, topic: topic, version: version, timestamp: timestamp,
                         producerId: producerId, correlationId: correlationId, payload: payload)
+    }
+}
+
+extension Envelope {
+    /// The most bytes of `topic` and `correlationId`: both travel as AMQP short strings (the routing key
+    /// and `type`; `correlation_id`).
+    public static let maxShortFieldBytes = 255
+
+    /// Why `correlationId` cannot travel, or nil: 1 to 255 bytes of visible ASCII (it is also an AMQP
+    /// property, a log field and an HTTP header).
+    public static func problem(correlationId: String) -> String? {
+        let bytes = correlationId.utf8
+        if bytes.isEmpty { return "must not be empty" }
+        if bytes.count > maxShortFieldBytes { return "is \(bytes.count) bytes; at most \(maxShortFieldBytes) are allowed" }
+        if !bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) { return "must be visible ASCII characters only (no spaces or control characters)" }
+        return nil
+    }
+
+    /// Why `topic` cannot be a routing key, or nil: 1 to 255 bytes of UTF-8, no NUL.
+    public static func problem(topic: String) -> String? {
+        let bytes = topic.utf8
+        if bytes.isEmpty { return "must not be empty" }
+        if bytes.count > maxShortFieldBytes { return "is \(bytes.count) bytes; at most \(maxShortFieldBytes) are allowed" }
+        if bytes.contains(0) { return "must not contain NUL (\\u0000)" }
+        return nil
+    }
+}
+
+extension JSONValue {
+    /// The path (`payload.items[0].sku`) of the first string, key or value, holding NUL; nil if none does.
+    func pathOfStringWithNUL(at path: String) -> String? {
+        switch self {
+        case .string(let s): return s.utf8.contains(0) ? path : nil
+        case .array(let a):
+            for (i, v) in a.enumerated() { if let p = v.pathOfStringWithNUL(at: "\(path)[\(i)]") { return p } }
+            return nil
+        case .object(let o):
+            for (k, v) in o {
+                if k.utf8.contains(0) { return path }
+                if let p = v.pathOfStringWithNUL(at: "\(path).\(k)") { return p }
+            }
+            return nil
+        default: return nil
+        }
     }
 }

@@ -101,8 +101,12 @@ public final class AMQPConnection {
         try check("confirm.select")
     }
 
-    /// Sends one message (does not wait for anything).
+    /// Sends one message (does not wait for anything). A message that can never be published throws
+    /// ``AMQPError/Kind/unpublishable`` before anything is sent, and the connection stays usable.
     public func publish(exchange: String, routingKey: String, _ message: AMQPMessage) throws(AMQPError) {
+        if let why = message.unpublishableReason(exchange: exchange, routingKey: routingKey, frameMax: Int(amqp_get_frame_max(state))) {
+            throw AMQPError(.unpublishable, why)
+        }
         var props = properties(message)
         let rc = withAMQPBytes(exchange) { e in withAMQPBytes(routingKey) { k in
             message.body.withUnsafeBytes { body in
@@ -111,8 +115,11 @@ public final class AMQPConnection {
             }
         } }
         guard rc == AMQP_STATUS_OK.rawValue else {
-            broken()
-            throw AMQPError(.connection, "publish failed: \(String(cString: amqp_error_string2(rc)))")
+            broken()                           // the method frame may be out without its header: start again
+            let why = String(cString: amqp_error_string2(rc))
+            // The client could not encode it (a limit the check above missed): this message never will be.
+            let encoding = [AMQP_STATUS_BAD_AMQP_DATA, AMQP_STATUS_TABLE_TOO_BIG, AMQP_STATUS_INVALID_PARAMETER].contains { $0.rawValue == rc }
+            throw AMQPError(encoding ? .unpublishable : .connection, "publish failed: \(why)")
         }
     }
 
@@ -120,7 +127,7 @@ public final class AMQPConnection {
     private func properties(_ m: AMQPMessage) -> amqp_basic_properties_t {
         var size = (m.contentType?.utf8.count ?? 0) + (m.messageID?.utf8.count ?? 0) + (m.correlationID?.utf8.count ?? 0)
         size += (m.type?.utf8.count ?? 0) + (m.expiration?.utf8.count ?? 0)
-        for (key, value) in m.headers { size += key.utf8.count + (value.stringValue?.utf8.count ?? 0) }
+        for (key, value) in m.headers { size += key.utf8.count + (value.stringValue?.utf8.count ?? 0) }   // others: the arena
         scratch.reserve(bytes: size, entries: m.headers.count)
         var p = amqp_basic_properties_t()
         p._flags = amqp_flags_t(AMQP_BASIC_DELIVERY_MODE_FLAG)

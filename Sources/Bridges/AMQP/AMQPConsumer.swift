@@ -121,7 +121,7 @@ public final class AMQPConsumer: Sendable {
                     generation += 1
                     if generation > 1 { reconnectCount.add(1, ordering: .relaxed) }
                     consuming.store(!paused, ordering: .relaxed)
-                    backoff.succeeded()
+                    backoff.connected(at: .now)
                     if down { logger.info("AMQP consumer reconnected", metadata: ["queue": "\(queue)"]) }
                     down = false
                 } catch {
@@ -168,6 +168,8 @@ public final class AMQPConsumer: Sendable {
                 consuming.store(false, ordering: .relaxed)
                 connection = nil
                 consumerTag = nil
+                // Not at once: a connection lost right after it was made would otherwise be remade in a loop.
+                if !closed { _ = signal.wait(socket: nil, milliseconds: Int32(backoff.lost(at: .now).inSeconds * 1000)) }
             }
         }
         consuming.store(false, ordering: .relaxed)

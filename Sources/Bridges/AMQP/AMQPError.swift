@@ -11,6 +11,9 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         case badURL
         /// The publisher or consumer was closed.
         case closed
+        /// The message can never be published (a property over 255 bytes, headers over `frame_max`):
+        /// retrying or reconnecting does not help.
+        case unpublishable
     }
 
     public let kind: Kind
@@ -30,6 +33,7 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
         case .refused: "AMQP broker refused (\(code.map(String.init) ?? "?")): \(message)"
         case .badURL: "AMQP URL: \(message)"
         case .closed: "AMQP: \(message)"
+        case .unpublishable: "AMQP message cannot be published: \(message)"
         }
     }
 }

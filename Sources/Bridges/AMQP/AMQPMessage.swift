@@ -1,17 +1,57 @@
-/// A header or argument value in an AMQP table.
+/// A header or argument value in an AMQP field table, of any type the wire carries, so a message copied
+/// (retried, dead-lettered, replayed) keeps the headers it came with exactly: `x-death`'s tables and arrays,
+/// booleans, floats, integers of every width.
 public enum AMQPValue: Sendable, Hashable, CustomStringConvertible {
+    /// A long string (`S`).
     case string(String)
+    /// A 64-bit signed integer (`l`), what Troupe writes.
     case int(Int64)
+    case bool(Bool)
+    case double(Double)
+    case float(Float)
+    /// `value` / 10^`scale`.
+    case decimal(scale: UInt8, value: UInt32)
+    /// Seconds since 1970 (`T`).
+    case timestamp(UInt64)
+    /// A byte array (`x`).
+    case bytes([UInt8])
+    case table([String: AMQPValue])
+    case array([AMQPValue])
+    case void
+    /// An integer of another width than `int`'s, kept with its kind so a copy sends the same type
+    /// (a `u64` holds its bit pattern).
+    case sizedInt(Int64, kind: IntegerKind)
+
+    /// The integer field kinds other than 64-bit signed, by their rabbitmq-c type octet.
+    public enum IntegerKind: UInt8, Sendable, Hashable {
+        case i8 = 0x62, u8 = 0x42, i16 = 0x73, u16 = 0x75, i32 = 0x49, u32 = 0x69, u64 = 0x4C
+    }
 
     public var description: String {
         switch self {
         case .string(let s): s
-        case .int(let i): String(i)
+        case .int(let i), .sizedInt(let i, _): String(i)
+        case .bool(let b): String(b)
+        case .double(let d): String(d)
+        case .float(let f): String(f)
+        case .decimal(let scale, let value): "\(value)e-\(scale)"
+        case .timestamp(let t): "@\(t)"
+        case .bytes(let b): "<\(b.count) bytes>"
+        case .table(let t): "{" + t.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "}"
+        case .array(let a): "[" + a.map(\.description).joined(separator: ", ") + "]"
+        case .void: "void"
         }
     }
 
     public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
-    public var intValue: Int64? { if case .int(let i) = self { i } else { nil } }
+    /// The value of an integer of any width.
+    public var intValue: Int64? {
+        switch self {
+        case .int(let i): i
+        case .sizedInt(let i, let kind): kind == .u64 && i < 0 ? Int64.max : i
+        default: nil
+        }
+    }
 }
 
 /// A message as published or delivered: body and the basic properties Troupe uses.

@@ -13,6 +13,11 @@ import Synchronization
 /// sent, so the thread never sits in a `send` the broker does not read: publishes wait until the broker
 /// unblocks it, and ``close()`` then fails what waits instead of waiting for the alarm to clear.
 /// After ``stopWaitingForTheBroker()`` (a node's shutdown) publishes the broker cannot take fail at once.
+///
+/// A message that can never be published (``AMQPMessage/unpublishableReason(exchange:routingKey:frameMax:)``)
+/// fails alone: the rest of its call is still sent and confirmed, then the call throws
+/// ``AMQPPublishRejection`` naming it; the connection is not given up for it. A connection lost right after
+/// it was made is remade after a growing delay (``Backoff``), never in a tight loop.
 public final class AMQPPublisher: Sendable {
     /// One publish waiting to be sent or confirmed: a message of a ``PublishCompletion``'s batch, by index
     /// (one reference to move around per message, not the message's strings and headers).
@@ -167,7 +172,7 @@ public final class AMQPPublisher: Sendable {
                     connectedFlag.store(true, ordering: .relaxed)
                     refusalState.withLock { $0 = nil }
                     nextTag = 1
-                    backoff.succeeded()
+                    backoff.connected(at: .now)
                     if everConnected { reconnectCount.add(1, ordering: .relaxed) }
                     if down { logger.info("AMQP publisher reconnected", metadata: ["broker": "\(url.host):\(url.port)"]) }
                     down = false
@@ -195,6 +200,14 @@ public final class AMQPPublisher: Sendable {
                     try p.done.send(p.index, on: conn)
                     unconfirmed.append((nextTag, p))
                     nextTag += 1
+                } catch where error.kind == .unpublishable {
+                    // Never retried: this message fails alone, and its call learns why once the rest settled.
+                    logger.error("a message can never be published; it fails alone", metadata: ["reason": "\(error.message)"])
+                    p.done.reject(p.index, error.message)
+                    guard !conn.isOpen else { continue }
+                    shared.withLock { s in for q in batch[(i + 1)...].reversed() { s.queue.prepend(q) } }
+                    failed = true
+                    break
                 } catch {
                     shared.withLock { s in for q in batch[i...].reversed() { s.queue.prepend(q) } }
                     failed = true
@@ -221,6 +234,13 @@ public final class AMQPPublisher: Sendable {
                 connection = nil
                 connectedFlag.store(false, ordering: .relaxed)
                 _ = noteBlocked(nil, log: false)           // a new connection starts unblocked
+                if closed {
+                    // Closing: what the lost connection did not confirm fails now, not after reconnecting (a
+                    // connection that fails at every publish would otherwise keep close() waiting for ever).
+                    for p in takeQueued() { p.done.fail(AMQPError(.connection, "closed while the connection to the broker failed")) }
+                    continue
+                }
+                _ = signal.wait(socket: nil, milliseconds: Int32(backoff.lost(at: .now).inSeconds * 1000))
             }
         }
         if let conn = connection, conn.blockedReason != nil { conn.broken() }   // the broker would not read a polite close
@@ -258,11 +278,24 @@ public final class AMQPPublisher: Sendable {
 /// or failed once.
 final class PublishCompletion: Sendable {
     let messages: [(exchange: String, routingKey: String, message: AMQPMessage)]
-    private let state: Mutex<(remaining: Int, continuation: CheckedContinuation<Void, any Error>?)>
+    private struct State {
+        var remaining: Int
+        var continuation: CheckedContinuation<Void, any Error>?
+        /// Messages that can never be published, by index, with why.
+        var rejected: [Int: String] = [:]
+
+        /// The continuation, taken, once every message is confirmed or rejected; and how to resume it.
+        mutating func takeIfSettled() -> (CheckedContinuation<Void, any Error>, (any Error)?)? {
+            guard remaining <= 0, let c = continuation else { return nil }
+            continuation = nil
+            return (c, rejected.isEmpty ? nil : AMQPPublishRejection(reasons: rejected))
+        }
+    }
+    private let state: Mutex<State>
 
     init(_ messages: [(exchange: String, routingKey: String, message: AMQPMessage)], continuation: CheckedContinuation<Void, any Error>) {
         self.messages = messages
-        state = Mutex((messages.count, continuation))
+        state = Mutex(State(remaining: messages.count, continuation: continuation))
     }
 
     /// Sends message `index` on `connection`, read in place (not copied: this runs once per message).
@@ -276,13 +309,24 @@ final class PublishCompletion: Sendable {
 
     /// `count` more of its messages were confirmed.
     func succeed(_ count: Int) {
-        let c = state.withLock { s -> CheckedContinuation<Void, any Error>? in
+        resume(state.withLock { s in
             s.remaining -= count
-            guard s.remaining <= 0 else { return nil }
-            defer { s.continuation = nil }
-            return s.continuation
-        }
-        c?.resume()
+            return s.takeIfSettled()
+        })
+    }
+
+    /// Message `index` can never be published, for `reason`.
+    func reject(_ index: Int, _ reason: String) {
+        resume(state.withLock { s in
+            s.remaining -= 1
+            s.rejected[index] = reason
+            return s.takeIfSettled()
+        })
+    }
+
+    private func resume(_ settled: (CheckedContinuation<Void, any Error>, (any Error)?)?) {
+        guard let (c, error) = settled else { return }
+        if let error { c.resume(throwing: error) } else { c.resume() }
     }
 
     func fail(_ error: any Error) {

@@ -2,44 +2,50 @@ import CRabbitMQ
 import Foundation
 
 /// AMQP field tables for C calls: built for the duration of a call from Swift values and freed after;
-/// read from the library's memory into Swift values.
+/// read from the library's memory into Swift values, every field type included.
 enum AMQPTable {
     static func with<R>(_ fields: [String: AMQPValue], _ body: (amqp_table_t) throws -> R) rethrows -> R {
         if fields.isEmpty { return try body(amqp_empty_table) }
-        var allocations: [UnsafeMutableRawPointer] = []
-        defer { for p in allocations { free(p) } }
-        func bytes(_ s: String) -> amqp_bytes_t {
-            let p = strdup(s)!
-            allocations.append(UnsafeMutableRawPointer(p))
-            return amqp_bytes_t(len: strlen(p), bytes: UnsafeMutableRawPointer(p))
-        }
-        let entries = UnsafeMutablePointer<amqp_table_entry_t>.allocate(capacity: fields.count)
-        defer { entries.deallocate() }
-        for (i, (key, value)) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
-            let v: amqp_field_value_t = switch value {
-            case .string(let s): crmq_utf8_value(bytes(s))
-            case .int(let n): crmq_i64_value(n)
-            }
-            (entries + i).initialize(to: amqp_table_entry_t(key: bytes(key), value: v))
-        }
-        return try body(amqp_table_t(num_entries: Int32(fields.count), entries: entries))
+        let arena = AMQPFieldArena()
+        return try body(arena.table(fields))
     }
 
     static func read(_ table: amqp_table_t) -> [String: AMQPValue] {
         var out: [String: AMQPValue] = [:]
         guard table.num_entries > 0, let entries = table.entries else { return out }
         for i in 0..<Int(table.num_entries) {
-            let entry = entries[i]
-            let key = string(entry.key)
-            var n: Int64 = 0
-            var b = amqp_bytes_t()
-            if crmq_int_value(entry.value, &n) == 1 {
-                out[key] = .int(n)
-            } else if crmq_bytes_value(entry.value, &b) == 1 {
-                out[key] = .string(string(b))
-            }
+            if let value = value(entries[i].value) { out[string(entries[i].key)] = value }
         }
         return out
+    }
+
+    /// One field value as Swift; nil for a kind rabbitmq-c does not know (it would not have decoded it).
+    static func value(_ v: amqp_field_value_t) -> AMQPValue? {
+        func sized(_ n: Int64, _ kind: AMQPValue.IntegerKind) -> AMQPValue { .sizedInt(n, kind: kind) }
+        switch UInt32(v.kind) {
+        case AMQP_FIELD_KIND_UTF8.rawValue: return .string(string(v.value.bytes))
+        case AMQP_FIELD_KIND_BYTES.rawValue: return .bytes(array(v.value.bytes))
+        case AMQP_FIELD_KIND_I64.rawValue: return .int(v.value.i64)
+        case AMQP_FIELD_KIND_BOOLEAN.rawValue: return .bool(v.value.boolean != 0)
+        case AMQP_FIELD_KIND_F64.rawValue: return .double(v.value.f64)
+        case AMQP_FIELD_KIND_F32.rawValue: return .float(v.value.f32)
+        case AMQP_FIELD_KIND_DECIMAL.rawValue: return .decimal(scale: v.value.decimal.decimals, value: v.value.decimal.value)
+        case AMQP_FIELD_KIND_TIMESTAMP.rawValue: return .timestamp(v.value.u64)
+        case AMQP_FIELD_KIND_TABLE.rawValue: return .table(read(v.value.table))
+        case AMQP_FIELD_KIND_VOID.rawValue: return .void
+        case AMQP_FIELD_KIND_ARRAY.rawValue:
+            let a = v.value.array
+            guard a.num_entries > 0, let entries = a.entries else { return .array([]) }
+            return .array((0..<Int(a.num_entries)).compactMap { value(entries[$0]) })
+        case AMQP_FIELD_KIND_I8.rawValue: return sized(Int64(v.value.i8), .i8)
+        case AMQP_FIELD_KIND_U8.rawValue: return sized(Int64(v.value.u8), .u8)
+        case AMQP_FIELD_KIND_I16.rawValue: return sized(Int64(v.value.i16), .i16)
+        case AMQP_FIELD_KIND_U16.rawValue: return sized(Int64(v.value.u16), .u16)
+        case AMQP_FIELD_KIND_I32.rawValue: return sized(Int64(v.value.i32), .i32)
+        case AMQP_FIELD_KIND_U32.rawValue: return sized(Int64(v.value.u32), .u32)
+        case AMQP_FIELD_KIND_U64.rawValue: return sized(Int64(bitPattern: v.value.u64), .u64)
+        default: return nil
+        }
     }
 
     /// A copy of bytes the library owns.

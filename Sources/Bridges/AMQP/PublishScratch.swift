@@ -11,6 +11,9 @@ final class PublishScratch {
     private var entries: UnsafeMutablePointer<amqp_table_entry_t>
     private var entryCapacity: Int
     private var entryCount = 0
+    /// Header values other than strings and 64-bit integers (nested tables, arrays, floats...): rare, so
+    /// allocated per message and freed at the next ``reserve(bytes:entries:)``.
+    private let arena = AMQPFieldArena()
 
     init() {
         capacity = 512
@@ -28,6 +31,7 @@ final class PublishScratch {
     func reserve(bytes needed: Int, entries neededEntries: Int) {
         used = 0
         entryCount = 0
+        arena.reset()
         if needed > capacity {
             bytes.deallocate()
             capacity = max(needed, capacity * 2)
@@ -64,6 +68,7 @@ final class PublishScratch {
             let v: amqp_field_value_t = switch value {
             case .string(let s): crmq_utf8_value(copy(s))
             case .int(let n): crmq_i64_value(n)
+            default: arena.value(value)
             }
             (entries + i).initialize(to: amqp_table_entry_t(key: copy(key), value: v))
             i += 1

@@ -77,7 +77,12 @@ public enum DeadLetterQueue {
     }
 
     static func info(_ m: AMQPMessage) -> DeadLetterInfo {
-        let age = m.headers["x-dead-at"]?.intValue.map { Duration.milliseconds(Int64(Date().timeIntervalSince1970 * 1000) - $0) }
+        // Anyone can publish to the dead queue: an `x-dead-at` far off (or negative) gives no age rather than a trap.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let age = m.headers["x-dead-at"]?.intValue.flatMap { at -> Duration? in
+            let (ms, overflow) = now.subtractingReportingOverflow(at)
+            return overflow || ms < 0 ? nil : .milliseconds(ms)
+        }
         return DeadLetterInfo(id: m.messageID ?? "-", topic: m.type ?? m.headers["x-routing-key"]?.stringValue ?? "-",
                               error: m.headers["x-error"]?.stringValue ?? "-", attempts: Int(m.headers["x-attempts"]?.intValue ?? 0), age: age)
     }

@@ -261,32 +261,46 @@ public final class EnvelopeConsumer: Sendable {
             }
         } catch let failed as HandlerFailed {
             // The failed delivery is not run again in this attempt; the others are, each in a savepoint.
-            return try await pool.transaction { db in
-                let context = DeliveryContext(db: db, maxAttempts: maxAttempts)
-                var failures: [Int: HandlerFailure] = [failed.index: failed.failure]
-                var duplicates = 0
-                for (i, envelope, attempt, prepared) in batch where i != failed.index {
-                    try db.query("SAVEPOINT troupe_delivery")
-                    do {
-                        if try context.recordFirstDelivery(of: envelope.id.lowercasedString, component: component) {
-                            context.attempt = attempt
-                            context.prepared = prepared
-                            try handler(envelope, context)
-                            try context.writeEmitted()
-                        } else {
-                            duplicates += 1
-                        }
-                        try db.query("RELEASE SAVEPOINT troupe_delivery")
-                    } catch let error as PostgresError where error.isRetryable {
-                        throw error                                   // the whole batch runs again
-                    } catch {
-                        context.discardEmitted()
-                        try db.query("ROLLBACK TO SAVEPOINT troupe_delivery")
-                        failures[i] = HandlerFailure(description: "\(error)", disposition: classify(error))
+            return try await commitEachInSavepoint(batch, failed: [failed.index: failed.failure], component: component, pool: pool,
+                                                   handler: handler, classify: classify, maxAttempts: maxAttempts)
+        } catch let error as PostgresError where error.isAbortedTransaction {
+            // A handler swallowed a failed statement: find which, each delivery in a savepoint (its RELEASE fails).
+            return try await commitEachInSavepoint(batch, failed: [:], component: component, pool: pool,
+                                                   handler: handler, classify: classify, maxAttempts: maxAttempts)
+        }
+    }
+
+    /// The batch again, each delivery in a savepoint, so that only the failing ones (and those in `failed`,
+    /// not run again) are rolled back.
+    private static func commitEachInSavepoint(_ batch: [(index: Int, envelope: Envelope, attempt: Int, prepared: JSONValue?)], failed: [Int: HandlerFailure],
+                                              component: String, pool: PostgresPool, handler: @escaping Handler,
+                                              classify: @escaping @Sendable (any Error) -> FailureDisposition,
+                                              maxAttempts: Int) async throws -> ([Int: HandlerFailure], Int) {
+        try await pool.transaction { db in
+            let context = DeliveryContext(db: db, maxAttempts: maxAttempts)
+            var failures = failed
+            var duplicates = 0
+            for (i, envelope, attempt, prepared) in batch where failed[i] == nil {
+                try db.query("SAVEPOINT troupe_delivery")
+                do {
+                    if try context.recordFirstDelivery(of: envelope.id.lowercasedString, component: component) {
+                        context.attempt = attempt
+                        context.prepared = prepared
+                        try handler(envelope, context)
+                        try context.writeEmitted()
+                    } else {
+                        duplicates += 1
                     }
+                    try db.query("RELEASE SAVEPOINT troupe_delivery")
+                } catch let error as PostgresError where error.isRetryable {
+                    throw error                                   // the whole batch runs again
+                } catch {
+                    context.discardEmitted()
+                    try db.query("ROLLBACK TO SAVEPOINT troupe_delivery")
+                    failures[i] = HandlerFailure(description: "\(error)", disposition: classify(error))
                 }
-                return (failures, duplicates)
             }
+            return (failures, duplicates)
         }
     }
 
@@ -302,12 +316,12 @@ public final class EnvelopeConsumer: Sendable {
             switch outcome {
             case .retry(let n, let reason):
                 message.headers["x-attempts"] = .int(Int64(n))
-                message.headers["x-error"] = .string(reason)
+                message.headers["x-error"] = .string(Self.bounded(reason))
                 copies.append(("", WireTopology.retryQueue(component, attempt: n), message))
                 retried += 1
             case .dead(let n, let reason):
                 message.headers["x-attempts"] = .int(Int64(n))
-                message.headers["x-error"] = .string(reason)
+                message.headers["x-error"] = .string(Self.bounded(reason))
                 message.headers["x-dead-at"] = .int(Int64(Date().timeIntervalSince1970 * 1000))
                 message.headers["x-routing-key"] = .string(delivery.routingKey)
                 copies.append(("", WireTopology.deadQueue(component), message))
@@ -320,7 +334,7 @@ public final class EnvelopeConsumer: Sendable {
         var requeueAll = false
         if !copies.isEmpty {
             do {
-                try await publisher.publish(copies)
+                try await publishCopies(copies)
             } catch {
                 logger.error("could not route failed deliveries; they go back to the queue", metadata: ["reason": "\(error)"])
                 requeueAll = true
@@ -340,9 +354,45 @@ public final class EnvelopeConsumer: Sendable {
         return (retried, dead)
     }
 
-    /// Which attempt this delivery is: 1 for a fresh message, n + 1 after `x-attempts: n`.
+    /// Publishes retry and dead copies, confirmed. A copy the wire cannot carry (the headers it came with
+    /// plus Troupe's no longer fit in a frame) goes again with Troupe's headers only, saying what was dropped,
+    /// so the message is kept rather than requeued for ever.
+    private func publishCopies(_ copies: [(exchange: String, routingKey: String, message: AMQPMessage)]) async throws {
+        do {
+            try await publisher.publish(copies)
+        } catch let rejection as AMQPPublishRejection {
+            let plain = rejection.reasons.sorted { $0.key < $1.key }.map { index, reason in
+                var copy = copies[index]
+                copy.message.headers = copy.message.headers.filter { Self.ownHeaders.contains($0.key) }
+                copy.message.headers["x-headers-dropped"] = .string(Self.bounded("its headers could not be copied: \(reason)"))
+                return copy
+            }
+            logger.warning("copied failed deliveries without their headers, which no longer fit", metadata: ["count": "\(plain.count)"])
+            try await publisher.publish(plain)
+        }
+    }
+
+    /// The headers Troupe writes on the copies it routes.
+    static let ownHeaders: Set<String> = ["x-attempts", "x-error", "x-dead-at", "x-routing-key"]
+
+    /// `text` cut to at most 1,000 bytes of UTF-8 (at a character boundary): an `x-error` stays readable and
+    /// far below a frame, whatever a handler's error said.
+    static func bounded(_ text: String) -> String {
+        guard text.utf8.count > 1000 else { return text }
+        var cut = ""
+        for c in text {
+            guard cut.utf8.count + c.utf8.count <= 997 else { break }
+            cut.append(c)
+        }
+        return cut + "..."
+    }
+
+    /// Which attempt this delivery is: 1 for a fresh message, n + 1 after `x-attempts: n`. The header comes
+    /// from whoever published: a value that is not an integer counts as none, and the count is held within
+    /// 0 ..< maxAttempts, so it never overflows nor names a retry queue that does not exist.
     private func attempt(of delivery: AMQPDelivery) -> Int {
-        Int(delivery.message.headers["x-attempts"]?.intValue ?? 0) + 1
+        let previous = delivery.message.headers["x-attempts"]?.intValue ?? 0
+        return Int(min(max(previous, 0), Int64(configuration.topology.maxAttempts - 1))) + 1
     }
 }
 

@@ -12,6 +12,9 @@ import Synchronization
 /// between commit and publish) is published when one runs again. Delivery is at least once: a relay
 /// that dies after the confirms and before its COMMIT leaves the rows, they are published again, and
 /// consumers deduplicate.
+///
+/// A row that can never be published (``AMQPPublishRejection``) moves to `troupe_outbox_dead` with the
+/// reason, in the same transaction, while the rest of its batch is published: see ``DeadOutbox``.
 public final class OutboxRelay: Sendable {
     private let pool: PostgresPool
     private let publisher: AMQPPublisher
@@ -23,6 +26,7 @@ public final class OutboxRelay: Sendable {
     private let listener: PostgresListener
     private let bell: UUID
     private let publishedCount = Atomic<Int>(0)
+    private let deadCount = Atomic<Int>(0)
     private let cursor = Mutex(OutboxCursor())
 
     /// - Parameters:
@@ -44,6 +48,8 @@ public final class OutboxRelay: Sendable {
 
     /// Envelopes this relay published (confirmed, and their rows deleted).
     public var published: Int { publishedCount.load(ordering: .relaxed) }
+    /// Rows this relay moved to `troupe_outbox_dead` because they can never be published.
+    public var movedToDead: Int { deadCount.load(ordering: .relaxed) }
 
     /// Relays until ``stop()``; vacuums the outbox after every ``vacuumEvery`` envelopes it deleted.
     public func run() async {
@@ -96,12 +102,13 @@ public final class OutboxRelay: Sendable {
         }
     }
 
-    /// Takes, publishes and deletes one batch; returns its size.
+    /// Takes, publishes and deletes one batch (moving a row that can never be published to
+    /// `troupe_outbox_dead`); returns how many rows it took.
     /// - Parameter fromTheStart: look from the oldest row, not from the ``OutboxCursor``'s floor.
     func relayBatch(fromTheStart: Bool = false) async throws -> Int {
-        let limit = batchSize, exchange = exchange, publisher = publisher
+        let limit = batchSize, exchange = exchange, publisher = publisher, logger = logger
         let after = fromTheStart ? 0 : cursor.withLock { $0.start(at: .now) }
-        let (count, highest) = try await pool.withConnection { db in
+        let (count, highest, dead) = try await pool.withConnection { db in
             try db.transaction { db in
                 // A queue table's statistics mislead the planner: sampled nearly empty, the table has pages
                 // spread out by rows since deleted, and a sequential scan (twice, for the join) read all of
@@ -112,12 +119,12 @@ public final class OutboxRelay: Sendable {
                 let rows = try db.query("""
                     DELETE FROM troupe_outbox
                     WHERE ctid = ANY(ARRAY(SELECT ctid FROM troupe_outbox WHERE seq > $2 ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED))
-                    RETURNING seq, topic, envelope
+                    RETURNING seq, id, topic, envelope
                     """, [limit, after]).rows
-                guard !rows.isEmpty else { return (0, Int64(0)) }
-                var taken: [(seq: Int64, topic: String, text: String)] = []
+                guard !rows.isEmpty else { return (0, Int64(0), 0) }
+                var taken: [(seq: Int64, id: UUID, topic: String, text: String)] = []
                 taken.reserveCapacity(rows.count)
-                for row in rows { taken.append((try row.decode("seq"), try row.decode("topic"), try row.decode("envelope"))) }
+                for row in rows { taken.append((try row.decode("seq"), try row.decode("id"), try row.decode("topic"), try row.decode("envelope"))) }
                 taken.sort { $0.seq < $1.seq }
                 let messages = taken.map { row in
                     let body = Array(row.text.utf8)
@@ -131,12 +138,28 @@ public final class OutboxRelay: Sendable {
                 }
                 // The rows stay locked, deleted but not committed, while the broker confirms: this
                 // thread is a pool connection's own, so waiting here keeps the cooperative pool free.
-                try BlockingWait.run { try await publisher.publish(messages) }
-                return (rows.count, taken[taken.count - 1].seq)
+                do {
+                    try BlockingWait.run { try await publisher.publish(messages) }
+                } catch let rejection as AMQPPublishRejection {
+                    // The others are confirmed; these never will be: keep them, with why, instead of retrying.
+                    let dead = rejection.reasons.sorted { $0.key < $1.key }.map { (row: taken[$0.key], reason: $0.value) }
+                    for (row, reason) in dead {
+                        logger.error("an outbox row can never be published; moved to troupe_outbox_dead",
+                                     metadata: ["seq": "\(row.seq)", "id": "\(row.id.lowercasedString)", "reason": "\(reason)"])
+                    }
+                    try db.query("""
+                        INSERT INTO troupe_outbox_dead (seq, id, topic, envelope, reason)
+                        SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::text[])
+                        """, [PostgresArray(dead) { $0.row.seq }, PostgresArray(dead) { $0.row.id }, PostgresArray(dead) { $0.row.topic },
+                              PostgresArray(dead) { $0.row.text }, PostgresArray(dead) { $0.reason }])
+                    return (rows.count, taken[taken.count - 1].seq, dead.count)
+                }
+                return (rows.count, taken[taken.count - 1].seq, 0)
             }
         }
         if count > 0 { cursor.withLock { $0.published(upTo: highest, at: .now) } }
-        publishedCount.add(count, ordering: .relaxed)
+        publishedCount.add(count - dead, ordering: .relaxed)
+        deadCount.add(dead, ordering: .relaxed)
         return count
     }
 

@@ -104,6 +104,9 @@ public final class PostgresConnection {
                 commitPreparations = []
                 for w in work { try w() }
             }
+            // A statement that failed and whose error the body caught aborted the transaction: PostgreSQL
+            // answers COMMIT with ROLLBACK and no error, so the body's effects would be lost in silence.
+            if let conn, PQtransactionStatus(conn) == PQTRANS_INERROR { throw PostgresError.abortedTransaction }
             try query("COMMIT")
             let hooks = commitHooks
             commitHooks = []

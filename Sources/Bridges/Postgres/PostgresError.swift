@@ -37,6 +37,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var isConnectionFailure: Bool {
         kind == .connection || sqlState?.hasPrefix("08") == true || ["57P01", "57P02", "57P03"].contains(sqlState ?? "")
     }
+    /// `25P02`: a statement of the transaction failed (and its error was caught), so it can only roll back.
+    public var isAbortedTransaction: Bool { sqlState == "25P02" }
+    /// What ``PostgresConnection/transaction(_:)`` throws instead of a COMMIT the server would turn into ROLLBACK.
+    static let abortedTransaction = PostgresError(.server, "an earlier statement failed and aborted the transaction; it was rolled back, not committed",
+                                                  sqlState: "25P02")
     /// Worth running the whole transaction again.
     public var isRetryable: Bool { isSerializationFailure || isDeadlock || isConnectionFailure }
 

@@ -8,18 +8,34 @@ struct DLQCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlq",
         abstract: "Inspect, replay or purge a component's dead-letter queue (troupe.<component>.dead).",
+        discussion: "COMPONENT 'outbox' means the outbox rows that could never be published (troupe_outbox_dead in PostgreSQL).",
         subcommands: [List.self, Replay.self, Purge.self]
     )
 
     struct ComponentArgument: ParsableArguments {
-        @Argument(help: ArgumentHelp("The component: \(Component.allCases.map(\.rawValue).joined(separator: ", ")).",
-                                     valueName: "component"))
+        /// Not a component: the outbox rows that could never be published.
+        static let outbox = "outbox"
+        static let choices = Component.allCases.map(\.rawValue) + [outbox]
+
+        @Argument(help: ArgumentHelp("The component: \(choices.joined(separator: ", ")).", valueName: "component"))
         var component: String
 
+        var isOutbox: Bool { component == Self.outbox }
+
         func validate() throws {
-            guard Component(rawValue: component) != nil else {
-                throw ValidationError("unknown component '\(component)' (one of: \(Component.allCases.map(\.rawValue).joined(separator: ", ")))")
+            guard Self.choices.contains(component) else {
+                throw ValidationError("unknown component '\(component)' (one of: \(Self.choices.joined(separator: ", ")))")
             }
+        }
+    }
+
+    /// Runs `body` with a one-connection pool on the topology's database, for `outbox`.
+    static func onDatabase<T>(_ topology: Topology, _ body: (PostgresPool) async throws -> T) async throws -> T {
+        let pool = PostgresPool(.init(url: topology.database.url, size: 1, applicationName: "troupe dlq"))
+        do {
+            return try await withCleanup { try await body(pool) } cleanup: { await pool.shutdown() }
+        } catch let error as PostgresError where error.isConnectionFailure {
+            throw CLIError(message: "cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
         }
     }
 
@@ -30,6 +46,13 @@ struct DLQCommand: AsyncParsableCommand {
         @Option(help: "Show at most this many.") var limit = 100
         func run() async throws {
             let topology = try options.load()
+            if component.isOutbox {
+                let rows = try await DLQCommand.onDatabase(topology) { try await DeadOutbox.list(pool: $0, limit: limit) }
+                guard !rows.isEmpty else { return print("troupe_outbox_dead is empty.") }
+                print(["ID", "TOPIC", "AGE", "REASON"].joined(separator: "\t"))
+                for r in rows { print([r.id, r.topic, DurationText.format(r.age), r.reason].joined(separator: "\t")) }
+                return
+            }
             let letters = try await CLIError.onBroker(topology) {
                 try await DeadLetterQueue.list(url: topology.broker.url, component: component.component, limit: limit)
             }
@@ -52,6 +75,11 @@ struct DLQCommand: AsyncParsableCommand {
         }
         func run() async throws {
             let topology = try options.load()
+            if component.isOutbox {
+                let n = try await DLQCommand.onDatabase(topology) { try await DeadOutbox.replay(pool: $0, id: id) }
+                if let id, n == 0 { throw CLIError(message: "no row with id \(id) in troupe_outbox_dead", exitCode: 1) }
+                return print("moved \(n) row(s) back to the outbox")
+            }
             let n = try await CLIError.onBroker(topology) {
                 try await DeadLetterQueue.replay(url: topology.broker.url, component: component.component, id: id)
             }
@@ -74,6 +102,10 @@ struct DLQCommand: AsyncParsableCommand {
         func run() async throws {
             let topology = try options.load()
             let age = olderThan.flatMap(DurationText.parse)
+            if component.isOutbox {
+                let n = try await DLQCommand.onDatabase(topology) { try await DeadOutbox.purge(pool: $0, olderThan: age) }
+                return print("purged \(n) row(s) from troupe_outbox_dead")
+            }
             let n = try await CLIError.onBroker(topology) {
                 try await DeadLetterQueue.purge(url: topology.broker.url, component: component.component, olderThan: age)
             }

@@ -24,6 +24,10 @@ struct PublishCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !topic.isEmpty, !topic.contains(" ") else { throw ValidationError("TOPIC must be a non-empty routing key without spaces") }
+        if let problem = Envelope.problem(topic: topic) { throw ValidationError("TOPIC \(problem)") }
+        if let correlationId, let problem = Envelope.problem(correlationId: correlationId) {
+            throw ValidationError("--correlation-id \(problem)")
+        }
         guard let value = try? JSONValue(parsing: Array(json.utf8)), value.isObject else {
             throw ValidationError("JSON must be a JSON object, e.g. '{\"orderId\": \"o-1\"}'")
         }
