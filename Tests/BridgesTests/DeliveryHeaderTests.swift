@@ -67,6 +67,22 @@ import Testing
         await f.stop()
     }
 
+    /// A header nested far deeper than any real one (a frame can hold tens of thousands of levels) is read
+    /// down to 32 levels, not by a recursion that could overflow the consumer thread's stack.
+    @Test func aHeaderNestedTooDeepIsCutNotFollowed() async throws {
+        let f = try await ConsumerFixture(retryDelays: [.milliseconds(50)]) { _, _ in throw PermanentError(Flaky()) }
+        var deep: AMQPValue = .int(1)
+        for _ in 0..<200 { deep = .array([deep]) }
+        try await publish(f, orderEnvelope(n: 1), headers: ["deep": deep])
+        try await eventually("dead-lettered") { f.consumer.stats.deadLettered == 1 }
+        let dead = try #require(try f.deadLetters().first)
+        var value = try #require(dead.headers["deep"]), levels = 0
+        while case .array(let inner) = value, let first = inner.first { value = first; levels += 1 }
+        #expect(levels == 32)
+        #expect(value.stringValue?.contains("dropped: nested deeper than 32") == true, "\(value)")
+        await f.stop()
+    }
+
     /// Every header of `theirs` is on `message` as it was, but `x-death`, to which the broker adds its own
     /// entries as the retry queue dead-letters the message back: the entry it came with must still be there.
     func expectKept(_ theirs: [String: AMQPValue], on message: AMQPMessage, _ copy: String) {

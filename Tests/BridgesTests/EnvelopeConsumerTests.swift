@@ -110,6 +110,33 @@ import Testing
         await f.stop()
     }
 
+    /// Issue 16 §5: a failure outside the handler (here the outbox write of what one delivery emitted, refused
+    /// by a trigger) takes the per-delivery fallback like a handler's failure: that delivery is retried, then
+    /// dead-lettered; the rest of its batch commits; nothing goes back to the queue for ever.
+    @Test func anOutboxWriteThatFailsFailsItsDeliveryAloneAndNeverLoops() async throws {
+        let f = try await ConsumerFixture(retryDelays: [.milliseconds(50)]) { envelope, context in
+            try context.db.query("INSERT INTO effects (envelope_id, topic) VALUES ($1, $2)", [envelope.id, envelope.topic])
+            let topic = envelope.correlationId == "req-4" ? "order.refused-by-trigger" : "order.noted"
+            try context.emit(Envelope(topic: topic, producerId: "test", correlationId: envelope.correlationId, payload: .object([:])))
+        }
+        try await f.pool.withConnection { db in
+            try db.execute(script: """
+                CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN IF NEW.topic = 'order.refused-by-trigger' THEN RAISE EXCEPTION 'outbox write refused'; END IF; RETURN NEW; END $$;
+                CREATE TRIGGER refuse_outbox BEFORE INSERT ON troupe_outbox FOR EACH ROW EXECUTE FUNCTION refuse_outbox();
+                """)
+        }
+        let envelopes = (0..<10).map { orderEnvelope(n: $0) }
+        try await f.publish(envelopes)
+        try await eventually("nine handled and the refused one dead") { f.consumer.stats.handled == 9 && f.consumer.stats.deadLettered == 1 }
+        #expect(try await f.effectCount() == 9)
+        #expect(try await f.effectCount(envelopes[4].id) == 0)
+        let dead = try #require(try f.deadLetters().first)
+        #expect(dead.messageID == envelopes[4].id.lowercasedString)
+        #expect(dead.headers["x-error"]?.stringValue?.contains("outbox write refused") == true, "\(String(describing: dead.headers["x-error"]))")
+        await f.stop()
+    }
+
     @Test func aTransientFailureIsRetriedWithBackoffThenDeadLetteredWithItsAttempts() async throws {
         struct Flaky: Error {}
         let f = try await ConsumerFixture(retryDelays: [.milliseconds(100), .milliseconds(300)]) { envelope, context in

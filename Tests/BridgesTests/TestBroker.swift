@@ -10,10 +10,12 @@ struct TestBroker {
     let topology: WireTopology
     let exchange: String
 
-    init(retryDelays: [Duration] = [.milliseconds(50), .milliseconds(100)]) {
+    init(retryDelays: [Duration] = [.milliseconds(50), .milliseconds(100)], queueType: WireTopology.QueueType = .classic,
+         deliveryLimit: Int = 20) {
         exchange = "troupe.test.\(component)"
-        var t = WireTopology(exchange: exchange)
+        var t = WireTopology(exchange: exchange, queueType: queueType)
         t.retryDelays = retryDelays
+        t.deliveryLimit = deliveryLimit
         topology = t
     }
 

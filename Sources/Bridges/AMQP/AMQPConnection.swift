@@ -44,6 +44,9 @@ public final class AMQPConnection {
 
     public var isOpen: Bool { open }
 
+    /// The frame size negotiated with the broker.
+    var frameMax: Int { Int(amqp_get_frame_max(state)) }
+
     /// The socket, for `poll`.
     var socket: Int32 { amqp_get_sockfd(state) }
 
@@ -101,10 +104,23 @@ public final class AMQPConnection {
         try check("confirm.select")
     }
 
+    /// Puts the channel in transaction mode: publishes and acks take effect together at ``txCommit()``, or
+    /// not at all if the channel closes first. (Not with ``confirmSelect()`` on the same channel.)
+    public func txSelect() throws(AMQPError) {
+        amqp_tx_select(state, channel)
+        try check("tx.select")
+    }
+
+    /// Commits the publishes and acks sent since the last commit, and waits for the broker's answer.
+    public func txCommit() throws(AMQPError) {
+        amqp_tx_commit(state, channel)
+        try check("tx.commit")
+    }
+
     /// Sends one message (does not wait for anything). A message that can never be published throws
     /// ``AMQPError/Kind/unpublishable`` before anything is sent, and the connection stays usable.
     public func publish(exchange: String, routingKey: String, _ message: AMQPMessage) throws(AMQPError) {
-        if let why = message.unpublishableReason(exchange: exchange, routingKey: routingKey, frameMax: Int(amqp_get_frame_max(state))) {
+        if let why = message.unpublishableReason(exchange: exchange, routingKey: routingKey, frameMax: frameMax) {
             throw AMQPError(.unpublishable, why)
         }
         var props = properties(message)
@@ -115,11 +131,10 @@ public final class AMQPConnection {
             }
         } }
         guard rc == AMQP_STATUS_OK.rawValue else {
-            broken()                           // the method frame may be out without its header: start again
-            let why = String(cString: amqp_error_string2(rc))
-            // The client could not encode it (a limit the check above missed): this message never will be.
-            let encoding = [AMQP_STATUS_BAD_AMQP_DATA, AMQP_STATUS_TABLE_TOO_BIG, AMQP_STATUS_INVALID_PARAMETER].contains { $0.rawValue == rc }
-            throw AMQPError(encoding ? .unpublishable : .connection, "publish failed: \(why)")
+            // The check above is exact for what rabbitmq-c encodes, so a failure here is the connection's (the
+            // publish also reads inbound frames, e.g. heartbeats): the message is published again after reconnecting.
+            broken()
+            throw AMQPError(.connection, "publish failed: \(String(cString: amqp_error_string2(rc)))")
         }
     }
 

@@ -15,7 +15,7 @@ public final class AMQPConsumer: Sendable {
     enum Command: Sendable {
         case ack(UInt64, multiple: Bool, generation: Int)
         case reject(UInt64, requeue: Bool, generation: Int)
-        case pause, resume
+        case pause, resume, drain
     }
 
     private struct Shared {
@@ -77,6 +77,11 @@ public final class AMQPConsumer: Sendable {
     /// Consumes again after ``pause()``.
     public func resume() { send(.resume) }
 
+    /// Stops deliveries for good (`basic.cancel`), hands over those that arrived before the broker
+    /// answered, then ends ``next(max:)`` once they are taken; the connection stays open, so what is being
+    /// handled can still be acked. Then ``close()``. (A graceful stop: nothing committed is redelivered.)
+    public func drain() { send(.drain) }
+
     /// Stops consuming and closes the connection; unacked deliveries go back to the queue.
     public func close() async {
         shared.withLock { $0.closed = true }
@@ -99,6 +104,17 @@ public final class AMQPConsumer: Sendable {
         var backoff = Backoff()
         var down = false
         var acks = AckCoalescer()
+        var draining = false
+
+        /// Waits `delay` out: acks handed over meanwhile do not cut it short; closing does.
+        func pause(_ delay: Duration) {
+            let deadline = ContinuousClock.now + delay
+            while !shared.withLock({ $0.closed }) {
+                let left = deadline - .now
+                if left <= .zero { return }
+                _ = signal.wait(socket: nil, milliseconds: Int32(max(1, left.inSeconds * 1000)))
+            }
+        }
 
         while true {
             let (closed, commands) = shared.withLock { s -> (Bool, [Command]) in
@@ -110,6 +126,13 @@ public final class AMQPConsumer: Sendable {
                 for command in commands {
                     if case .pause = command { paused = true }
                     if case .resume = command { paused = false }
+                    if case .drain = command { draining = true }
+                }
+                if draining {
+                    // Draining without a connection: nothing more will come, and nothing can be acked.
+                    buffer.finish()
+                    _ = signal.wait(socket: nil, milliseconds: 1000)
+                    continue
                 }
                 do {
                     let conn = try AMQPConnection(url: url, heartbeat: heartbeat)
@@ -127,7 +150,7 @@ public final class AMQPConsumer: Sendable {
                 } catch {
                     if !down { AMQPError.logRetry("consumer", error, on: logger, ["queue": "\(queue)"]) }
                     down = true
-                    _ = signal.wait(socket: nil, milliseconds: Int32(backoff.failed().inSeconds * 1000))
+                    pause(backoff.failed())
                 }
                 continue
             }
@@ -145,10 +168,22 @@ public final class AMQPConsumer: Sendable {
                         paused = true
                         if let tag = consumerTag { try conn.cancel(consumerTag: tag); consumerTag = nil }
                         consuming.store(false, ordering: .relaxed)
-                    case .resume:
+                    case .resume where !draining:
                         paused = false
                         if consumerTag == nil { consumerTag = try conn.consume(queue: queue) }
                         consuming.store(true, ordering: .relaxed)
+                    case .resume:
+                        continue
+                    case .drain:
+                        draining = true
+                        if let tag = consumerTag { try conn.cancel(consumerTag: tag); consumerTag = nil }
+                        consuming.store(false, ordering: .relaxed)
+                        // Deliveries that arrived before the broker answered the cancel are ours to handle.
+                        while let delivery = try conn.nextDelivery(timeout: timeval(tv_sec: 0, tv_usec: 0), generation: generation) {
+                            acks.delivered(delivery.tag)
+                            buffer.push(delivery)
+                        }
+                        buffer.finish()
                     }
                 }
                 // One multiple-ack for every delivery settled in order so far (rejected ones are no longer
@@ -169,7 +204,7 @@ public final class AMQPConsumer: Sendable {
                 connection = nil
                 consumerTag = nil
                 // Not at once: a connection lost right after it was made would otherwise be remade in a loop.
-                if !closed { _ = signal.wait(socket: nil, milliseconds: Int32(backoff.lost(at: .now).inSeconds * 1000)) }
+                if !closed { pause(backoff.lost(at: .now)) }
             }
         }
         consuming.store(false, ordering: .relaxed)

@@ -9,20 +9,23 @@ extension AMQPMessage {
     /// Why this message can never be published with `exchange` and `routingKey` on a connection whose
     /// negotiated frame size is `frameMax`; nil when it can.
     public func unpublishableReason(exchange: String, routingKey: String, frameMax: Int) -> String? {
+        // Written out property by property: this runs once per message, on a path that allocates nothing.
         let limit = Self.maxShortStringBytes
-        let shortStrings: [(String, String?)] = [
-            ("exchange name", exchange), ("routing key", routingKey), ("content_type", contentType), ("message_id", messageID),
-            ("correlation_id", correlationID), ("type", type), ("expiration", expiration),
-        ]
-        for case let (name, value?) in shortStrings where value.utf8.count > limit {
-            return "its \(name) is \(value.utf8.count) bytes; AMQP short strings hold \(limit)"
+        func over(_ name: String, _ value: String?) -> String? {
+            guard let n = value?.utf8.count, n > limit else { return nil }
+            return "its \(name) is \(n) bytes; AMQP short strings hold \(limit)"
         }
-        if let key = Self.longKey(in: headers) { return "header key '\(key.prefix(40))…' is over \(limit) bytes" }
+        if let why = over("exchange name", exchange) ?? over("routing key", routingKey) ?? over("content_type", contentType)
+            ?? over("message_id", messageID) ?? over("correlation_id", correlationID) ?? over("type", type) ?? over("expiration", expiration) {
+            return why
+        }
+        if !headers.isEmpty, let key = Self.longKey(in: headers) { return "header key '\(key.prefix(40))…' is over \(limit) bytes" }
         if body.count > Self.maxBodyBytes { return "its body is \(body.count) bytes, over the broker's \(Self.maxBodyBytes)" }
         // The content header frame: frame header 7, class 2, weight 2, body size 8, property flags 2, the
         // properties, frame end 1. It must fit in one frame.
+        func short(_ value: String?) -> Int { value.map { 1 + $0.utf8.count } ?? 0 }
         var properties = 1                                                    // delivery_mode
-        for case let (_, value?) in shortStrings.dropFirst(2) { properties += 1 + value.utf8.count }
+        properties += short(contentType) + short(messageID) + short(correlationID) + short(type) + short(expiration)
         if timestamp != nil { properties += 8 }
         if !headers.isEmpty { properties += AMQPValue.wireSize(of: headers) }
         let frame = 7 + 14 + properties + 1
@@ -30,6 +33,22 @@ extension AMQPMessage {
             return "its properties and headers take a \(frame)-byte header frame, over the connection's frame_max of \(frameMax)"
         }
         return nil
+    }
+
+    /// This message with every string property the wire cannot carry (over 255 bytes) removed, and what
+    /// was removed; for a copy that must go out whatever it came with.
+    func droppingLongProperties() -> (AMQPMessage, dropped: [String]) {
+        var m = self
+        var dropped: [String] = []
+        func check(_ name: String, _ value: inout String?) {
+            if let v = value, v.utf8.count > Self.maxShortStringBytes { value = nil; dropped.append(name) }
+        }
+        check("content_type", &m.contentType)
+        check("message_id", &m.messageID)
+        check("correlation_id", &m.correlationID)
+        check("type", &m.type)
+        check("expiration", &m.expiration)
+        return (m, dropped)
     }
 
     private static func longKey(in table: [String: AMQPValue]) -> String? {

@@ -149,6 +149,19 @@ public final class AMQPPublisher: Sendable {
             return reason != nil
         }
 
+        /// Waits `delay` out: a publish's wake-up does not cut it short (that would reconnect at once, again and
+        /// again, under steady publishing); closing or a shutdown's fail-fast that begins meanwhile does.
+        func pause(_ delay: Duration) {
+            let deadline = ContinuousClock.now + delay
+            let failFastBefore = shared.withLock { $0.failFast }
+            while true {
+                let (closed, failFast) = shared.withLock { ($0.closed, $0.failFast) }
+                let left = deadline - .now
+                if closed || failFast != failFastBefore || left <= .zero { return }
+                _ = signal.wait(socket: nil, milliseconds: Int32(max(1, left.inSeconds * 1000)))
+            }
+        }
+
         while true {
             let (closed, failFast, queued) = shared.withLock { ($0.closed, $0.failFast, $0.queue.count) }
             if closed, queued == 0, unconfirmed.isEmpty { break }
@@ -187,7 +200,7 @@ public final class AMQPPublisher: Sendable {
                         for p in takeQueued() { p.done.fail(AMQPError(.connection, "\(closed ? "closed" : "shutting down") while the broker was unreachable: \(why)")) }
                         if closed { continue }
                     }
-                    _ = signal.wait(socket: nil, milliseconds: Int32(backoff.failed().inSeconds * 1000))
+                    pause(backoff.failed())
                 }
                 continue
             }
@@ -240,7 +253,7 @@ public final class AMQPPublisher: Sendable {
                     for p in takeQueued() { p.done.fail(AMQPError(.connection, "closed while the connection to the broker failed")) }
                     continue
                 }
-                _ = signal.wait(socket: nil, milliseconds: Int32(backoff.lost(at: .now).inSeconds * 1000))
+                pause(backoff.lost(at: .now))
             }
         }
         if let conn = connection, conn.blockedReason != nil { conn.broken() }   // the broker would not read a polite close

@@ -10,17 +10,23 @@ enum AMQPTable {
         return try body(arena.table(fields))
     }
 
-    static func read(_ table: amqp_table_t) -> [String: AMQPValue] {
+    /// Tables and arrays nested deeper than this are not read (the value says so): a header frame can nest
+    /// tens of thousands of levels, and reading them by recursion would overflow the thread's stack.
+    static let maxDepth = 32
+
+    static func read(_ table: amqp_table_t, depth: Int = 0) -> [String: AMQPValue] {
         var out: [String: AMQPValue] = [:]
         guard table.num_entries > 0, let entries = table.entries else { return out }
         for i in 0..<Int(table.num_entries) {
-            if let value = value(entries[i].value) { out[string(entries[i].key)] = value }
+            if let value = value(entries[i].value, depth: depth) { out[string(entries[i].key)] = value }
         }
         return out
     }
 
     /// One field value as Swift; nil for a kind rabbitmq-c does not know (it would not have decoded it).
-    static func value(_ v: amqp_field_value_t) -> AMQPValue? {
+    static func value(_ v: amqp_field_value_t, depth: Int = 0) -> AMQPValue? {
+        let nested = UInt32(v.kind) == AMQP_FIELD_KIND_TABLE.rawValue || UInt32(v.kind) == AMQP_FIELD_KIND_ARRAY.rawValue
+        if nested, depth >= maxDepth { return .string("(dropped: nested deeper than \(maxDepth) levels)") }
         func sized(_ n: Int64, _ kind: AMQPValue.IntegerKind) -> AMQPValue { .sizedInt(n, kind: kind) }
         switch UInt32(v.kind) {
         case AMQP_FIELD_KIND_UTF8.rawValue: return .string(string(v.value.bytes))
@@ -31,12 +37,12 @@ enum AMQPTable {
         case AMQP_FIELD_KIND_F32.rawValue: return .float(v.value.f32)
         case AMQP_FIELD_KIND_DECIMAL.rawValue: return .decimal(scale: v.value.decimal.decimals, value: v.value.decimal.value)
         case AMQP_FIELD_KIND_TIMESTAMP.rawValue: return .timestamp(v.value.u64)
-        case AMQP_FIELD_KIND_TABLE.rawValue: return .table(read(v.value.table))
+        case AMQP_FIELD_KIND_TABLE.rawValue: return .table(read(v.value.table, depth: depth + 1))
         case AMQP_FIELD_KIND_VOID.rawValue: return .void
         case AMQP_FIELD_KIND_ARRAY.rawValue:
             let a = v.value.array
             guard a.num_entries > 0, let entries = a.entries else { return .array([]) }
-            return .array((0..<Int(a.num_entries)).compactMap { value(entries[$0]) })
+            return .array((0..<Int(a.num_entries)).compactMap { value(entries[$0], depth: depth + 1) })
         case AMQP_FIELD_KIND_I8.rawValue: return sized(Int64(v.value.i8), .i8)
         case AMQP_FIELD_KIND_U8.rawValue: return sized(Int64(v.value.u8), .u8)
         case AMQP_FIELD_KIND_I16.rawValue: return sized(Int64(v.value.i16), .i16)

@@ -12,6 +12,9 @@ public struct WireTopology: Sendable {
     public var deadRetention: Duration
     /// Retry delays: attempt n (from 1) waits `retryDelays[n - 1]` in `troupe.<component>.retry.<n>`.
     public var retryDelays: [Duration]
+    /// Quorum queues only: deliveries of one message (redeliveries after a crash or a requeue included)
+    /// before the broker itself dead-letters it into `troupe.<component>.dead` (`x-delivery-limit`).
+    public var deliveryLimit = 20
 
     public init(exchange: String = "troupe.events", queueType: QueueType = .classic, deadRetention: Duration = .seconds(14 * 24 * 3600),
                 retry: RetryPolicy = RetryPolicy(maxAttempts: 5, initialDelay: .seconds(1), maxDelay: .seconds(60))) {
@@ -43,7 +46,14 @@ public struct WireTopology: Sendable {
     public func declare(component: String, topics: [String], on connection: AMQPConnection) throws(AMQPError) {
         try declareExchange(on: connection)
         let queue = Self.queue(component)
-        try connection.declareQueue(queue, arguments: ["x-queue-type": .string(queueType.rawValue)])
+        var arguments: [String: AMQPValue] = ["x-queue-type": .string(queueType.rawValue)]
+        if queueType == .quorum {
+            // A quorum queue drops a message past its delivery limit unless it has somewhere to send it.
+            arguments["x-delivery-limit"] = .int(Int64(deliveryLimit))
+            arguments["x-dead-letter-exchange"] = .string("")
+            arguments["x-dead-letter-routing-key"] = .string(Self.deadQueue(component))
+        }
+        try connection.declareQueue(queue, arguments: arguments)
         for topic in topics { try connection.bind(queue: queue, exchange: exchange, routingKey: topic) }
         for (i, delay) in retryDelays.enumerated() {
             try connection.declareQueue(Self.retryQueue(component, attempt: i + 1), arguments: [

@@ -33,28 +33,41 @@ public enum DeadLetterQueue {
         return out                        // nothing acked: closing the connection returns them all
     }
 
-    /// Sends dead letters back to the component's queue (all, or the one with envelope `id`) and removes
-    /// them from the dead queue once the broker confirmed the re-publish. Returns how many.
+    /// Sends dead letters back to the component's queue (all, or the one with envelope `id`), attempts reset.
+    /// It takes the letters there when it starts (a snapshot: a letter that fails again during the replay
+    /// lands behind them and is not taken twice), in AMQP transactions of up to 100 letters, each re-published
+    /// and removed in the same transaction: a failure or a lost connection leaves a letter replayed or kept,
+    /// never both. A letter that can never be published (a property over 255 bytes) stays, and is reported.
     @discardableResult
-    public static func replay(url: String, component: String, id: String?) async throws -> Int {
+    public static func replay(url: String, component: String, id: String?) async throws -> DeadLetterReplay {
         try await AMQPJob.run(url: url) { try replay($0, component, id) }
     }
 
-    static func replay(_ conn: AMQPConnection, _ component: String, _ id: String?) throws -> Int {
+    static func replay(_ conn: AMQPConnection, _ component: String, _ id: String?) throws -> DeadLetterReplay {
         try requireQueue(conn, component)
-        try conn.confirmSelect()
-        var taken: [UInt64] = [], skipped: [UInt64] = []
-        while let d = try conn.get(queue: WireTopology.deadQueue(component)) {
+        let snapshot = try conn.messageCount(WireTopology.deadQueue(component))
+        try conn.txSelect()
+        var result = DeadLetterReplay()
+        var skipped: [UInt64] = [], uncommitted = 0
+        for _ in 0..<snapshot {
+            guard let d = try conn.get(queue: WireTopology.deadQueue(component)) else { break }
             guard id == nil || d.message.messageID == id else { skipped.append(d.tag); continue }
             var message = d.message
             for key in ["x-attempts", "x-error", "x-dead-at", "x-routing-key"] { message.headers.removeValue(forKey: key) }
+            if let why = message.unpublishableReason(exchange: "", routingKey: WireTopology.queue(component), frameMax: conn.frameMax) {
+                skipped.append(d.tag)
+                result.kept.append(.init(id: d.message.messageID ?? "-", reason: why))
+                continue
+            }
             try conn.publish(exchange: "", routingKey: WireTopology.queue(component), message)
-            taken.append(d.tag)
+            try conn.ack(d.tag)
+            result.replayed += 1
+            uncommitted += 1
+            if uncommitted == 100 { try conn.txCommit(); uncommitted = 0 }
         }
-        try awaitConfirms(conn, count: taken.count)
-        for tag in taken { try conn.ack(tag) }
         for tag in skipped { try conn.reject(tag, requeue: true) }      // back in place now, not at close
-        return taken.count
+        try conn.txCommit()
+        return result
     }
 
     /// Deletes dead letters: all, or those dead-lettered longer than `olderThan` ago. Returns how many.
@@ -84,7 +97,15 @@ public enum DeadLetterQueue {
             return overflow || ms < 0 ? nil : .milliseconds(ms)
         }
         return DeadLetterInfo(id: m.messageID ?? "-", topic: m.type ?? m.headers["x-routing-key"]?.stringValue ?? "-",
-                              error: m.headers["x-error"]?.stringValue ?? "-", attempts: Int(m.headers["x-attempts"]?.intValue ?? 0), age: age)
+                              error: m.headers["x-error"]?.stringValue ?? brokerReason(m) ?? "-", attempts: Int(m.headers["x-attempts"]?.intValue ?? 0), age: age)
+    }
+
+    /// Why the broker itself dead-lettered a message (no `x-error`: e.g. a quorum queue's delivery limit),
+    /// from its newest `x-death` entry.
+    static func brokerReason(_ m: AMQPMessage) -> String? {
+        guard case .array(let deaths)? = m.headers["x-death"], case .table(let last)? = deaths.first,
+              let reason = last["reason"]?.stringValue else { return nil }
+        return "dead-lettered by the broker: \(reason)" + (last["queue"]?.stringValue.map { " (from \($0))" } ?? "")
     }
 
     private static func requireQueue(_ conn: AMQPConnection, _ component: String) throws {
@@ -95,19 +116,15 @@ public enum DeadLetterQueue {
             throw AMQPError(.refused, "\(WireTopology.deadQueue(component)) does not exist (has the component consumed yet?)", code: 404)
         }
     }
+}
 
-    private static func awaitConfirms(_ conn: AMQPConnection, count: Int) throws {
-        var confirmed = 0
-        var tag: UInt64 = 0
-        let deadline = ContinuousClock.now + .seconds(30)
-        while confirmed < count {
-            guard ContinuousClock.now < deadline else { throw AMQPError(.connection, "the broker did not confirm the replay in time") }
-            for c in try conn.readConfirms(timeout: timeval(tv_sec: 1, tv_usec: 0)) {
-                guard c.ack else { throw AMQPError(.refused, "the broker refused a replayed message") }
-                let covered = c.multiple ? Int(c.tag - tag) : 1
-                confirmed += covered
-                tag = max(tag, c.tag)
-            }
-        }
+/// What a replay did: how many letters went back to their queue, and those kept because they can never be
+/// published, with why.
+public struct DeadLetterReplay: Sendable, Equatable {
+    public struct Kept: Sendable, Equatable {
+        public var id: String
+        public var reason: String
     }
+    public var replayed = 0
+    public var kept: [Kept] = []
 }

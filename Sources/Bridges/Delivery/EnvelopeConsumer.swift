@@ -72,6 +72,11 @@ public final class EnvelopeConsumer: Sendable {
     private let prepare: Prepare?
     private let logger: Logger
     private let counters = Mutex(Stats())
+    private let started = Atomic<Bool>(false)
+    /// Opened when ``run()`` returns.
+    private let finished = StopLatch()
+    /// How long ``close()`` lets the batches in flight settle before it closes anyway.
+    public static let drainTimeout: Duration = .seconds(5)
 
     /// - Parameter publisher: publishes to the retry and dead queues (with confirms) before the ack.
     public init(_ configuration: Configuration, amqpURL: String, pool: PostgresPool, publisher: AMQPPublisher,
@@ -94,6 +99,8 @@ public final class EnvelopeConsumer: Sendable {
 
     /// Handles deliveries until ``close()``; prunes the inbox hourly meanwhile.
     public func run() async {
+        started.store(true, ordering: .releasing)
+        defer { finished.open() }
         let pruning = Task {
             while !Task.isCancelled {
                 do { try await pruneInbox() } catch { logger.warning("inbox pruning failed", metadata: ["reason": "\(error)"]) }
@@ -114,8 +121,18 @@ public final class EnvelopeConsumer: Sendable {
         await previous?.value
     }
 
-    /// Stops consuming; what is not acked yet goes back to the queue.
-    public func close() async { await consumer.close() }
+    /// Stops gracefully: no more deliveries (`basic.cancel`), the deliveries already taken are handled,
+    /// committed and acked (up to ``drainTimeout``), then the connection closes and anything not acked
+    /// goes back to the queue. So a stopping node leaves nothing it committed to be redelivered.
+    public func close() async {
+        if started.load(ordering: .acquiring), !finished.isOpen {
+            consumer.drain()
+            if await !finished.wait(timeout: Self.drainTimeout) {
+                logger.warning("batches in flight did not settle in time; closing anyway (they are redelivered)")
+            }
+        }
+        await consumer.close()
+    }
 
     /// Stops taking deliveries (`basic.cancel`): messages stay in the queue, none is dead-lettered.
     /// For a supervisor whose component exceeded its restart intensity, or an open circuit breaker.
@@ -172,10 +189,17 @@ public final class EnvelopeConsumer: Sendable {
                 for (i, f) in failures { outcomes[i] = outcome(of: f, batch[i]) }
                 handled = toHandle.count - failures.count - duplicateCount
                 duplicates = duplicateCount
-            } catch {
+            } catch let error where Self.isOutage(error) {
                 logger.error("could not commit a batch; it goes back to the queue", metadata: ["reason": "\(error)", "deliveries": "\(toHandle.count)"])
                 for d in toHandle { outcomes[d.index] = .requeue }
                 try? await Task.sleep(for: .milliseconds(200))           // the database is struggling: do not spin
+            } catch {
+                // Not the database going away, and not one delivery's fault even one savepoint at a time (e.g. a
+                // deferred constraint failing at COMMIT): each delivery counts it as a failed attempt, so the
+                // batch ends in the retry queues, then dead, instead of going back to the queue for ever.
+                logger.error("a batch failed to commit; its deliveries are retried", metadata: ["reason": "\(error)", "deliveries": "\(toHandle.count)"])
+                let failure = HandlerFailure(description: "the batch could not commit: \(error)", disposition: .transient)
+                for d in toHandle { outcomes[d.index] = outcome(of: failure, batch[d.index]) }
             }
         }
         await previous?.value                                  // settle in delivery order
@@ -248,8 +272,8 @@ public final class EnvelopeConsumer: Sendable {
                         context.prepared = prepared
                         do {
                             try handler(envelope, context)
-                        } catch let error as PostgresError where error.isRetryable {
-                            throw error
+                        } catch let error as PostgresError where error.isRetryable || error.isAbortedTransaction {
+                            throw error         // retried whole; or an earlier handler's swallowed failure: find whose
                         } catch {
                             throw HandlerFailed(index: i, failure: HandlerFailure(description: "\(error)", disposition: classify(error)))
                         }
@@ -263,11 +287,19 @@ public final class EnvelopeConsumer: Sendable {
             // The failed delivery is not run again in this attempt; the others are, each in a savepoint.
             return try await commitEachInSavepoint(batch, failed: [failed.index: failed.failure], component: component, pool: pool,
                                                    handler: handler, classify: classify, maxAttempts: maxAttempts)
-        } catch let error as PostgresError where error.isAbortedTransaction {
-            // A handler swallowed a failed statement: find which, each delivery in a savepoint (its RELEASE fails).
+        } catch let error where !isOutage(error) {
+            // Not a handler's error but the batch's: a handler swallowed a failed statement (the aborted
+            // transaction's COMMIT is refused), or the outbox write of what it emitted failed. Find which
+            // delivery, each in a savepoint (its RELEASE, or its own outbox write, fails).
             return try await commitEachInSavepoint(batch, failed: [:], component: component, pool: pool,
                                                    handler: handler, classify: classify, maxAttempts: maxAttempts)
         }
+    }
+
+    /// The database (or the pool) is unavailable: the batch goes back to the queue as it is, uncounted.
+    static func isOutage(_ error: any Error) -> Bool {
+        guard let error = error as? PostgresError else { return false }
+        return error.isRetryable || error.kind == .closed
     }
 
     /// The batch again, each delivery in a savepoint, so that only the failing ones (and those in `failed`,
@@ -308,7 +340,7 @@ public final class EnvelopeConsumer: Sendable {
     /// - Returns: how many were sent to a retry queue, and to the dead queue.
     private func route(_ batch: [AMQPDelivery], _ outcomes: [Outcome]) async -> (retried: Int, dead: Int) {
         let component = configuration.component
-        var copies: [(exchange: String, routingKey: String, message: AMQPMessage)] = []
+        var copies: [(exchange: String, routingKey: String, message: AMQPMessage, tag: UInt64, retry: Bool)] = []
         var retried = 0, dead = 0
         for (delivery, outcome) in zip(batch, outcomes) {
             var message = delivery.message
@@ -317,58 +349,78 @@ public final class EnvelopeConsumer: Sendable {
             case .retry(let n, let reason):
                 message.headers["x-attempts"] = .int(Int64(n))
                 message.headers["x-error"] = .string(Self.bounded(reason))
-                copies.append(("", WireTopology.retryQueue(component, attempt: n), message))
+                copies.append(("", WireTopology.retryQueue(component, attempt: n), message, delivery.tag, true))
                 retried += 1
             case .dead(let n, let reason):
                 message.headers["x-attempts"] = .int(Int64(n))
                 message.headers["x-error"] = .string(Self.bounded(reason))
                 message.headers["x-dead-at"] = .int(Int64(Date().timeIntervalSince1970 * 1000))
                 message.headers["x-routing-key"] = .string(delivery.routingKey)
-                copies.append(("", WireTopology.deadQueue(component), message))
+                copies.append(("", WireTopology.deadQueue(component), message, delivery.tag, false))
                 dead += 1
                 logger.warning("dead-lettered", metadata: ["id": "\(message.messageID ?? "?")", "reason": "\(reason)"])
             case .done, .requeue:
                 continue
             }
         }
-        var requeueAll = false
+        // The deliveries whose copy is not confirmed go back to the queue; the others are acked.
+        var unrouted = Set<UInt64>()
         if !copies.isEmpty {
-            do {
-                try await publishCopies(copies)
-            } catch {
-                logger.error("could not route failed deliveries; they go back to the queue", metadata: ["reason": "\(error)"])
-                requeueAll = true
-                retried = 0
-                dead = 0
+            let failed = await publishCopies(copies.map { ($0.exchange, $0.routingKey, $0.message) })
+            for i in failed { unrouted.insert(copies[i].tag) }
+            if !failed.isEmpty {
+                logger.error("could not route failed deliveries; they go back to the queue", metadata: ["count": "\(failed.count)"])
+                retried -= copies.indices.filter { failed.contains($0) && copies[$0].retry }.count
+                dead -= copies.indices.filter { failed.contains($0) && !copies[$0].retry }.count
             }
         }
-        let requeued = zip(batch, outcomes).filter { if case .requeue = $0.1 { true } else { requeueAll && !$0.1.isDone } }
-        if requeued.isEmpty, let last = batch.last {
+        let unroutedTags = unrouted
+        let back = { (delivery: AMQPDelivery, outcome: Outcome) -> Bool in
+            if case .requeue = outcome { return true }
+            return unroutedTags.contains(delivery.tag)
+        }
+        if let last = batch.last, !zip(batch, outcomes).contains(where: back) {
             consumer.ack(last, multiple: true)
         } else {
             for (delivery, outcome) in zip(batch, outcomes) {
-                let back = if case .requeue = outcome { true } else { requeueAll && !outcome.isDone }
-                if back { consumer.reject(delivery, requeue: true) } else { consumer.ack(delivery) }
+                if back(delivery, outcome) { consumer.reject(delivery, requeue: true) } else { consumer.ack(delivery) }
             }
         }
         return (retried, dead)
     }
 
-    /// Publishes retry and dead copies, confirmed. A copy the wire cannot carry (the headers it came with
-    /// plus Troupe's no longer fit in a frame) goes again with Troupe's headers only, saying what was dropped,
-    /// so the message is kept rather than requeued for ever.
-    private func publishCopies(_ copies: [(exchange: String, routingKey: String, message: AMQPMessage)]) async throws {
+    /// Publishes retry and dead copies, confirmed; returns the indexes of those not confirmed (the broker
+    /// unreachable). A copy the wire cannot carry (the headers it came with plus Troupe's no longer fit in a
+    /// frame; a property over 255 bytes once decoded) goes again with Troupe's headers only and without such
+    /// properties, saying what was dropped, so the message is kept rather than requeued for ever.
+    private func publishCopies(_ copies: [(exchange: String, routingKey: String, message: AMQPMessage)]) async -> Set<Int> {
         do {
             try await publisher.publish(copies)
+            return []
         } catch let rejection as AMQPPublishRejection {
-            let plain = rejection.reasons.sorted { $0.key < $1.key }.map { index, reason in
+            let indexes = rejection.reasons.keys.sorted()
+            let plain = indexes.map { index in
                 var copy = copies[index]
+                let (message, droppedProperties) = copy.message.droppingLongProperties()
+                copy.message = message
                 copy.message.headers = copy.message.headers.filter { Self.ownHeaders.contains($0.key) }
-                copy.message.headers["x-headers-dropped"] = .string(Self.bounded("its headers could not be copied: \(reason)"))
+                let what = droppedProperties.isEmpty ? "its headers" : "its headers and \(droppedProperties.joined(separator: ", "))"
+                copy.message.headers["x-headers-dropped"] = .string(Self.bounded("\(what) could not be copied: \(rejection.reasons[index] ?? "")"))
                 return copy
             }
-            logger.warning("copied failed deliveries without their headers, which no longer fit", metadata: ["count": "\(plain.count)"])
-            try await publisher.publish(plain)
+            logger.warning("copied failed deliveries without what no longer fits", metadata: ["count": "\(plain.count)"])
+            do {
+                try await publisher.publish(plain)
+                return []
+            } catch let again as AMQPPublishRejection {
+                logger.error("a failed delivery cannot be copied even bare; it goes back to the queue", metadata: ["reason": "\(again)"])
+                return Set(again.reasons.keys.map { indexes[$0] })
+            } catch {
+                return Set(indexes)
+            }
+        } catch {
+            logger.error("could not publish the copies of failed deliveries", metadata: ["reason": "\(error)"])
+            return Set(copies.indices)
         }
     }
 

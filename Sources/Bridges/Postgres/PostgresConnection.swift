@@ -54,6 +54,11 @@ public final class PostgresConnection {
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = [], planEachTime: Bool = false) throws(PostgresError) -> PostgresResult {
         let conn = try live()
         let values = parameters.map(\.postgresText)
+        // libpq takes C strings: a NUL would silently cut the value. Refuse it instead (SQLSTATE 22021, as
+        // PostgreSQL names a character text cannot hold).
+        if let i = values.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+            throw PostgresError(.server, "parameter $\(i + 1) contains NUL (\\u0000), which PostgreSQL text cannot hold", sqlState: "22021")
+        }
         func unprepared() throws(PostgresError) -> PostgresResult {
             try consume(CStrings.withOptional(values) { v in PQexecParams(conn, sql, Int32(values.count), nil, v, nil, nil, 0) })
         }

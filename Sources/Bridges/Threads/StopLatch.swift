@@ -1,27 +1,46 @@
 import Synchronization
 
-/// Tells waiters that a dedicated thread has finished: `wait()` returns once `open()` was called, at
-/// once if it already was.
+/// Tells waiters that something has finished (a dedicated thread, a run loop): `wait()` returns once
+/// `open()` was called, at once if it already was.
 final class StopLatch: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private struct State {
+        var open = false
+        var nextID: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+    }
+    private let state = Mutex(State())
 
     func open() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+        let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
             s.open = true
-            defer { s.waiters = [] }
-            return s.waiters
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
         }
-        for w in waiters { w.resume() }
+        for w in waiters { w.resume(returning: true) }
     }
 
+    var isOpen: Bool { state.withLock { $0.open } }
+
     func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let done = state.withLock { s -> Bool in
-                if s.open { return true }
-                s.waiters.append(c)
-                return false
+        _ = await wait(timeout: nil)
+    }
+
+    /// Waits until it opens, or `timeout` passed; returns whether it opened.
+    func wait(timeout: Duration?) async -> Bool {
+        await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            let id = state.withLock { s -> UInt64? in
+                if s.open { return nil }
+                s.nextID += 1
+                s.waiters[s.nextID] = c
+                return s.nextID
             }
-            if done { c.resume() }
+            guard let id else { return c.resume(returning: true) }
+            guard let timeout else { return }
+            Task {
+                try? await Task.sleep(for: timeout)
+                let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
+                waiter?.resume(returning: false)
+            }
         }
     }
 }

@@ -80,11 +80,14 @@ struct DLQCommand: AsyncParsableCommand {
                 if let id, n == 0 { throw CLIError(message: "no row with id \(id) in troupe_outbox_dead", exitCode: 1) }
                 return print("moved \(n) row(s) back to the outbox")
             }
-            let n = try await CLIError.onBroker(topology) {
+            let result = try await CLIError.onBroker(topology) {
                 try await DeadLetterQueue.replay(url: topology.broker.url, component: component.component, id: id)
             }
-            if let id, n == 0 { throw CLIError(message: "no dead letter with id \(id) in \(WireTopology.deadQueue(component.component))", exitCode: 1) }
-            print("replayed \(n) message(s) to \(WireTopology.queue(component.component))")
+            for kept in result.kept { FileHandle.standardError.write(Data("troupe: kept \(kept.id): it can never be published (\(kept.reason))\n".utf8)) }
+            if let id, result.replayed == 0, result.kept.isEmpty {
+                throw CLIError(message: "no dead letter with id \(id) in \(WireTopology.deadQueue(component.component))", exitCode: 1)
+            }
+            print("replayed \(result.replayed) message(s) to \(WireTopology.queue(component.component))")
         }
     }
 
