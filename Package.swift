@@ -50,7 +50,8 @@ let package = Package(
         // The gift-card domain: components, their messages, rules and tables (its own migrations).
         .target(
             name: "Domain",
-            dependencies: ["ActorRuntime", "Bridges", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ActorRuntime", "Bridges", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Migrations")]
         ),
         // Real I/O: AMQP (librabbitmq), PostgreSQL (libpq), HTTP.

@@ -13,6 +13,21 @@ actor SimulatorState {
         /// Catalog and categories calls allowed per window (Bamboo: 2 per hour); more get 429.
         var catalogLimit = 2
         var catalogWindow: Duration = .seconds(3600)
+        /// What a checkout does after it placed the order: the ambiguous answers a client must resolve by
+        /// asking for the order (nil: answer 200 at once).
+        var acceptThen: AcceptThen?
+        /// With `acceptThen == .timeout`: how long the answer takes (set it past the client's timeout).
+        var acceptDelay: Duration = .seconds(30)
+    }
+
+    /// How a checkout that placed its order answers anyway.
+    enum AcceptThen: String, Sendable {
+        /// Answers 200, after ``Settings/acceptDelay``.
+        case timeout
+        /// Answers 500.
+        case error
+        /// Sends part of a 200 and closes the connection.
+        case drop
     }
 
     struct Product: Sendable {

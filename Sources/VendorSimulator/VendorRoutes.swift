@@ -46,15 +46,33 @@ struct VendorRoutes: Sendable {
                   case .number(let value)? = first["Value"] else {
                 return reply(.badRequest, .object(["message": .string("RequestId and Products[0].ProductId/Quantity/Value are required")]))
             }
-            guard state.products.contains(where: { $0.id == Int(productId) }) else {
-                return reply(.badRequest, .object(["message": .string("unknown ProductId \(Int(productId))")]))
+            guard let productId = Int(exactly: productId), let quantity = Int(exactly: quantity), quantity > 0 else {
+                return reply(.badRequest, .object(["message": .string("ProductId and Quantity must be whole numbers")]))
+            }
+            guard state.products.contains(where: { $0.id == productId }) else {
+                return reply(.badRequest, .object(["message": .string("unknown ProductId \(productId)")]))
             }
             await state.countCheckout()
             if await state.order(requestId) == nil, await state.rollFailure() {
                 return reply(.internalServerError, .object(["message": .string("simulated vendor failure")]))
             }
-            let placed = await state.place(requestId: requestId, productId: Int(productId), quantity: Int(quantity), value: value)
-            return reply(.ok, .object(["RequestId": .string(placed.requestId), "OrderId": .number(Double(placed.orderId))]))
+            let placed = await state.place(requestId: requestId, productId: productId, quantity: quantity, value: value)
+            let answer = reply(.ok, .object(["RequestId": .string(placed.requestId), "OrderId": .number(Double(placed.orderId))]))
+            switch await state.settings.acceptThen {
+            case nil:
+                return answer
+            case .timeout?:
+                try await Task.sleep(for: await state.settings.acceptDelay)
+                return answer
+            case .error?:
+                return reply(.internalServerError, .object(["message": .string("simulated failure after placing the order")]))
+            case .drop?:
+                // Headers and a first byte of a 200, then the connection closes mid-body.
+                return Response(status: .ok, headers: [.contentType: "application/json", .contentLength: "64"], body: ResponseBody(contentLength: 64) { writer in
+                    try await writer.write(ByteBuffer(string: "{"))
+                    throw SimulatedDrop()
+                })
+            }
         }
     }
 
@@ -109,7 +127,8 @@ struct VendorRoutes: Sendable {
         return reply(.ok, .array(state.categories.map { .object(["Id": .number(Double($0.id)), "Name": .string($0.name)]) }))
     }
 
-    /// `{"failureRate": 0.5, "latencyMs": 20, "processingMs": 100, "catalogLimit": 10}`: any subset.
+    /// `{"failureRate": 0.5, "latencyMs": 20, "processingMs": 100, "catalogLimit": 10, "acceptThen": "timeout",
+    /// "acceptDelayMs": 3000}`: any subset; `"acceptThen": null` answers checkouts normally again.
     func configure(_ request: Request) async throws -> Response {
         let body = try await request.body.collect(upTo: 1 << 16)
         guard let input = try? JSONValue(parsing: Array(buffer: body)), case .object(let o) = input else {
@@ -121,7 +140,21 @@ struct VendorRoutes: Sendable {
         }
         if case .number(let ms)? = o["latencyMs"] { await state.update { $0.latency = .milliseconds(Int(max(0, ms))) } }
         if case .number(let ms)? = o["processingMs"] { await state.update { $0.processing = .milliseconds(Int(max(0, ms))) } }
-        if case .number(let n)? = o["catalogLimit"] { await state.update { $0.catalogLimit = max(0, Int(n)) } }
+        if case .number(let n)? = o["catalogLimit"] { await state.update { $0.catalogLimit = Int(min(max(0, n), 1e9)) } }
+        switch o["acceptThen"] {
+        case nil: break
+        case .null?: await state.update { $0.acceptThen = nil }
+        case .string(let mode)?:
+            guard let mode = SimulatorState.AcceptThen(rawValue: mode) else {
+                return reply(.badRequest, .object(["message": .string("acceptThen: must be timeout, error, drop or null")]))
+            }
+            await state.update { $0.acceptThen = mode }
+        default: return reply(.badRequest, .object(["message": .string("acceptThen: must be timeout, error, drop or null")]))
+        }
+        if case .number(let ms)? = o["acceptDelayMs"] { await state.update { $0.acceptDelay = .milliseconds(Int(min(max(0, ms), 1e9))) } }
         return reply(.ok, .object(["ok": .bool(true)]))
     }
 }
+
+/// Ends a response mid-body, so the connection closes under the client (the `drop` mode).
+struct SimulatedDrop: Error {}

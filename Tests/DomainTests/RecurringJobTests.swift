@@ -73,4 +73,62 @@ import Testing
         #expect(available == 10)
         await db.drop()
     }
+
+    /// Issue 16 §4: a reservation whose order has been debited or placed does not expire.
+    @Test func aReservationWhoseOrderWasDebitedOrPlacedDoesNotExpire() async throws {
+        let db = try await DomainDatabase()
+        let unpaid = try await db.order(step: "debiting", idleSeconds: 0), debited = try await db.order(step: "debiting", idleSeconds: 0)
+        let placed = try await db.order(step: "polling", idleSeconds: 0)
+        try await db.pool.transaction { c in
+            for order in [unpaid, debited, placed] {
+                try c.query("""
+                    INSERT INTO inventory_reservations (id, order_id, product_id, quantity, status, expires_at)
+                    SELECT $1, $2, product_id, 1, 'reserved', now() - interval '1 second' FROM orders WHERE id = $2
+                    """, [UUID.v7(), order])
+            }
+            try c.query("""
+                INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key, order_id)
+                SELECT partner_id, 'debit', -25, $2, id FROM orders WHERE id = $1
+                """, [debited, "\(debited.lowercasedString):debit"])
+        }
+        #expect(try await db.pool.transaction { c in try SagaJobs.expireReservations.work(c) } == 1)
+        let statuses = try await db.pool.withConnection { c in
+            try c.query("SELECT order_id, status FROM inventory_reservations").rows.reduce(into: [UUID: String]()) {
+                $0[try $1.decode("order_id")] = try $1.decode("status")
+            }
+        }
+        #expect(statuses == [unpaid: "expired", debited: "reserved", placed: "reserved"])
+        await db.drop()
+    }
+
+    /// Issue 16 §4: reconciliation re-sends the command of whatever step an order has waited in too long,
+    /// the steps the backfill skips included; orders that moved recently, or are done, are left alone.
+    @Test func reconciliationRedrivesEveryStepOfAnOrderThatHasNotMoved() async throws {
+        let db = try await DomainDatabase()
+        var expected: [UUID: [String]] = [:]
+        for (step, topics) in [("created", [SagaTopic.orderCreated]), ("reserving", [SagaTopic.reserve]), ("debiting", [SagaTopic.debit]),
+                               ("placing", [SagaTopic.placeVendorOrder]), ("polling", [SagaTopic.pollVendorOrder]),
+                               ("confirming", [SagaTopic.confirm]), ("compensating", [SagaTopic.release, SagaTopic.refund])] {
+            expected[try await db.order(step: step, idleSeconds: 600)] = topics
+        }
+        let compensating = expected.first { $0.value.count == 2 }!.key
+        try await db.pool.withConnection { c in
+            try c.query("UPDATE orders SET release_pending = true, refund_pending = true, vendor_order_id = 'v-1' WHERE id = $1", [compensating])
+        }
+        let recent = try await db.order(step: "polling", idleSeconds: 10)
+        let done = try await db.order(step: "completed", idleSeconds: 600)
+        try await db.pool.withConnection { c in try c.query("UPDATE orders SET status = 'Completed' WHERE id = $1", [done]) }
+
+        #expect(try await db.pool.transaction { c in try SagaJobs.reconcile.work(c) } == expected.count)
+        let sent = try await db.pool.withConnection { c in
+            try c.query("SELECT envelope FROM troupe_outbox ORDER BY seq").rows.reduce(into: [UUID: [String]]()) { out, row in
+                let e = try Envelope.decode(Array(try row.decode("envelope", as: String.self).utf8))
+                guard case .string(let id)? = e.payload["orderId"], let order = UUID(text: id) else { return }
+                out[order, default: []].append(e.topic)
+            }
+        }
+        #expect(sent == expected)
+        #expect(sent[recent] == nil && sent[done] == nil)
+        await db.drop()
+    }
 }

@@ -98,4 +98,43 @@ import Testing
         #expect(movements.first?.0 == sold && movements.first?.1 == "confirmed" && movements.first?.2 == -1)
         await db.drop()
     }
+
+    /// Issue 16 §4: a confirm after the reservation expired (its units went back to stock) is a sale all the
+    /// same: the units are taken again and the sale recorded; without the stock, recorded as a shortage.
+    @Test func aConfirmAfterTheReservationExpiredTakesTheUnitsAgainOrRecordsAShortage() async throws {
+        let db = try await DomainDatabase()
+        let late = try await db.order(step: "reserving", idleSeconds: 0, stock: 3), short = try await db.order(step: "reserving", idleSeconds: 0, stock: 1)
+        for order in [late, short] {
+            let product = try await db.pool.withConnection { c in
+                try c.query("SELECT product_id FROM orders WHERE id = $1", [order]).rows[0].decode("product_id", as: Int64.self)
+            }
+            let reserve = step(SagaTopic.reserve, order: order, ["productId": .number(Double(product)), "quantity": .number(1)])
+            _ = try await replies(db) { c, emit in try Inventory.reserve(reserve, c, emit: emit) }
+        }
+        try await db.pool.withConnection { c in
+            try c.query("UPDATE inventory_reservations SET expires_at = now() - interval '1 second' WHERE order_id = ANY($1::uuid[])", [PostgresArray([late, short])])
+        }
+        #expect(try await db.pool.transaction { c in try SagaJobs.expireReservations.work(c) } == 2, "neither order paid: both expire")
+        // Someone else bought the unit `short` held.
+        try await db.pool.withConnection { c in
+            try c.query("UPDATE inventory_stock SET available = 0 WHERE product_id = (SELECT product_id FROM orders WHERE id = $1)", [short])
+        }
+        for order in [late, short] {
+            let answer = try await replies(db) { c, emit in try Inventory.confirm(self.step(SagaTopic.confirm, order: order, [:]), c, emit: emit) }
+            #expect(answer.map(\.topic) == [SagaTopic.confirmed])
+        }
+        let rows = try await db.pool.withConnection { c in
+            try c.query("""
+                SELECT r.order_id, r.status, m.quantity, m.reason, s.available FROM inventory_reservations r
+                JOIN inventory_movements m ON m.reservation_id = r.id JOIN inventory_stock s ON s.product_id = r.product_id
+                WHERE r.order_id = ANY($1::uuid[])
+                """, [PostgresArray([late, short])]).rows.reduce(into: [UUID: String]()) { out, row in
+                out[try row.decode("order_id")] = "\(try row.decode("status", as: String.self)) \(try row.decode("quantity", as: Int.self)) "
+                    + "\(try row.decode("reason", as: String.self)) \(try row.decode("available", as: Int.self))"
+            }
+        }
+        #expect(rows[late] == "confirmed -1 sold 2", "taken again from the 3")
+        #expect(rows[short] == "confirmed -1 sold-short 0", "no stock left: a shortage on record, stock unchanged")
+        await db.drop()
+    }
 }

@@ -43,8 +43,47 @@ import Testing
         #expect(vendor.checkouts == 1)
         #expect(step == "confirming")
         #expect(vendorOrder == "v-\(id.lowercasedString)")
-        #expect(cards == .array([.object(["CardCode": .string("c-1")])]))
+        #expect(try cards.map { try CardVault.development.open($0, order: id) } == .array([.object(["CardCode": .string("c-1")])]))
+        #expect(cards?["sealed"] != nil, "stored sealed")
         #expect(emitted == [SagaTopic.confirm])
+        await db.drop()
+    }
+
+    /// Issue 16 §2: polling never refunds blind. Out of rounds the order stays `polling` for reconciliation;
+    /// a vendor that says it has no such order compensates only an order whose placement was never
+    /// confirmed (no vendor order id); one it confirmed before is polled again.
+    @Test func pollingOutOfRoundsLeavesTheOrderAndOnlyAnUnconfirmedMissingOrderIsCompensated() async throws {
+        let db = try await DomainDatabase()
+        func poll(_ id: UUID, state: String, attempt: Int, round: Int) async throws {
+            let envelope = Envelope(topic: SagaTopic.pollVendorOrder, producerId: "order-queue", correlationId: "req-poll",
+                                    payload: .object(["orderId": .string(id.lowercasedString), "round": .number(Double(round))]))
+            try await db.pool.transaction { c in
+                let context = DeliveryContext(db: c, maxAttempts: 3)
+                context.attempt = attempt
+                context.prepared = .object(["state": .string(state)])
+                try VendorSteps.polled(envelope, context, rounds: 20)
+            }
+        }
+        func row(_ id: UUID) async throws -> (step: String, emitted: [String]) {
+            try await db.pool.withConnection { c in
+                (try c.query("SELECT step FROM orders WHERE id = $1", [id]).rows[0].decode("step", as: String.self),
+                 try c.query("SELECT topic FROM troupe_outbox WHERE envelope LIKE $1 ORDER BY seq", ["%\(id.lowercasedString)%"]).rows
+                    .map { try $0.decode("topic", as: String.self) })
+            }
+        }
+        let slow = try await db.order(step: "polling", idleSeconds: 0)
+        try await db.pool.withConnection { try $0.query("UPDATE orders SET vendor_order_id = 'v-1' WHERE id = $1", [slow]) }
+        try await poll(slow, state: "processing", attempt: 3, round: 20)
+        #expect(try await row(slow) == ("polling", []), "out of rounds: no refund, no release, left for reconciliation")
+
+        let unconfirmed = try await db.order(step: "polling", idleSeconds: 0)          // checkout without a sure answer
+        try await poll(unconfirmed, state: "missing", attempt: 1, round: 1)
+        #expect(try await row(unconfirmed) == ("compensating", [SagaTopic.release, SagaTopic.refund]))
+
+        let confirmed = try await db.order(step: "polling", idleSeconds: 0)
+        try await db.pool.withConnection { try $0.query("UPDATE orders SET vendor_order_id = 'v-2' WHERE id = $1", [confirmed]) }
+        await #expect(throws: TransientError.self) { try await poll(confirmed, state: "missing", attempt: 1, round: 1) }
+        #expect(try await row(confirmed) == ("polling", []))
         await db.drop()
     }
 }

@@ -99,6 +99,17 @@ struct CLI {
         #expect(r.out.contains("node b: (nothing) (4 database connections)"), "\(r.out)")
     }
 
+    /// Issue 16 §6: the public development card key is refused for a database that is not on loopback.
+    @Test func aNodeWithCardsNeedsACardKeyUnlessTheDatabaseIsOnLoopback() async throws {
+        let json = #"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://db.example/x"}, "nodes": [{"name": "a", "components": [{"name": "order-queue"}, {"name": "brand-sync"}, {"name": "inventory"}, {"name": "payment"}, {"name": "notification"}, {"name": "analytics"}]}]}"#
+        let r = try await CLI.run(["node", "a", "--topology", try CLI.writeTopology(json)])
+        #expect(r.code == 2, "\(r.err)")
+        #expect(r.err.contains("security.cardKey: is required for a database that is not on loopback (db.example)"), "\(r.err)")
+        let bad = try await CLI.run(["up", "--check", "--topology", try CLI.writeTopology(json)], environment: ["TROUPE_CARD_KEY": "c2hvcnQ="])
+        #expect(bad.code == 2)
+        #expect(bad.err.contains("TROUPE_CARD_KEY: must be 32 bytes, got 5"), "\(bad.err)")
+    }
+
     @Test func environmentOverridesTheTopologyURLs() async throws {
         let r = try await CLI.run(["up", "--check", "--topology", CLI.repoTopology],
                             environment: ["TROUPE_AMQP_URL": "amqp://u:p@10.1.2.3:5672/%2F", "TROUPE_DATABASE_URL": "postgres://a:b@db:5432/x"])

@@ -191,7 +191,11 @@ extension ComponentQueues {
                 (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": 10.005, "quantity": 1}"#, 422, "faceValue: must have at most 2 decimals"),
                 (#"{"referenceId": "x", "sku": "\#(f.sku)", "faceValue": 1000, "quantity": 1}"#, 422, "faceValue: must be from 5.00 to 500.00"),
                 (#"{"referenceId": "x", "sku": "NO-SUCH", "faceValue": 10, "quantity": 1}"#, 422, "sku: unknown product 'NO-SUCH'"),
-                (#"{"referenceId": "", "sku": "\#(f.sku)", "faceValue": 10, "quantity": 1}"#, 422, "referenceId: must be 1 to 100 characters"),
+                (#"{"referenceId": "", "sku": "\#(f.sku)", "faceValue": 10, "quantity": 1}"#, 422, "referenceId: must be 1 to 100 bytes of UTF-8"),
+                // Issue 16 §6: limits count bytes (34 x 3 bytes), NUL is refused, never cut at it.
+                (#"{"referenceId": "\#(String(repeating: "€", count: 34))", "sku": "\#(f.sku)", "faceValue": 10, "quantity": 1}"#, 422,
+                 "referenceId: must be 1 to 100 bytes of UTF-8"),
+                (#"{"referenceId": "a\u0000b", "sku": "\#(f.sku)", "faceValue": 10, "quantity": 1}"#, 400, "referenceId: must not contain NUL"),
             ]
             for (body, status, message) in cases {
                 let r = try await Self.post(f, body)
@@ -200,6 +204,11 @@ extension ComponentQueues {
                 #expect(text.contains(message), "\(body): \(text)")
                 #expect(r.json["error"]?["code"] == .string(status == 400 ? "bad_request" : "unprocessable"))
             }
+            // The same reference typed with a composed and a decomposed accent is one order, not two.
+            let composed = try await Self.post(f, Self.order(f, ref: "caf\u{E9}-1"))
+            let decomposed = try await Self.post(f, Self.order(f, ref: "cafe\u{301}-1"))
+            #expect(composed.status == 202 && decomposed.status == 202, "\(composed.status) \(decomposed.status)")
+            #expect(composed.json["id"] != nil && composed.json["id"] == decomposed.json["id"])
             let big = try await Self.post(f, #"{"referenceId": ""# + String(repeating: "x", count: 70_000) + #""}"#)
             #expect(big.status == 413)
             #expect(big.json["error"]?["code"] == .string("payload_too_large"))

@@ -13,22 +13,37 @@ public struct VendorCatalog: Sendable, Equatable {
 
     public let categories: [Category]
     public let products: [Product]
+    /// Entries left out, with why (a missing field, a number that does not fit): for the log. A bad entry
+    /// never fails the sync, let alone traps.
+    public var skipped: [String] = []
+
+    public init(categories: [Category], products: [Product], skipped: [String] = []) {
+        self.categories = categories
+        self.products = products
+        self.skipped = skipped
+    }
 
     /// Reads Bamboo's `GET /v2.0/categories` (`[{"Id", "Name"}]`) and `GET /v1.0/catalog`
     /// (`{"Brands": [{"Name", "CountryCode", "CurrencyCode", "Categories": [id], "Products": [{"Id", "Name",
-    /// "MinFaceValue", "MaxFaceValue", "Count"}]}]}`); entries missing a field are skipped.
+    /// "MinFaceValue", "MaxFaceValue", "Count"}]}]}`); entries with a missing field, or a number that does
+    /// not fit (an id that is not a whole number within 64 bits, a count below 0 or over 2^31, a face
+    /// value that is not a finite amount), are skipped with the reason.
     public static func parse(categories: JSONValue, catalog: JSONValue) -> VendorCatalog {
+        var skipped: [String] = []
         func text(_ v: JSONValue?) -> String? {
             switch v {
-            case .string(let s)?: s
-            case .number(let n)?: n == n.rounded() ? String(Int(n)) : String(n)
-            default: nil
+            case .string(let s)?: return s.utf8.contains(0) ? nil : s
+            case .number(let n)?: return Int64(exactly: n).map(String.init)
+            default: return nil
             }
         }
         func number(_ v: JSONValue?) -> Double? { if case .number(let n)? = v { n } else { nil } }
         var cats: [Category] = []
         if case .array(let list) = categories {
-            for c in list { if let id = text(c["Id"]), let name = text(c["Name"]) { cats.append(Category(id: id, name: name)) } }
+            for c in list {
+                guard let id = text(c["Id"]), let name = text(c["Name"]) else { skipped.append("category \(c["Id"].map { "\($0)" } ?? "?"): no usable Id and Name"); continue }
+                cats.append(Category(id: id, name: name))
+            }
         }
         var products: [Product] = []
         if case .array(let brands)? = catalog["Brands"] {
@@ -39,16 +54,27 @@ public struct VendorCatalog: Sendable, Equatable {
                 if case .array(let ids)? = b["Categories"] { category = text(ids.first) }
                 for p in items {
                     guard let id = text(p["Id"]), let name = text(p["Name"]), let lo = number(p["MinFaceValue"]), let hi = number(p["MaxFaceValue"]),
-                          lo > 0, hi >= lo, let minFace = Money.parse(String(format: "%.2f", lo)), let maxFace = Money.parse(String(format: "%.2f", hi))
-                    else { continue }
+                          lo > 0, hi >= lo, hi < 1e12, let minFace = Money.parse(String(format: "%.2f", lo)), let maxFace = Money.parse(String(format: "%.2f", hi))
+                    else {
+                        skipped.append("product \(p["Id"].map { "\($0)" } ?? "?") of \(brand): no usable Id, Name or face values")
+                        continue
+                    }
+                    let count: Int
+                    switch p["Count"] {
+                    case nil, .null?: count = 0
+                    case .number(let n)? where Int32(exactly: n).map({ $0 >= 0 }) == true: count = Int(n)
+                    default:
+                        skipped.append("product \(id) of \(brand): Count \(p["Count"].map { "\($0)" } ?? "") is not a whole number from 0 to 2^31")
+                        continue
+                    }
                     let slug = brand.uppercased().filter { $0.isLetter || $0.isNumber }
                     products.append(Product(id: id, sku: "\(slug)-\(country.uppercased())-\(id)", name: name, brand: brand, category: category,
                                             country: country, currency: currency, minFace: minFace, maxFace: maxFace,
-                                            count: Int(number(p["Count"]) ?? 0)))
+                                            count: count))
                 }
             }
         }
-        return VendorCatalog(categories: cats, products: products)
+        return VendorCatalog(categories: cats, products: products, skipped: skipped)
     }
 
     /// Upserts the catalog in one transaction (one sync at a time: an advisory lock) and records the sync;

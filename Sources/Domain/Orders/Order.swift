@@ -51,8 +51,9 @@ public struct Order: Sendable, Equatable {
         sku == request.sku && faceValue == request.faceValue && quantity == request.quantity
     }
 
-    /// The JSON partners get.
-    public var json: JSONValue {
+    /// The JSON partners get; the cards opened with `vault` (a card that cannot be opened is an error, not
+    /// a silent gap).
+    public func json(opening vault: CardVault) throws -> JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(id.lowercasedString), "referenceId": .string(referenceId), "status": .string(status.rawValue),
             "sku": .string(sku), "faceValue": Money.json(faceValue), "quantity": .number(Double(quantity)),
@@ -60,7 +61,7 @@ public struct Order: Sendable, Equatable {
             "createdAt": .string(Timestamp.format(createdAt)),
         ]
         if let failureReason { o["failureReason"] = .string(failureReason) }
-        if let cards { o["cards"] = cards }
+        if let cards { o["cards"] = try vault.open(cards, order: id) }
         return .object(o)
     }
 }

@@ -11,6 +11,8 @@ public struct OrderRequest: Sendable, Equatable {
     public let quantity: Int
 
     public static let maxQuantity = 100
+    /// `referenceId` and `sku` hold at most this many bytes of UTF-8 (after NFC normalisation).
+    public static let maxFieldBytes = 100
 
     public struct Problem: Error, Equatable, CustomStringConvertible {
         public enum Kind: Sendable { case malformed, invalid }
@@ -40,8 +42,12 @@ public struct OrderRequest: Sendable, Equatable {
         func string(_ key: String) throws(Problem) -> String {
             guard let v = o[key], v != .null else { throw Problem(kind: .malformed, field: key, message: "is required") }
             guard case .string(let s) = v else { throw Problem(kind: .malformed, field: key, message: "must be a string") }
-            let t = s.trimmingCharacters(in: .whitespaces)
-            guard !t.isEmpty, t.count <= 100 else { throw Problem(kind: .invalid, field: key, message: "must be 1 to 100 characters") }
+            guard !s.utf8.contains(0) else { throw Problem(kind: .malformed, field: key, message: "must not contain NUL (\\u0000)") }
+            // NFC: the same text typed with composed or decomposed accents is one reference (PostgreSQL compares bytes).
+            let t = s.trimmingCharacters(in: .whitespaces).precomposedStringWithCanonicalMapping
+            guard !t.isEmpty, t.utf8.count <= maxFieldBytes else {
+                throw Problem(kind: .invalid, field: key, message: "must be 1 to \(maxFieldBytes) bytes of UTF-8")
+            }
             return t
         }
         func number(_ key: String) throws(Problem) -> Double {

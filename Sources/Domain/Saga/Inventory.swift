@@ -2,21 +2,24 @@ import ActorRuntime
 import Bridges
 import Foundation
 
-/// Inventory: stock per product, held by reservations for 15 minutes unless confirmed. A reservation
-/// moves only from `reserved` (to confirmed, released or expired), so none is both confirmed and released;
-/// every command is answered, and answered the same way again when replayed.
+/// Inventory: stock per product, held by reservations for 15 minutes (`inventory.reservationTTL` in
+/// topology.json) unless confirmed. A reservation moves from `reserved` to confirmed, released or expired,
+/// and from `expired` to confirmed only (a late confirm), so none is both confirmed and released; every
+/// command is answered, and answered the same way again when replayed.
 public enum Inventory {
     public static let reservationTTL: Duration = .seconds(15 * 60)
 
-    public static var router: TopicRouter {
+    public static var router: TopicRouter { router(reservationTTL: reservationTTL) }
+
+    public static func router(reservationTTL ttl: Duration) -> TopicRouter {
         TopicRouter(.inventory, [
-            SagaTopic.reserve: { envelope, context in try reserve(envelope, context.db, emit: context.emit) },
+            SagaTopic.reserve: { envelope, context in try reserve(envelope, context.db, ttl: ttl, emit: context.emit) },
             SagaTopic.confirm: { envelope, context in try confirm(envelope, context.db, emit: context.emit) },
             SagaTopic.release: { envelope, context in try release(envelope, context.db, emit: context.emit) },
         ])
     }
 
-    static func reserve(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
+    static func reserve(_ envelope: Envelope, _ db: PostgresConnection, ttl: Duration = reservationTTL, emit: (Envelope) throws -> Void) throws {
         let p = Payload(envelope)
         let order = try p.uuid("orderId"), product = try p.int("productId"), quantity = try p.int("quantity")
         // One statement (one round trip while the stock row is locked): a replay changes nothing; else the
@@ -30,7 +33,7 @@ public enum Inventory {
                           SELECT $1, $2, $3, $4, 'reserved', now() + make_interval(secs => $5) FROM taken RETURNING 1)
             SELECT (SELECT id FROM existing) AS existing_id, (SELECT status FROM existing) AS existing_status,
                    EXISTS (SELECT 1 FROM made) AS reserved
-            """, [id, order, Int64(product), quantity, reservationTTL.inSeconds]).rows[0]
+            """, [id, order, Int64(product), quantity, ttl.inSeconds]).rows[0]
         if let existing = try outcome.decode("existing_id", as: UUID?.self) {
             // Replayed: answer as the first time.
             let status = try outcome.decode("existing_status", as: String.self)
@@ -65,13 +68,27 @@ public enum Inventory {
                 // Changed by another transaction while this one waited for the row: look again.
                 throw TransientError(SagaViolation("inventory.confirm for order \(order.lowercasedString): reservation changed meanwhile"))
             }
-            guard status == "confirmed" else {
-                // Released or expired meanwhile: the vendor already delivered, so the sale stands; it is
-                // recorded, and the units it held went back to stock when it expired.
+            if status == "expired" { try confirmExpired(order, db) }
+            else if status != "confirmed" {
+                // Released (the order was compensated) or never made: confirming contradicts the saga.
                 throw SagaViolation("inventory.confirm for order \(order.lowercasedString): reservation is \(status ?? "missing")")
             }
         }
         try emit(Payload.reply(SagaTopic.confirmed, to: envelope, from: .inventory, order: order))
+    }
+
+    /// A confirm that comes after the reservation expired (its units went back to stock): the vendor
+    /// delivered, so the sale stands. The units are taken again and the sale recorded (`sold`); if the stock
+    /// no longer has them, the sale is recorded as a shortage (`sold-short`, stock unchanged) for an operator.
+    static func confirmExpired(_ order: UUID, _ db: PostgresConnection) throws {
+        try db.query("""
+            WITH late AS (UPDATE inventory_reservations SET status = 'confirmed', updated_at = now()
+                          WHERE order_id = $1 AND status = 'expired' RETURNING id, product_id, quantity),
+                 taken AS (UPDATE inventory_stock s SET available = s.available - late.quantity, updated_at = now()
+                           FROM late WHERE s.product_id = late.product_id AND s.available >= late.quantity RETURNING 1)
+            INSERT INTO inventory_movements (product_id, reservation_id, quantity, reason)
+            SELECT product_id, id, -quantity, CASE WHEN EXISTS (SELECT 1 FROM taken) THEN 'sold' ELSE 'sold-short' END FROM late
+            """, [order])
     }
 
     /// Gives the order's reserved units back to stock (a compensation); answered even if nothing was held.

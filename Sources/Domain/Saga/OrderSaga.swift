@@ -87,6 +87,26 @@ public enum OrderSaga {
         }
     }
 
+    /// What reconciliation re-sends for an order that has not moved: the command of the step it waits in.
+    static func reconciliationCommands(of order: OrderFacts, releasePending: Bool, refundPending: Bool) throws -> [Envelope] {
+        switch order.step {
+        case .created:
+            return [Envelope(topic: SagaTopic.orderCreated, producerId: Component.orderQueue.rawValue, correlationId: order.correlationId,
+                             payload: .object(["orderId": order.idText, "redrive": .bool(true)]))]
+        case .reserving, .debiting, .placing:
+            return pendingCommand(of: order).map { [$0] } ?? []
+        case .polling:
+            return [command(SagaTopic.pollVendorOrder, for: order, ["round": .number(1)])]
+        case .confirming:
+            return [command(SagaTopic.confirm, for: order, [:])]
+        case .compensating:
+            return (releasePending ? [command(SagaTopic.release, for: order, [:])] : [])
+                + (refundPending ? [command(SagaTopic.refund, for: order, ["partnerId": .string(order.partner.lowercasedString)])] : [])
+        case .completed, .failed:
+            return []
+        }
+    }
+
     static func started(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let id = try Payload(e).uuid("orderId")
         let order = try transition(db, id, from: [.created], to: .reserving) ?? facts(db, id)
@@ -119,6 +139,17 @@ public enum OrderSaga {
                                          set: "failure_reason = $2, release_pending = true, refund_pending = $3", [reason, refund]) else { return }
         try context.emit(command(SagaTopic.release, for: order, [:]))
         if refund { try context.emit(command(SagaTopic.refund, for: order, ["partnerId": .string(order.partner.lowercasedString)])) }
+    }
+
+    /// A `payment.debited` for an order that is no longer `debiting`. Its debit is refunded (once: the
+    /// refund is idempotent on the order) when the order is failing or failed, where nothing uses it (a
+    /// debit re-sent while the first was slow, that succeeded after the first failed and the partner topped
+    /// up; or an old debit replayed from a dead-letter queue). An order that went on (polling, confirming,
+    /// completed) used the debit: the reply is a replay, and changes nothing.
+    static func refundUnusedDebit(_ e: Envelope, _ context: DeliveryContext) throws {
+        let id = try Payload(e).uuid("orderId")
+        guard let order = try facts(context.db, id), order.step == .compensating || order.step == .failed else { return }
+        try context.emit(command(SagaTopic.refund, for: order, ["partnerId": .string(order.partner.lowercasedString)]))
     }
 
     /// A compensation's reply: clears its flag; the last one marks the order Failed.

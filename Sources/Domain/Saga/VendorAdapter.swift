@@ -17,6 +17,8 @@ public enum VendorOrderState: Sendable, Equatable {
     /// Done: the cards the vendor issued (kept with the order as the vendor sent them).
     case succeeded(cards: JSONValue)
     case failed(reason: String)
+    /// The vendor has no order under this request id (it answered 404): a checkout that never arrived.
+    case notFound
 }
 
 /// The vendor answered with an error (or not at all).
@@ -28,7 +30,9 @@ public struct VendorError: Error, CustomStringConvertible, ClassifiedError {
         self.message = message
         self.status = status
     }
-    /// 4xx other than 408/429 will not get better by trying again.
+    /// The vendor said no: a 4xx other than 408/429 will not get better by trying again, and says the
+    /// request was refused, not half done. Everything else (5xx, a timeout, a dropped connection) leaves
+    /// unknown whether a checkout was placed.
     public var disposition: FailureDisposition {
         if let status, (400..<500).contains(status), status != 408, status != 429 { return .permanent }
         return .transient

@@ -1,6 +1,7 @@
 import ActorRuntime
 import Bridges
 import Foundation
+import Logging
 
 /// The saga's vendor steps: place the order (Bamboo checkout) through a circuit breaker with a few quick
 /// retries, then poll it with backoff until the vendor says it succeeded or failed. The calls run in the
@@ -9,6 +10,16 @@ import Foundation
 /// The order is placed on `payment.debited` itself (the prepare step reads the order), not on a command
 /// OrderQueue sends itself: that saved envelope is an outbox row, a publish, a delivery and an inbox row
 /// per order. `order.vendor-place` is still handled, for orders an older build left in `placing`.
+///
+/// **Money rule: an ambiguous answer is resolved by asking, never by refunding blind.** A checkout's
+/// `RequestId` is the order's id, so the vendor can always be asked for it. Only two things compensate
+/// (refund and release) a debited order: the vendor refusing the checkout (a 4xx other than 408/429: it
+/// was not placed), or the vendor saying, when asked, that it has no such order (404) or that it failed
+/// it. A timeout, a 5xx, a dropped connection or an open breaker after a checkout may have gone through
+/// leave the order `polling` with no vendor order id: each poll asks the vendor (with the delivery's
+/// backoff) until it answers. Polling that runs out of rounds leaves the order to reconciliation.
+/// Partners see a generic reason (`vendor unavailable`, `vendor rejected the order`); the vendor's own
+/// words go to the log only.
 public struct VendorSteps: Sendable {
     public let adapter: (any VendorAdapter)?
     public let breaker: CircuitBreaker
@@ -17,13 +28,22 @@ public struct VendorSteps: Sendable {
     public let orders: PostgresPool?
     /// Quick tries of a checkout before the step gives up (each one counts for the breaker).
     public var placeTries = 3
-    /// Rounds of polling (each round: the delivery's retries with backoff) before the order is given up.
+    /// Rounds of polling (each round: the delivery's retries with backoff) before the order is left to
+    /// reconciliation.
     public var pollRounds = 20
+    public var logger = Logger(label: "troupe.vendor")
+    /// Seals the cards the vendor issues before they leave the prepare step (they are stored sealed).
+    public var vault: CardVault
 
-    public init(adapter: (any VendorAdapter)?, breaker: CircuitBreaker, orders: PostgresPool?) {
+    /// The reasons partners see.
+    public static let unavailable = "vendor unavailable"
+    public static let rejected = "vendor rejected the order"
+
+    public init(adapter: (any VendorAdapter)?, breaker: CircuitBreaker, orders: PostgresPool?, vault: CardVault = .development) {
         self.adapter = adapter
         self.breaker = breaker
         self.orders = orders
+        self.vault = vault
     }
 
     /// Outside the transaction: the vendor call of a vendor-step envelope.
@@ -39,8 +59,8 @@ public struct VendorSteps: Sendable {
         }
     }
 
-    /// The checkout of a just-debited order; nil when the order is no longer `debiting` (a replayed reply:
-    /// its handler changes nothing).
+    /// The checkout of a just-debited order; nil when the order is no longer `debiting` (a replayed or late
+    /// reply: its handler refunds a debit the saga did not use).
     func placeDebited(_ envelope: Envelope) async throws -> JSONValue? {
         let id = try Payload(envelope).uuid("orderId")
         guard let orders else { throw SagaViolation("payment.debited reached a node without a database") }
@@ -54,33 +74,65 @@ public struct VendorSteps: Sendable {
                                faceValue: try p.money("faceValue"))
     }
 
+    /// Checks out (a few quick tries); when no try was answered for sure, asks the vendor for the order.
+    /// - Returns: `placed: true` with the vendor's order id (and a first poll); `placed: false` with the
+    ///   partner's reason (refused, or the vendor has no such order); `placed: "unknown"` when the vendor
+    ///   cannot say now.
     func place(_ order: UUID, product: String, quantity: Int, faceValue face: Decimal) async throws -> JSONValue {
-        guard let adapter else { return .object(["placed": .bool(false), "reason": .string("no vendor configured (topology.json: vendor)")]) }
-        do {
-            var delay = Duration.milliseconds(100)
-            var tries = 0
-            while true {
-                tries += 1
-                do {
-                    let vendorOrder = try await breaker.run {
-                        try await adapter.placeOrder(requestId: order.lowercasedString, productId: product, quantity: quantity, faceValue: face)
-                    }
-                    // A first look at once: a vendor that is done already saves the order a round through the
-                    // broker (an error here just means polling as usual).
-                    let polled = try? await poll(order)
-                    return .object(["placed": .bool(true), "vendorOrderId": .string(vendorOrder), "polled": polled ?? .null])
-                } catch let error as VendorError {
-                    guard error.disposition == .transient, tries < placeTries else { throw error }
-                    try await Task.sleep(for: delay)
-                    delay *= 2
+        guard let adapter else {
+            logger.error("no vendor configured (topology.json: vendor)", metadata: ["order": "\(order.lowercasedString)"])
+            return Self.notPlaced(Self.unavailable)
+        }
+        let request = order.lowercasedString
+        var delay = Duration.milliseconds(100)
+        var why = ""
+        for tries in 1...max(1, placeTries) {
+            do {
+                let vendorOrder = try await breaker.run {
+                    try await adapter.placeOrder(requestId: request, productId: product, quantity: quantity, faceValue: face)
                 }
+                // A first look at once: a vendor that is done already saves the order a round through the
+                // broker (an error here just means polling as usual).
+                let polled = try? await poll(order)
+                return .object(["placed": .bool(true), "vendorOrderId": .string(vendorOrder), "polled": polled ?? .null])
+            } catch let error as VendorError where error.disposition == .permanent {
+                logger.warning("the vendor refused a checkout", metadata: ["order": "\(request)", "reason": "\(error)"])
+                return Self.notPlaced(Self.rejected)
+            } catch let open as CircuitBreaker.OpenError {
+                why = open.description
+                break                                          // the breaker refuses every try now
+            } catch {
+                why = "\(error)"                                 // may have been placed: ask below
+                guard tries < placeTries else { break }
+                try await Task.sleep(for: delay)
+                delay *= 2
             }
-        } catch let open as CircuitBreaker.OpenError {
-            return .object(["placed": .bool(false), "reason": .string("vendor unavailable (\(open.description))")])
-        } catch let error as VendorError {
-            return .object(["placed": .bool(false), "reason": .string("vendor failure: \(error.description)")])
+        }
+        logger.warning("no sure answer to a checkout; asking the vendor for the order", metadata: ["order": "\(request)", "reason": "\(why)"])
+        return await lookUp(order, adapter)
+    }
+
+    /// What the vendor says of `order` after a checkout without a sure answer.
+    private func lookUp(_ order: UUID, _ adapter: any VendorAdapter) async -> JSONValue {
+        let state: VendorOrderState
+        do {
+            state = try await adapter.order(requestId: order.lowercasedString)
+        } catch {
+            logger.warning("the vendor cannot say now whether it has the order; it waits, polling", metadata: [
+                "order": "\(order.lowercasedString)", "reason": "\(error)"])
+            return .object(["placed": .string("unknown")])
+        }
+        switch state {
+        case .notFound: return Self.notPlaced(Self.unavailable)
+        case .failed(let reason):
+            logger.warning("the vendor failed the order", metadata: ["order": "\(order.lowercasedString)", "reason": "\(reason)"])
+            return Self.notPlaced(Self.rejected)
+        case .processing, .succeeded:
+            return .object(["placed": .bool(true), "vendorOrderId": .string(order.lowercasedString), "polled": (try? answer(state, order: order)) ?? .null])
         }
     }
+
+    static func notPlaced(_ reason: String) -> JSONValue { .object(["placed": .bool(false), "reason": .string(reason)]) }
 
     func poll(_ envelope: Envelope) async throws -> JSONValue {
         try await poll(try Payload(envelope).uuid("orderId"))
@@ -88,23 +140,42 @@ public struct VendorSteps: Sendable {
 
     func poll(_ order: UUID) async throws -> JSONValue {
         guard let adapter else { throw VendorError("no vendor configured") }
-        switch try await adapter.order(requestId: order.lowercasedString) {          // errors: transient, retried
-        case .processing: return .object(["state": .string("processing")])
-        case .succeeded(let cards): return .object(["state": .string("succeeded"), "cards": cards])
-        case .failed(let reason): return .object(["state": .string("failed"), "reason": .string(reason)])
+        let state = try await adapter.order(requestId: order.lowercasedString)          // errors: transient, retried
+        if case .failed(let reason) = state {
+            logger.warning("the vendor failed the order", metadata: ["order": "\(order.lowercasedString)", "reason": "\(reason)"])
+        }
+        return try answer(state, order: order)
+    }
+
+    /// A poll's answer as the handler reads it: the cards sealed (``CardVault``), the vendor's own failure
+    /// reason left in the log.
+    func answer(_ state: VendorOrderState, order: UUID) throws -> JSONValue {
+        switch state {
+        case .processing: .object(["state": .string("processing")])
+        case .succeeded(let cards): .object(["state": .string("succeeded"), "cards": try vault.seal(cards, order: order)])
+        case .failed: .object(["state": .string("failed")])
+        case .notFound: .object(["state": .string("missing")])
         }
     }
 
     // MARK: in the transaction
 
     /// The checkout's outcome for an order in `step` (`debiting` on `payment.debited`, `placing` on
-    /// `order.vendor-place`): the first poll's answer when the vendor was done at once, else poll it; or
-    /// compensate (refund, release) towards `Failed`.
+    /// `order.vendor-place`): the first poll's answer when the vendor was done at once, else poll it;
+    /// poll it also when the vendor could not say whether it has it; or compensate (refund, release)
+    /// towards `Failed` when the vendor refused it or has no such order.
     static func placed(_ e: Envelope, _ context: DeliveryContext, from step: OrderSaga.Step) throws {
         let id = try Payload(e).uuid("orderId")
         guard let result = context.prepared else {
-            if step == .debiting { return }                     // the prepare step found the order moved on
+            // The prepare step found the order moved on: a late or replayed debit.
+            if step == .debiting { return try OrderSaga.refundUnusedDebit(e, context) }
             throw SagaViolation("\(e.topic) for \(id.lowercasedString) without a vendor answer")
+        }
+        if result["placed"] == .string("unknown") {
+            // No vendor order id yet: the polls ask the vendor whether it has the order.
+            guard let order = try OrderSaga.transition(context.db, id, from: [step], to: .polling, set: "vendor_request_id = $2",
+                                                       [id.lowercasedString]) else { return }
+            return try context.emit(OrderSaga.command(SagaTopic.pollVendorOrder, for: order, ["round": .number(1)]))
         }
         if result["placed"] == .bool(true), case .string(let vendorOrder)? = result["vendorOrderId"] {
             let polled = result["polled"], state = polled.flatMap { if case .string(let s)? = $0["state"] { s } else { nil } }
@@ -117,19 +188,22 @@ public struct VendorSteps: Sendable {
             }
             guard let order = try OrderSaga.transition(context.db, id, from: [step], to: .polling,
                                                        set: "vendor_request_id = $2, vendor_order_id = $3", [id.lowercasedString, vendorOrder]) else { return }
-            if let polled, let state, state != "processing" {
+            if let polled, let state, state == "succeeded" || state == "failed" {
                 try settle(id, state: state, polled, context)
             } else {
                 try context.emit(OrderSaga.command(SagaTopic.pollVendorOrder, for: order, ["round": .number(1)]))
             }
         } else {
-            let reason = result["reason"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "vendor failure"
+            let reason = result["reason"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? unavailable
             try OrderSaga.compensate(context, id, from: [step], reason: reason, refund: true)
         }
     }
 
     /// The poll's outcome: confirm the reservation, compensate, or poll again later (the retry queue's
-    /// backoff; a fresh round when a round's attempts are used up).
+    /// backoff; a fresh round when a round's attempts are used up). An order whose placement was never
+    /// confirmed and that the vendor does not have is compensated; polling that runs out of rounds leaves
+    /// the order as it is, for reconciliation: a refund while the vendor may still issue the cards would
+    /// give them away.
     static func polled(_ e: Envelope, _ context: DeliveryContext, rounds: Int) throws {
         let p = Payload(e)
         let id = try p.uuid("orderId"), round = (try? p.int("round")) ?? 1
@@ -139,15 +213,22 @@ public struct VendorSteps: Sendable {
         switch state {
         case "succeeded", "failed":
             try settle(id, state: state, result, context)
+        case "missing" where try placementUnconfirmed(id, context.db):
+            try OrderSaga.compensate(context, id, from: [.polling], reason: unavailable, refund: true)
         default:
-            if context.attempt < context.maxAttempts { throw TransientError(VendorError("order \(id.lowercasedString) still processing")) }
+            if context.attempt < context.maxAttempts { throw TransientError(VendorError("order \(id.lowercasedString) still \(state)")) }
+            guard let order = try OrderSaga.facts(context.db, id), order.step == .polling else { return }
             if round < rounds {
-                guard let order = try OrderSaga.facts(context.db, id), order.step == .polling else { return }
                 try context.emit(OrderSaga.command(SagaTopic.pollVendorOrder, for: order, ["round": .number(Double(round + 1))]))
-            } else {
-                try OrderSaga.compensate(context, id, from: [.polling], reason: "the vendor did not complete the order in time", refund: true)
             }
+            // Out of rounds: the order stays `polling`, and reconciliation asks the vendor again later.
         }
+    }
+
+    /// Whether the order never had a vendor order id: its checkout had no sure answer.
+    private static func placementUnconfirmed(_ id: UUID, _ db: PostgresConnection) throws -> Bool {
+        try db.query("SELECT vendor_order_id IS NULL AS unconfirmed FROM orders WHERE id = $1 AND step = 'polling'", [id])
+            .rows.first?.decode("unconfirmed", as: Bool.self) ?? false
     }
 
     /// A polling order the vendor finished: confirm the reservation with its cards, or compensate.
@@ -157,8 +238,7 @@ public struct VendorSteps: Sendable {
             guard let order = try OrderSaga.transition(context.db, id, from: [.polling], to: .confirming, set: "cards = $2", [cards]) else { return }
             try context.emit(OrderSaga.command(SagaTopic.confirm, for: order, [:]))
         } else {
-            let reason = result["reason"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "failed"
-            try OrderSaga.compensate(context, id, from: [.polling], reason: "vendor failed the order: \(reason)", refund: true)
+            try OrderSaga.compensate(context, id, from: [.polling], reason: rejected, refund: true)
         }
     }
 }

@@ -35,17 +35,59 @@ public enum SagaJobs {
         try redrive(db, from: "$1", to: "$2", stuckFor: 0, [from, to])
     }
 
-    /// Every minute: reservations past their 15 minutes that were neither confirmed nor released expire,
-    /// and their units go back to stock.
-    public static let expireReservations = RecurringJob(name: "reservation-expiry", period: .seconds(60)) { db in
+    /// Reservations past their time to live (``Inventory/reservationTTL`` by default) that were neither
+    /// confirmed nor released expire, and their units go back to stock; checked every minute, or every half
+    /// TTL when that is shorter.
+    ///
+    /// **A reservation whose order has been debited or placed does not expire**: the vendor may deliver
+    /// the cards at any moment, and the stock must still be there to confirm. Only reservations of orders
+    /// that never paid (stuck before the debit, or with no order at all) go back to stock. (Should one
+    /// expire anyway, a late confirm takes the units again: ``Inventory``.)
+    public static let expireReservations = expireReservations(ttl: Inventory.reservationTTL)
+
+    public static func expireReservations(ttl: Duration) -> RecurringJob {
+        RecurringJob(name: "reservation-expiry", period: max(.seconds(1), min(.seconds(60), ttl / 2))) { db in
         let rows = try db.query("""
-            UPDATE inventory_reservations SET status = 'expired', updated_at = now()
-            WHERE status = 'reserved' AND expires_at < now() RETURNING product_id, quantity
+            UPDATE inventory_reservations r SET status = 'expired', updated_at = now()
+            WHERE r.status = 'reserved' AND r.expires_at < now()
+              AND NOT EXISTS (SELECT 1 FROM wallet_entries w WHERE w.idempotency_key = r.order_id::text || ':debit')
+              AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = r.order_id AND o.step IN ('placing', 'polling', 'confirming', 'completed'))
+            RETURNING product_id, quantity
             """).rows
         for r in rows {
             try db.query("UPDATE inventory_stock SET available = available + $2, updated_at = now() WHERE product_id = $1",
                          [try r.decode("product_id", as: Int64.self), try r.decode("quantity", as: Int.self)])
         }
         return rows.count
+        }
+    }
+
+    /// How long an order may stay in one step before reconciliation re-drives it.
+    public static let reconcileAfter: Duration = .seconds(300)
+
+    /// Every 5 minutes, once per cluster (the reference's reconciliation): every order still `Processing`
+    /// that has not moved for ``reconcileAfter`` gets the command of the step it waits in again, whatever
+    /// the step: reserve, debit, place, a fresh round of polls (the vendor is asked again), confirm, or the
+    /// compensations still pending (release, refund). Every command is idempotent, so re-sending one that
+    /// was only slow changes nothing. Returns how many orders it re-drove.
+    public static let reconcile = RecurringJob(name: "order-reconciliation", period: .seconds(300)) { db in
+        try reconcile(db, stuckFor: reconcileAfter)
+    }
+
+    static func reconcile(_ db: PostgresConnection, stuckFor: Duration) throws -> Int {
+        let rows = try db.query("""
+            SELECT id, release_pending, refund_pending FROM orders
+            WHERE status = 'Processing' AND updated_at < now() - make_interval(secs => $1)
+            ORDER BY updated_at LIMIT 1000
+            """, [stuckFor.inSeconds]).rows
+        var redriven = 0
+        for row in rows {
+            guard let order = try OrderSaga.facts(db, try row.decode("id")) else { continue }
+            let commands = try OrderSaga.reconciliationCommands(of: order, releasePending: try row.decode("release_pending"),
+                                                                refundPending: try row.decode("refund_pending"))
+            try TransactionalOutbox.emit(commands, on: db)
+            if !commands.isEmpty { redriven += 1 }
+        }
+        return redriven
     }
 }

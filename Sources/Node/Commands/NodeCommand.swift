@@ -26,7 +26,8 @@ struct NodeCommand: AsyncParsableCommand {
         }
         do {
             let secret = node.http == nil ? nil : try options.apiKeySecret(of: topology)
-            try await NodeRuntime(topology: topology, node: node, apiKeySecret: secret).run()
+            let vault = try options.cardVault(of: topology, for: node)
+            try await NodeRuntime(topology: topology, node: node, apiKeySecret: secret, vault: vault).run()
         } catch let error as PostgresError where error.isConnectionFailure {
             throw CLIError(message: "node \(name): cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
         } catch let error as AMQPError where error.kind == .refused {

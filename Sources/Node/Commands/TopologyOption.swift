@@ -1,4 +1,5 @@
 import ArgumentParser
+import Domain
 
 /// `--topology PATH`, shared by every command that reads the topology.
 struct TopologyOption: ParsableArguments {
@@ -18,6 +19,17 @@ struct TopologyOption: ParsableArguments {
     func apiKeySecret(of topology: Topology) throws -> String {
         do {
             return try topology.security.requireAPIKeySecret(file: self.topology)
+        } catch {
+            throw CLIError.usage("\(error)")
+        }
+    }
+
+    /// The card vault of a node that stores or shows cards (OrderQueue, the HTTP edge); the development
+    /// vault for the others, which never touch cards.
+    func cardVault(of topology: Topology, for node: Topology.Node) throws -> CardVault {
+        guard node.http != nil || node.components.contains(where: { $0.component == .orderQueue }) else { return .development }
+        do {
+            return try topology.security.requireCardVault(databaseURL: topology.database.url, file: self.topology)
         } catch {
             throw CLIError.usage("\(error)")
         }

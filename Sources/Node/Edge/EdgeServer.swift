@@ -14,7 +14,7 @@ enum EdgeServer {
     static let bodyLimit = 64 * 1024
 
     static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, amqpURL: String, keySecret: String,
-                            adminToken: String?, logger: Logger) -> some ApplicationProtocol {
+                            adminToken: String?, vault: CardVault, logger: Logger) -> some ApplicationProtocol {
         let router = Router(context: EdgeContext.self)
         let metrics = EdgeMetrics()
         router.add(middleware: EdgeMiddleware(logger: logger, metrics: metrics))
@@ -56,7 +56,7 @@ enum EdgeServer {
                     logger.info("order accepted", metadata: ["correlationId": "\(context.correlationID)", "order": "\(order.id.lowercasedString)",
                                                              "partner": "\(caller.name)"])
                 }
-                return EdgeJSON.response(.accepted, order.json)
+                return EdgeJSON.response(.accepted, try order.json(opening: vault))
             } catch let refusal as OrderDesk.Refusal {
                 switch refusal {
                 case .invalid: throw EdgeError.unprocessable(refusal.description)
@@ -73,7 +73,7 @@ enum EdgeServer {
             guard let id = UUID(text: text), let order = try await desk.order(id, partner: context.caller!.partnerID) else {
                 throw EdgeError.notFound("no order '\(text)'")
             }
-            return EdgeJSON.response(.ok, order.json)
+            return EdgeJSON.response(.ok, try order.json(opening: vault))
         }
 
         // Admin: re-drive the orders of a date range that have no vendor order id and are not terminal.

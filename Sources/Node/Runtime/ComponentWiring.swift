@@ -32,10 +32,10 @@ struct ComponentWiring: Sendable {
     /// The wiring of `component` on a node. `vendor` serves OrderQueue's vendor steps (one breaker per
     /// node, shared by its instances). Components without flows yet consume their queue (bound to
     /// nothing) and dead-letter anything sent to it directly.
-    static func of(_ component: Component, vendor: VendorSteps) -> ComponentWiring {
+    static func of(_ component: Component, vendor: VendorSteps, reservationTTL: Duration = Inventory.reservationTTL) -> ComponentWiring {
         switch component {
         case .orderQueue: ComponentWiring(OrderSaga.router(vendor: vendor))
-        case .inventory: ComponentWiring(Inventory.router)
+        case .inventory: ComponentWiring(Inventory.router(reservationTTL: reservationTTL))
         case .payment: ComponentWiring(Payment.router)
         case .brandSync, .notification, .analytics: ComponentWiring(TopicRouter(component, [:]))
         }

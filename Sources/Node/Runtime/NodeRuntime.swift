@@ -13,6 +13,8 @@ struct NodeRuntime {
     let node: Topology.Node
     /// The API key secret; nodes with an HTTP edge need it.
     let apiKeySecret: String?
+    /// Seals and opens card codes (OrderQueue stores them, the edge shows them).
+    let vault: CardVault
     let logger: Logger
 
     /// How long a graceful shutdown may take before the rest is cancelled.
@@ -21,10 +23,11 @@ struct NodeRuntime {
     /// the process is ended (a node that outlives its supervisor would hold its ports and queues).
     static let cancellationLimit: Duration = .seconds(3)
 
-    init(topology: Topology, node: Topology.Node, apiKeySecret: String?) {
+    init(topology: Topology, node: Topology.Node, apiKeySecret: String?, vault: CardVault = .development) {
         self.topology = topology
         self.node = node
         self.apiKeySecret = apiKeySecret
+        self.vault = vault
         var logger = Logger(label: "troupe.node")
         logger[metadataKey: "node"] = "\(node.name)"
         self.logger = logger
@@ -44,6 +47,11 @@ struct NodeRuntime {
     private func run(pool: PostgresPool) async throws {
         let applied = try await Migrator(pool: pool, migrations: try DomainSchema.allMigrations()).run()
         if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
+        if node.components.contains(where: { $0.component == .orderQueue }) {
+            // Orders stored before cards were sealed: sealed now, once.
+            let sealed = try await vault.sealStoredCards(pool: pool)
+            if sealed > 0 { logger.info("sealed the cards of orders stored in plain", metadata: ["orders": "\(sealed)"]) }
+        }
 
         let wire = topology.broker.wire
         let publisher = try AMQPPublisher(url: topology.broker.url, name: "\(node.name).publisher") { [topology] in
@@ -57,9 +65,9 @@ struct NodeRuntime {
         let stats = NodeStats()
         let breaker = CircuitBreaker(name: "vendor", configuration: .init(failureThreshold: topology.vendor?.breakerFailures ?? 5,
                                                                           coolDown: topology.vendor?.breakerCoolDown ?? .seconds(30)))
-        let vendor = VendorSteps(adapter: topology.vendor.map(BambooClient.init), breaker: breaker, orders: pool)
+        let vendor = VendorSteps(adapter: topology.vendor.map(BambooClient.init), breaker: breaker, orders: pool, vault: vault)
         let trees = node.components.map { hosted in
-            let wiring = ComponentWiring.of(hosted.component, vendor: vendor)
+            let wiring = ComponentWiring.of(hosted.component, vendor: vendor, reservationTTL: topology.inventory.reservationTTL)
             let configuration = EnvelopeConsumer.Configuration(
                 component: hosted.component.rawValue, topics: wiring.topics, prefetch: hosted.mailboxCapacity,
                 batchSize: min(64, hosted.mailboxCapacity), topology: wire)
@@ -71,7 +79,8 @@ struct NodeRuntime {
         services.append(.init(service: ComponentTreeService(node: node.name, hosted: trees, pool: pool, stats: stats, logger: logger),
                               serviceName: "component trees"))
         let hosts = Set(node.components.map(\.component))
-        let jobs = (hosts.contains(.orderQueue) ? [SagaJobs.backfill] : []) + (hosts.contains(.inventory) ? [SagaJobs.expireReservations] : [])
+        let jobs = (hosts.contains(.orderQueue) ? [SagaJobs.backfill, SagaJobs.reconcile] : [])
+            + (hosts.contains(.inventory) ? [SagaJobs.expireReservations(ttl: topology.inventory.reservationTTL)] : [])
         if !jobs.isEmpty {
             services.append(.init(service: ScheduleService(jobs: jobs, pool: pool, logger: logger), serviceName: "schedules"))
         }
@@ -82,7 +91,7 @@ struct NodeRuntime {
         if let http = node.http, let apiKeySecret {
             // near the end of the list: among the first services a shutdown stops
             let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, amqpURL: topology.broker.url, keySecret: apiKeySecret,
-                                              adminToken: topology.security.adminToken, logger: logger)
+                                              adminToken: topology.security.adminToken, vault: vault, logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
         }
         services.append(.init(service: BrokerShutdownNotice(publisher: publisher), serviceName: "broker shutdown notice"))

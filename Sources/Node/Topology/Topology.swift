@@ -1,3 +1,4 @@
+import Foundation
 import ActorRuntime
 import Bridges
 import Domain
@@ -63,6 +64,24 @@ struct Topology: Sendable, Equatable {
         var apiKeySecret: String?
         /// The token of the admin endpoints (`x-admin-token`); without one they are off (404).
         var adminToken: String?
+        /// The key that seals card codes and PINs at rest (32 bytes, base64 in `security.cardKey`;
+        /// `TROUPE_CARD_KEY` overrides it). Without one, the public development key, which the loader allows
+        /// only for a database on loopback.
+        var cardKey: [UInt8]?
+
+        /// The vault of ``cardKey`` (validated by the loader), or the development one.
+        var cardVault: CardVault { cardKey.flatMap { try? CardVault(key: $0) } ?? .development }
+
+        /// The vault a node that stores or shows cards uses: the development key is refused for a database
+        /// that is not on loopback, where real cards would be sealed with a key anyone can read.
+        func requireCardVault(databaseURL: String, file: String) throws -> CardVault {
+            if cardKey == nil, let host = URLComponents(string: databaseURL)?.host,
+               !["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) {
+                throw TopologyError(file: file, path: "security.cardKey", message: "is required for a database that is not on loopback (\(host)): "
+                                    + "card codes are sealed with it (or set TROUPE_CARD_KEY; make one with: openssl rand -base64 32)")
+            }
+            return cardVault
+        }
 
         /// The secret, or an error naming where to set it.
         func requireAPIKeySecret(file: String) throws -> String {
@@ -98,10 +117,18 @@ struct Topology: Sendable, Equatable {
         }
     }
 
+    /// Inventory's settings.
+    struct Inventory: Sendable, Equatable {
+        /// How long a reservation holds its units unless confirmed (a reservation whose order was debited
+        /// or placed does not expire: see `SagaJobs.expireReservations`).
+        var reservationTTL = Domain.Inventory.reservationTTL
+    }
+
     var broker: Broker
     var database: Database
     var security: Security
     var vendor: Vendor?
+    var inventory = Inventory()
     var nodes: [Node]
 
     /// A few lines for operators; passwords in URLs are masked.

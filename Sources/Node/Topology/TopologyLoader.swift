@@ -28,9 +28,20 @@ enum TopologyLoader {
             }
             topology.security.apiKeySecret = secret
         }
+        if let key = environment["TROUPE_CARD_KEY"], !key.isEmpty {
+            do { topology.security.cardKey = try cardKey(key) } catch {
+                throw TopologyError(file: path, path: "TROUPE_CARD_KEY", message: error.description)
+            }
+        }
         try validateURL(topology.broker.url, schemes: ["amqp", "amqps"], file: path, at: brokerSource)
         try validateURL(topology.database.url, schemes: ["postgres", "postgresql"], file: path, at: databaseSource)
         return topology
+    }
+
+    /// A card key from its base64 text: 32 bytes.
+    static func cardKey(_ text: String) throws(CardVault.KeyError) -> [UInt8] {
+        _ = try CardVault(base64: text)
+        return Array(Data(base64Encoded: text) ?? Data())
     }
 
     static func decode(_ data: Data, file: String) throws -> Topology {
@@ -38,7 +49,7 @@ enum TopologyLoader {
         let root: JSONValue
         do { root = try JSONValue(parsing: data) } catch { throw fail("", "is not valid JSON (\(error))") }
         let top = try JSONReader(root, path: "", fail: fail)
-        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "nodes"])
+        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "nodes"])
 
         let b = try top.object("broker")
         try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry"])
@@ -74,7 +85,11 @@ enum TopologyLoader {
         var security = Topology.Security()
         if top.has("security") {
             let sec = try top.object("security")
-            try sec.rejectUnknownKeys(["apiKeySecret", "adminToken"])
+            try sec.rejectUnknownKeys(["apiKeySecret", "adminToken", "cardKey"])
+            if sec.has("cardKey") {
+                let text = try sec.string("cardKey")
+                do { security.cardKey = try cardKey(text) } catch { throw sec.error("cardKey", error.description) }
+            }
             if sec.has("apiKeySecret") {
                 let secret = try sec.string("apiKeySecret")
                 guard secret.utf8.count >= 16 else { throw sec.error("apiKeySecret", "must be at least 16 characters") }
@@ -155,7 +170,13 @@ enum TopologyLoader {
         if let missing = Component.allCases.first(where: { !hostedAnywhere.contains($0) }) {
             throw fail("nodes", "no node hosts component '\(missing)'")
         }
-        return Topology(broker: broker, database: database, security: security, vendor: vendor, nodes: nodes)
+        var inventory = Topology.Inventory()
+        if top.has("inventory") {
+            let i = try top.object("inventory")
+            try i.rejectUnknownKeys(["reservationTTL"])
+            inventory.reservationTTL = try duration(i, "reservationTTL", default: "15m")
+        }
+        return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory, nodes: nodes)
     }
 
     static func validateURL(_ url: String, schemes: [String], file: String, at path: String) throws {

@@ -30,14 +30,21 @@ struct BambooClient: VendorAdapter {
         ])
         let reply = try await call(.POST, "/api/integration/v2.0/orders/checkout", body)
         switch reply["OrderId"] {
-        case .number(let n)?: return String(Int(n))
+        case .number(let n)?:
+            guard let id = Int64(exactly: n) else { throw VendorError("the checkout's OrderId \(n) is not a whole number") }
+            return String(id)
         case .string(let s)?: return s
         default: return requestId                    // Bamboo may answer with the request id alone
         }
     }
 
     func order(requestId: String) async throws -> VendorOrderState {
-        let reply = try await call(.GET, "/api/integration/v1.0/orders/\(requestId)", nil)
+        let reply: JSONValue
+        do {
+            reply = try await call(.GET, "/api/integration/v1.0/orders/\(requestId)", nil)
+        } catch let error as VendorError where error.status == 404 {
+            return .notFound
+        }
         guard case .string(let status)? = reply["Status"] else { throw VendorError("order status without a Status") }
         switch status.lowercased() {
         case "succeeded", "completed":

@@ -22,6 +22,7 @@ struct FirstCatalogSync: Service {
             do {
                 if try await pool.withConnection({ db in try VendorCatalog.everSynced(on: db) }) { return }
                 let catalog = try await client.catalog()
+                for reason in catalog.skipped { logger.warning("a catalog entry from the vendor was left out", metadata: ["reason": "\(reason)"]) }
                 let written = try await pool.transaction { db in try catalog.save(on: db) }
                 logger.info("catalog loaded from the vendor", metadata: ["products": "\(written)", "categories": "\(catalog.categories.count)"])
                 return
