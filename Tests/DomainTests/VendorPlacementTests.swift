@@ -54,14 +54,14 @@ import Testing
     /// confirmed (no vendor order id); one it confirmed before is polled again.
     @Test func pollingOutOfRoundsLeavesTheOrderAndOnlyAnUnconfirmedMissingOrderIsCompensated() async throws {
         let db = try await DomainDatabase()
-        func poll(_ id: UUID, state: String, attempt: Int, round: Int) async throws {
+        func poll(_ id: UUID, state: String, attempt: Int, round: Int, grace: Duration = .seconds(120)) async throws {
             let envelope = Envelope(topic: SagaTopic.pollVendorOrder, producerId: "order-queue", correlationId: "req-poll",
                                     payload: .object(["orderId": .string(id.lowercasedString), "round": .number(Double(round))]))
             try await db.pool.transaction { c in
                 let context = DeliveryContext(db: c, maxAttempts: 3)
                 context.attempt = attempt
                 context.prepared = .object(["state": .string(state)])
-                try VendorSteps.polled(envelope, context, rounds: 20)
+                try VendorSteps.polled(envelope, context, rounds: 20, notFoundGrace: grace)
             }
         }
         func row(_ id: UUID) async throws -> (step: String, emitted: [String]) {
@@ -77,7 +77,12 @@ import Testing
         #expect(try await row(slow) == ("polling", []), "out of rounds: no refund, no release, left for reconciliation")
 
         let unconfirmed = try await db.order(step: "polling", idleSeconds: 0)          // checkout without a sure answer
-        try await poll(unconfirmed, state: "missing", attempt: 1, round: 1)
+        try await db.pool.withConnection { try $0.query("UPDATE orders SET checkout_at = now() WHERE id = $1", [unconfirmed]) }
+        await #expect(throws: TransientError.self, "within the grace: a checkout may still be in flight at the vendor") {
+            try await poll(unconfirmed, state: "missing", attempt: 1, round: 1)
+        }
+        #expect(try await row(unconfirmed) == ("polling", []))
+        try await poll(unconfirmed, state: "missing", attempt: 2, round: 1, grace: .zero)
         #expect(try await row(unconfirmed) == ("compensating", [SagaTopic.release, SagaTopic.refund]))
 
         let confirmed = try await db.order(step: "polling", idleSeconds: 0)

@@ -27,7 +27,7 @@ extension ComponentQueues {
                 { "broker": { "url": "\(EdgeTests.amqpURL)" }, "database": { "url": "\(EdgeTests.databaseURL)" },
                   "security": { "apiKeySecret": "\(EdgeTests.secret)" }, "inventory": { "reservationTTL": "\(reservationTTL)" },
                   "vendor": { "url": "http://127.0.0.1:\(vendorPort)", "clientId": "troupe", "clientSecret": "saga-secret",
-                              "timeout": "\(vendorTimeout)",
+                              "timeout": "\(vendorTimeout)", "notFoundGrace": "1s",
                               "breaker": { "failureThreshold": \(breakerThreshold), "coolDown": "2s" }, "simulator": { "catalogLimit": 100 } },
                   "nodes": [ { "name": "edge", "http": { "host": "127.0.0.1", "port": \(port) }, "components": [ { "name": "analytics" } ] },
                              { "name": "orders", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" } ] },

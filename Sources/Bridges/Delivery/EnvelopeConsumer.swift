@@ -73,6 +73,9 @@ public final class EnvelopeConsumer: Sendable {
     private let logger: Logger
     private let counters = Mutex(Stats())
     private let started = Atomic<Bool>(false)
+    /// Set by ``close()``: batches held during a database outage go back to the queue instead.
+    private let closing = Atomic<Bool>(false)
+    private var isClosing: Bool { closing.load(ordering: .acquiring) }
     /// Opened when ``run()`` returns.
     private let finished = StopLatch()
     /// How long ``close()`` lets the batches in flight settle before it closes anyway.
@@ -125,6 +128,7 @@ public final class EnvelopeConsumer: Sendable {
     /// committed and acked (up to ``drainTimeout``), then the connection closes and anything not acked
     /// goes back to the queue. So a stopping node leaves nothing it committed to be redelivered.
     public func close() async {
+        closing.store(true, ordering: .releasing)
         if started.load(ordering: .acquiring), !finished.isOpen {
             consumer.drain()
             if await !finished.wait(timeout: Self.drainTimeout) {
@@ -175,31 +179,47 @@ public final class EnvelopeConsumer: Sendable {
         }
         var prepared: [Int: JSONValue] = [:]
         if let prepare, !envelopes.isEmpty {
-            let (results, failures) = await self.prepare(envelopes, batch, prepare)
+            var (results, failures) = await self.prepare(envelopes, batch, prepare)
+            // A prepare step that failed because the database is unreachable is the environment's fault, not
+            // the delivery's: it is run again here once the database is back, never counted as an attempt.
+            var pause = OutagePause()
+            while failures.values.contains(where: \.outage), await pause.next(closing: { self.isClosing }, logger, "a prepare step cannot reach the database") {
+                let again = envelopes.filter { failures[$0.index]?.outage == true }
+                let (moreResults, moreFailures) = await self.prepare(again, batch, prepare)
+                for e in again { failures[e.index] = moreFailures[e.index]; results[e.index] = moreResults[e.index] }
+            }
             prepared = results
-            for (i, f) in failures { outcomes[i] = outcome(of: f, batch[i]) }
+            for (i, f) in failures { outcomes[i] = f.outage ? .requeue : outcome(of: f, batch[i]) }
             envelopes.removeAll { failures[$0.index] != nil }
         }
         if !envelopes.isEmpty {
             let handler = self.handler, classify = configuration.classify
             let toHandle = envelopes.map { (index: $0.index, envelope: $0.envelope, attempt: attempt(of: batch[$0.index]), prepared: prepared[$0.index]) }
-            do {
-                let (failures, duplicateCount) = try await Self.commit(toHandle, component: component, pool: pool, handler: handler, classify: classify,
-                                                                       maxAttempts: configuration.topology.maxAttempts)
-                for (i, f) in failures { outcomes[i] = outcome(of: f, batch[i]) }
-                handled = toHandle.count - failures.count - duplicateCount
-                duplicates = duplicateCount
-            } catch let error where Self.isOutage(error) {
-                logger.error("could not commit a batch; it goes back to the queue", metadata: ["reason": "\(error)", "deliveries": "\(toHandle.count)"])
-                for d in toHandle { outcomes[d.index] = .requeue }
-                try? await Task.sleep(for: .milliseconds(200))           // the database is struggling: do not spin
-            } catch {
+            var pause = OutagePause()
+            while true {
+                do {
+                    let (failures, duplicateCount) = try await Self.commit(toHandle, component: component, pool: pool, handler: handler, classify: classify,
+                                                                           maxAttempts: configuration.topology.maxAttempts)
+                    for (i, f) in failures { outcomes[i] = outcome(of: f, batch[i]) }
+                    handled = toHandle.count - failures.count - duplicateCount
+                    duplicates = duplicateCount
+                } catch let error where Self.isOutage(error) {
+                    // The database is unreachable: the batch is held and committed again once it is back
+                    // (not requeued: a quorum queue counts every redelivery towards its delivery limit).
+                    // Closing, or the pool shut down, it goes back to the queue.
+                    let closed = (error as? PostgresError)?.kind == .closed
+                    if !closed, await pause.next(closing: { self.isClosing }, logger, "could not commit a batch; holding it until the database is back",
+                                                 ["reason": "\(error)", "deliveries": "\(toHandle.count)"]) { continue }
+                    for d in toHandle { outcomes[d.index] = .requeue }
+                } catch {
                 // Not the database going away, and not one delivery's fault even one savepoint at a time (e.g. a
                 // deferred constraint failing at COMMIT): each delivery counts it as a failed attempt, so the
                 // batch ends in the retry queues, then dead, instead of going back to the queue for ever.
                 logger.error("a batch failed to commit; its deliveries are retried", metadata: ["reason": "\(error)", "deliveries": "\(toHandle.count)"])
-                let failure = HandlerFailure(description: "the batch could not commit: \(error)", disposition: .transient)
-                for d in toHandle { outcomes[d.index] = outcome(of: failure, batch[d.index]) }
+                    let failure = HandlerFailure(description: "the batch could not commit: \(error)", disposition: .transient)
+                    for d in toHandle { outcomes[d.index] = outcome(of: failure, batch[d.index]) }
+                }
+                break
             }
         }
         await previous?.value                                  // settle in delivery order
@@ -241,7 +261,8 @@ public final class EnvelopeConsumer: Sendable {
                 let attempt = attempt(of: batch[i])
                 group.addTask {
                     do { return PrepareOutcome(index: i, value: try await prepare(envelope, attempt), failure: nil) } catch {
-                        return PrepareOutcome(index: i, value: nil, failure: HandlerFailure(description: "\(error)", disposition: classify(error)))
+                        return PrepareOutcome(index: i, value: nil, failure: HandlerFailure(description: "\(error)", disposition: classify(error),
+                                                                                              outage: Self.isOutage(error)))
                     }
                 }
             }
@@ -459,4 +480,21 @@ struct PrepareOutcome: Sendable {
 struct HandlerFailure: Error, Sendable {
     let description: String
     let disposition: FailureDisposition
+    /// The database was unreachable (a prepare step's read): not the delivery's fault.
+    var outage = false
+}
+
+/// The waits of a batch held while the database is unreachable: 200 ms doubling to 5 s, logged once.
+struct OutagePause {
+    private var delay = Duration.milliseconds(200)
+    private var logged = false
+
+    /// Waits, then says whether to try again: false once the consumer is closing.
+    mutating func next(closing: () -> Bool, _ logger: Logger, _ message: Logger.Message, _ metadata: Logger.Metadata = [:]) async -> Bool {
+        guard !closing() else { return false }
+        if !logged { logger.error(message, metadata: metadata); logged = true }
+        try? await Task.sleep(for: delay)
+        delay = min(delay * 2, .seconds(5))
+        return !closing()
+    }
 }

@@ -15,7 +15,7 @@ public enum OrderSaga {
     }
 
     public static func router(vendor: VendorSteps) -> TopicRouter {
-        let rounds = vendor.pollRounds
+        let rounds = vendor.pollRounds, grace = vendor.notFoundGrace
         return TopicRouter(.orderQueue, [
             SagaTopic.orderCreated: { e, c in try started(e, c.db, emit: c.emit) },
             SagaTopic.reserved: { e, c in try reserved(e, c.db, emit: c.emit) },
@@ -26,7 +26,7 @@ public enum OrderSaga {
             SagaTopic.refunded: { e, c in try compensated(e, c.db, flag: "refund_pending", emit: c.emit) },
             SagaTopic.confirmed: { e, c in try confirmed(e, c.db, emit: c.emit) },
             SagaTopic.placeVendorOrder: { e, c in try VendorSteps.placed(e, c, from: .placing) },
-            SagaTopic.pollVendorOrder: { e, c in try VendorSteps.polled(e, c, rounds: rounds) },
+            SagaTopic.pollVendorOrder: { e, c in try VendorSteps.polled(e, c, rounds: rounds, notFoundGrace: grace) },
         ], prepare: vendor.prepare)
     }
 
@@ -125,8 +125,14 @@ public enum OrderSaga {
         try emit(command(SagaTopic.orderFailed, for: order, ["reason": .string(reason)]))
     }
 
+    /// A debit refused (insufficient funds). Ignored when the ledger holds the order's debit after all: a
+    /// debit re-sent later succeeded (the partner topped up), and its `payment.debited` drives the order;
+    /// failing the order here would leave the vendor order placed and the partner's money taken.
     static func debitFailed(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let p = Payload(e), reason = (try? p.string("reason")) ?? "debit failed"
+        let debited = try !db.query("SELECT 1 FROM wallet_entries WHERE idempotency_key = $1",
+                                    ["\(try p.uuid("orderId").lowercasedString):debit"]).rows.isEmpty
+        if debited { return }
         guard let order = try transition(db, try p.uuid("orderId"), from: [.debiting], to: .compensating,
                                          set: "failure_reason = $2, release_pending = true", [reason]) else { return }
         try emit(command(SagaTopic.release, for: order, [:]))

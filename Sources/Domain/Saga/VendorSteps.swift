@@ -34,6 +34,9 @@ public struct VendorSteps: Sendable {
     public var logger = Logger(label: "troupe.vendor")
     /// Seals the cards the vendor issues before they leave the prepare step (they are stored sealed).
     public var vault: CardVault
+    /// How long after a checkout without a sure answer the vendor's "no such order" is believed: a checkout
+    /// still being processed at the vendor would place the order after a quick look found nothing.
+    public var notFoundGrace: Duration = .seconds(120)
 
     /// The reasons partners see.
     public static let unavailable = "vendor unavailable"
@@ -49,10 +52,10 @@ public struct VendorSteps: Sendable {
     /// Outside the transaction: the vendor call of a vendor-step envelope.
     public var prepare: EnvelopeConsumer.Prepare {
         let steps = self
-        return { envelope, _ in
+        return { envelope, attempt in
             switch envelope.topic {
-            case SagaTopic.debited: return try await steps.placeDebited(envelope)
-            case SagaTopic.placeVendorOrder: return try await steps.place(envelope)
+            case SagaTopic.debited: return try await steps.placeDebited(envelope, attempt: attempt)
+            case SagaTopic.placeVendorOrder: return try await steps.place(envelope, attempt: attempt)
             case SagaTopic.pollVendorOrder: return try await steps.poll(envelope)
             default: return nil
             }
@@ -61,24 +64,30 @@ public struct VendorSteps: Sendable {
 
     /// The checkout of a just-debited order; nil when the order is no longer `debiting` (a replayed or late
     /// reply: its handler refunds a debit the saga did not use).
-    func placeDebited(_ envelope: Envelope) async throws -> JSONValue? {
+    func placeDebited(_ envelope: Envelope, attempt: Int = 1) async throws -> JSONValue? {
         let id = try Payload(envelope).uuid("orderId")
         guard let orders else { throw SagaViolation("payment.debited reached a node without a database") }
         guard let order = try await orders.withConnection({ db in try OrderSaga.facts(db, id) }), order.step == .debiting else { return nil }
-        return try await place(id, product: order.vendorProduct, quantity: order.quantity, faceValue: order.faceValue)
+        return try await place(id, product: order.vendorProduct, quantity: order.quantity, faceValue: order.faceValue, attempt: attempt)
     }
 
-    func place(_ envelope: Envelope) async throws -> JSONValue {
+    func place(_ envelope: Envelope, attempt: Int = 1) async throws -> JSONValue {
         let p = Payload(envelope)
         return try await place(try p.uuid("orderId"), product: try p.string("vendorProductId"), quantity: try p.int("quantity"),
-                               faceValue: try p.money("faceValue"))
+                               faceValue: try p.money("faceValue"), attempt: attempt)
     }
 
     /// Checks out (a few quick tries); when no try was answered for sure, asks the vendor for the order.
     /// - Returns: `placed: true` with the vendor's order id (and a first poll); `placed: false` with the
     ///   partner's reason (refused, or the vendor has no such order); `placed: "unknown"` when the vendor
     ///   cannot say now.
-    func place(_ order: UUID, product: String, quantity: Int, faceValue face: Decimal) async throws -> JSONValue {
+    ///
+    /// A refusal (4xx) is believed only on a first delivery whose earlier tries all had sure answers: after a
+    /// try that may have gone through (or on a redelivery), a refusal may be about a repeat of a placed
+    /// order, so the vendor is asked instead. A "no such order" is believed at once only when no checkout of
+    /// this order can have been sent (the breaker refused every try of a first delivery); else the order
+    /// polls, and the polls believe it after ``notFoundGrace``.
+    func place(_ order: UUID, product: String, quantity: Int, faceValue face: Decimal, attempt: Int = 1) async throws -> JSONValue {
         guard let adapter else {
             logger.error("no vendor configured (topology.json: vendor)", metadata: ["order": "\(order.lowercasedString)"])
             return Self.notPlaced(Self.unavailable)
@@ -86,6 +95,7 @@ public struct VendorSteps: Sendable {
         let request = order.lowercasedString
         var delay = Duration.milliseconds(100)
         var why = ""
+        var uncertain = attempt > 1                             // an earlier delivery may have checked out
         for tries in 1...max(1, placeTries) {
             do {
                 let vendorOrder = try await breaker.run {
@@ -97,23 +107,27 @@ public struct VendorSteps: Sendable {
                 return .object(["placed": .bool(true), "vendorOrderId": .string(vendorOrder), "polled": polled ?? .null])
             } catch let error as VendorError where error.disposition == .permanent {
                 logger.warning("the vendor refused a checkout", metadata: ["order": "\(request)", "reason": "\(error)"])
-                return Self.notPlaced(Self.rejected)
+                guard uncertain else { return Self.notPlaced(Self.rejected) }
+                why = "\(error)"                                 // maybe about a repeat of a placed order: ask
+                break
             } catch let open as CircuitBreaker.OpenError {
                 why = open.description
                 break                                          // the breaker refuses every try now
             } catch {
                 why = "\(error)"                                 // may have been placed: ask below
+                uncertain = true
                 guard tries < placeTries else { break }
                 try await Task.sleep(for: delay)
                 delay *= 2
             }
         }
         logger.warning("no sure answer to a checkout; asking the vendor for the order", metadata: ["order": "\(request)", "reason": "\(why)"])
-        return await lookUp(order, adapter)
+        return await lookUp(order, adapter, nothingSent: !uncertain)
     }
 
-    /// What the vendor says of `order` after a checkout without a sure answer.
-    private func lookUp(_ order: UUID, _ adapter: any VendorAdapter) async -> JSONValue {
+    /// What the vendor says of `order` after a checkout without a sure answer; its "no such order" is
+    /// believed at once only when `nothingSent`.
+    private func lookUp(_ order: UUID, _ adapter: any VendorAdapter, nothingSent: Bool) async -> JSONValue {
         let state: VendorOrderState
         do {
             state = try await adapter.order(requestId: order.lowercasedString)
@@ -123,7 +137,8 @@ public struct VendorSteps: Sendable {
             return .object(["placed": .string("unknown")])
         }
         switch state {
-        case .notFound: return Self.notPlaced(Self.unavailable)
+        case .notFound where nothingSent: return Self.notPlaced(Self.unavailable)
+        case .notFound: return .object(["placed": .string("unknown")])
         case .failed(let reason):
             logger.warning("the vendor failed the order", metadata: ["order": "\(order.lowercasedString)", "reason": "\(reason)"])
             return Self.notPlaced(Self.rejected)
@@ -173,8 +188,8 @@ public struct VendorSteps: Sendable {
         }
         if result["placed"] == .string("unknown") {
             // No vendor order id yet: the polls ask the vendor whether it has the order.
-            guard let order = try OrderSaga.transition(context.db, id, from: [step], to: .polling, set: "vendor_request_id = $2",
-                                                       [id.lowercasedString]) else { return }
+            guard let order = try OrderSaga.transition(context.db, id, from: [step], to: .polling, set: "vendor_request_id = $2, checkout_at = now()",
+                                                       [id.lowercasedString]) else { return try OrderSaga.refundUnusedDebit(e, context) }
             return try context.emit(OrderSaga.command(SagaTopic.pollVendorOrder, for: order, ["round": .number(1)]))
         }
         if result["placed"] == .bool(true), case .string(let vendorOrder)? = result["vendorOrderId"] {
@@ -183,11 +198,15 @@ public struct VendorSteps: Sendable {
                 // Done at once: straight to confirming, in one update.
                 guard let order = try OrderSaga.transition(context.db, id, from: [step], to: .confirming,
                                                            set: "vendor_request_id = $2, vendor_order_id = $3, cards = $4",
-                                                           [id.lowercasedString, vendorOrder, polled["cards"] ?? .array([])]) else { return }
+                                                           [id.lowercasedString, vendorOrder, polled["cards"] ?? .array([])]) else {
+                    return try OrderSaga.refundUnusedDebit(e, context)
+                }
                 return try context.emit(OrderSaga.command(SagaTopic.confirm, for: order, [:]))
             }
             guard let order = try OrderSaga.transition(context.db, id, from: [step], to: .polling,
-                                                       set: "vendor_request_id = $2, vendor_order_id = $3", [id.lowercasedString, vendorOrder]) else { return }
+                                                       set: "vendor_request_id = $2, vendor_order_id = $3", [id.lowercasedString, vendorOrder]) else {
+                return try OrderSaga.refundUnusedDebit(e, context)
+            }
             if let polled, let state, state == "succeeded" || state == "failed" {
                 try settle(id, state: state, polled, context)
             } else {
@@ -204,7 +223,7 @@ public struct VendorSteps: Sendable {
     /// confirmed and that the vendor does not have is compensated; polling that runs out of rounds leaves
     /// the order as it is, for reconciliation: a refund while the vendor may still issue the cards would
     /// give them away.
-    static func polled(_ e: Envelope, _ context: DeliveryContext, rounds: Int) throws {
+    static func polled(_ e: Envelope, _ context: DeliveryContext, rounds: Int, notFoundGrace: Duration = .seconds(120)) throws {
         let p = Payload(e)
         let id = try p.uuid("orderId"), round = (try? p.int("round")) ?? 1
         guard let result = context.prepared, case .string(let state)? = result["state"] else {
@@ -213,22 +232,27 @@ public struct VendorSteps: Sendable {
         switch state {
         case "succeeded", "failed":
             try settle(id, state: state, result, context)
-        case "missing" where try placementUnconfirmed(id, context.db):
+        case "missing" where try placementUnconfirmed(id, context.db, grace: notFoundGrace):
             try OrderSaga.compensate(context, id, from: [.polling], reason: unavailable, refund: true)
         default:
             if context.attempt < context.maxAttempts { throw TransientError(VendorError("order \(id.lowercasedString) still \(state)")) }
             guard let order = try OrderSaga.facts(context.db, id), order.step == .polling else { return }
             if round < rounds {
+                // The order moves (for reconciliation, which would otherwise start a second chain of polls).
+                try context.db.query("UPDATE orders SET updated_at = now() WHERE id = $1 AND step = 'polling'", [id])
                 try context.emit(OrderSaga.command(SagaTopic.pollVendorOrder, for: order, ["round": .number(Double(round + 1))]))
             }
             // Out of rounds: the order stays `polling`, and reconciliation asks the vendor again later.
         }
     }
 
-    /// Whether the order never had a vendor order id: its checkout had no sure answer.
-    private static func placementUnconfirmed(_ id: UUID, _ db: PostgresConnection) throws -> Bool {
-        try db.query("SELECT vendor_order_id IS NULL AS unconfirmed FROM orders WHERE id = $1 AND step = 'polling'", [id])
-            .rows.first?.decode("unconfirmed", as: Bool.self) ?? false
+    /// Whether the order never had a vendor order id (its checkout had no sure answer) and that checkout
+    /// ended at least `grace` ago.
+    private static func placementUnconfirmed(_ id: UUID, _ db: PostgresConnection, grace: Duration) throws -> Bool {
+        try db.query("""
+            SELECT vendor_order_id IS NULL AND COALESCE(checkout_at, updated_at) < now() - make_interval(secs => $2) AS unconfirmed
+            FROM orders WHERE id = $1 AND step = 'polling'
+            """, [id, grace.inSeconds]).rows.first?.decode("unconfirmed", as: Bool.self) ?? false
     }
 
     /// A polling order the vendor finished: confirm the reservation with its cards, or compensate.

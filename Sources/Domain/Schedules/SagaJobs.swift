@@ -18,6 +18,7 @@ public enum SagaJobs {
         let rows = try db.query("""
             SELECT id, correlation_id FROM orders
             WHERE created_at >= \(from) AND created_at < \(to) AND vendor_order_id IS NULL AND status = 'Processing'
+              AND step IN ('created', 'reserving', 'debiting', 'placing')
               AND updated_at < now() - make_interval(secs => $\(n + 1))
             ORDER BY created_at LIMIT 1000
             """, parameters + [stuckFor]).rows
@@ -75,10 +76,15 @@ public enum SagaJobs {
     }
 
     static func reconcile(_ db: PostgresConnection, stuckFor: Duration) throws -> Int {
+        // The least recently reconciled first, and each marked: orders that never resolve cannot take the
+        // whole batch at every run.
         let rows = try db.query("""
-            SELECT id, release_pending, refund_pending FROM orders
-            WHERE status = 'Processing' AND updated_at < now() - make_interval(secs => $1)
-            ORDER BY updated_at LIMIT 1000
+            UPDATE orders SET reconciled_at = now()
+            WHERE id IN (SELECT id FROM orders
+                         WHERE status = 'Processing' AND updated_at < now() - make_interval(secs => $1)
+                           AND (reconciled_at IS NULL OR reconciled_at < now() - make_interval(secs => $1))
+                         ORDER BY reconciled_at NULLS FIRST, updated_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+            RETURNING id, release_pending, refund_pending
             """, [stuckFor.inSeconds]).rows
         var redriven = 0
         for row in rows {

@@ -65,7 +65,8 @@ struct NodeRuntime {
         let stats = NodeStats()
         let breaker = CircuitBreaker(name: "vendor", configuration: .init(failureThreshold: topology.vendor?.breakerFailures ?? 5,
                                                                           coolDown: topology.vendor?.breakerCoolDown ?? .seconds(30)))
-        let vendor = VendorSteps(adapter: topology.vendor.map(BambooClient.init), breaker: breaker, orders: pool, vault: vault)
+        var vendor = VendorSteps(adapter: topology.vendor.map(BambooClient.init), breaker: breaker, orders: pool, vault: vault)
+        vendor.notFoundGrace = topology.vendor?.notFoundGrace ?? vendor.notFoundGrace
         let trees = node.components.map { hosted in
             let wiring = ComponentWiring.of(hosted.component, vendor: vendor, reservationTTL: topology.inventory.reservationTTL)
             let configuration = EnvelopeConsumer.Configuration(

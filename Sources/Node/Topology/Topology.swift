@@ -106,6 +106,8 @@ struct Topology: Sendable, Equatable {
         /// Consecutive failed checkouts that open the circuit breaker, and how long it stays open.
         var breakerFailures = 5
         var breakerCoolDown: Duration = .seconds(30)
+        /// How long after a checkout without a sure answer the vendor's "no such order" is believed.
+        var notFoundGrace: Duration = .seconds(120)
         /// When set, `troupe up` also runs `troupe-vendor-sim` on the URL's port with these knobs.
         var simulator: Simulator?
 

@@ -105,11 +105,12 @@ enum TopologyLoader {
         var vendor: Topology.Vendor?
         if top.has("vendor") {
             let v = try top.object("vendor")
-            try v.rejectUnknownKeys(["url", "clientId", "clientSecret", "accountId", "timeout", "breaker", "simulator"])
+            try v.rejectUnknownKeys(["url", "clientId", "clientSecret", "accountId", "timeout", "notFoundGrace", "breaker", "simulator"])
             var parsed = Topology.Vendor(url: try v.string("url"), clientId: try v.string("clientId"), clientSecret: try v.string("clientSecret"))
             try validateURL(parsed.url, schemes: ["http", "https"], file: file, at: "vendor.url")
             parsed.accountId = try v.int("accountId", default: 1, in: 1...Int(Int32.max))
             parsed.timeout = try duration(v, "timeout", default: "10s")
+            parsed.notFoundGrace = try duration(v, "notFoundGrace", default: "2m")
             if v.has("breaker") {
                 let b = try v.object("breaker")
                 try b.rejectUnknownKeys(["failureThreshold", "coolDown"])
