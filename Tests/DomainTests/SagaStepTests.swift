@@ -137,4 +137,26 @@ import Testing
         #expect(rows[short] == "confirmed -1 sold-short 0", "no stock left: a shortage on record, stock unchanged")
         await db.drop()
     }
+
+    /// Issue 16 §3 (review): a `payment.debit-failed` that arrives when the ledger holds the order's debit (a
+    /// re-sent debit succeeded after the first was refused) is stale: it must not fail an order whose
+    /// `payment.debited` is placing it at the vendor.
+    @Test func aStaleDebitFailedDoesNotFailAnOrderThatWasDebited() async throws {
+        let db = try await DomainDatabase()
+        let order = try await db.order(step: "debiting", idleSeconds: 0)
+        try await db.pool.withConnection { c in
+            try c.query("""
+                INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key, order_id)
+                SELECT partner_id, 'debit', -25, $2, id FROM orders WHERE id = $1
+                """, [order, "\(order.lowercasedString):debit"])
+        }
+        let refused = step(SagaTopic.debitFailed, order: order, ["reason": .string("insufficient funds")])
+        let emitted = try await replies(db) { c, emit in try OrderSaga.debitFailed(refused, c, emit: emit) }
+        #expect(emitted.isEmpty)
+        let stepNow = try await db.pool.withConnection { c in
+            try c.query("SELECT step FROM orders WHERE id = $1", [order]).rows[0].decode("step", as: String.self)
+        }
+        #expect(stepNow == "debiting", "left for the debit that succeeded")
+        await db.drop()
+    }
 }

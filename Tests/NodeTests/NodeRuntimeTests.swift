@@ -22,6 +22,71 @@ extension ComponentQueues {
                 """)
         }
 
+        /// Issue 16 §5: SIGTERM a node under steady load, then start it again. The stopping node stops taking
+        /// deliveries, lets its batches in flight commit and ack, then closes: the restarted node is redelivered
+        /// nothing the first had committed (its inbox finds no duplicate), and every envelope has its effect once.
+        @Test func aNodeStoppedUnderLoadRedeliversNothingItCommitted() async throws {
+            let topology = try CLI.writeTopology("""
+                { "broker": { "url": "\(Self.amqpURL)" }, "database": { "url": "\(Self.databaseURL)" },
+                  "nodes": [ { "name": "stock", "components": [ { "name": "inventory" } ] },
+                             { "name": "rest", "components": [ { "name": "order-queue" }, { "name": "payment" }, { "name": "brand-sync" },
+                                                               { "name": "notification" }, { "name": "analytics" } ] } ] }
+                """)
+            let admin = try AMQPConnection(url: AMQPURL(Self.amqpURL))
+            try WireTopology().declare(component: "inventory", topics: [], on: admin)
+            try admin.purge("troupe.inventory")
+            // Releases of orders that hold nothing: each is answered (an inbox row and an outbox row), no setup.
+            let envelopes = (0..<3000).map { _ in
+                Envelope(topic: "inventory.release", producerId: "test", correlationId: "req-drain",
+                         payload: .object(["orderId": .string(UUID.v7().lowercasedString)]))
+            }
+            let ids = "{" + envelopes.map { $0.id.lowercasedString }.joined(separator: ",") + "}"
+            let pool = PostgresPool(.init(url: Self.databaseURL, size: 1))
+            defer { Task { await pool.shutdown() } }
+            func handled() async throws -> Int {
+                try await pool.withConnection { db in
+                    try db.query("SELECT count(*) AS n FROM troupe_inbox WHERE component = 'inventory' AND envelope_id = ANY($1::uuid[])", [ids])
+                        .rows[0].decode("n", as: Int.self)
+                }
+            }
+
+            let first = try NodeProcess(["node", "stock", "--topology", topology], environment: Self.env)
+            defer { first.kill() }
+            try await first.waitFor("node started")
+            let publishing = Task {
+                try await DedicatedThread.run("test.publish") {
+                    let c = try AMQPConnection(url: AMQPURL(Self.amqpURL))
+                    for (i, e) in envelopes.enumerated() {
+                        try c.publish(exchange: "", routingKey: "troupe.inventory", OutboxRelay.message(e))
+                        if i % 100 == 99 { usleep(20_000) }                     // a steady stream, not one burst
+                    }
+                }
+            }
+            try await eventually("the node busy") { try await handled() >= 500 }
+            first.signal(SIGTERM)                                               // mid-stream
+            #expect(try await first.waitForExit(timeout: .seconds(15)) == 0)
+            try await publishing.value
+
+            let second = try NodeProcess(["node", "stock", "--topology", topology], environment: Self.env)
+            defer { second.kill() }
+            try await second.waitFor("node started")
+            try await eventually("every envelope handled", timeout: .seconds(60)) { try await handled() == envelopes.count }
+            let done = Date()
+            // The restarted node reports its consumers' counters every 5 s: read a report made after the last one.
+            try await eventually("a report after the last delivery", timeout: .seconds(20)) {
+                try await pool.withConnection { db in
+                    try db.query("SELECT 1 FROM troupe_node_stats WHERE node = 'stock' AND reported_at > $1", [done]).rows.count == 1
+                }
+            }
+            let duplicates = try await pool.withConnection { db in
+                try db.query("SELECT duplicates FROM troupe_node_stats WHERE node = 'stock'").rows[0].decode("duplicates", as: Int.self)
+            }
+            #expect(duplicates == 0, "the restarted node was redelivered \(duplicates) envelope(s) the first had committed")
+            second.signal(SIGTERM)
+            #expect(try await second.waitForExit(timeout: .seconds(15)) == 0)
+            _ = try? admin.purge("troupe.order-queue")                          // the releases' replies: nobody here takes them
+        }
+
         @Test func aNodeConsumesItsComponentsQueueAndStopsGracefullyOnSIGTERM() async throws {
             let admin = try AMQPConnection(url: AMQPURL(Self.amqpURL))
             try WireTopology().declare(component: "notification", topics: [], on: admin)
