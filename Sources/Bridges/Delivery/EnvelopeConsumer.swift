@@ -212,10 +212,10 @@ public final class EnvelopeConsumer: Sendable {
                                                  ["reason": "\(error)", "deliveries": "\(toHandle.count)"]) { continue }
                     for d in toHandle { outcomes[d.index] = .requeue }
                 } catch {
-                // Not the database going away, and not one delivery's fault even one savepoint at a time (e.g. a
-                // deferred constraint failing at COMMIT): each delivery counts it as a failed attempt, so the
-                // batch ends in the retry queues, then dead, instead of going back to the queue for ever.
-                logger.error("a batch failed to commit; its deliveries are retried", metadata: ["reason": "\(error)", "deliveries": "\(toHandle.count)"])
+                    // Not the database going away, and not one delivery's fault even one savepoint at a time (e.g.
+                    // a deferred constraint failing at COMMIT): each delivery counts it as a failed attempt, so the
+                    // batch ends in the retry queues, then dead, instead of going back to the queue for ever.
+                    logger.error("a batch failed to commit; its deliveries are retried", metadata: ["reason": "\(error)", "deliveries": "\(toHandle.count)"])
                     let failure = HandlerFailure(description: "the batch could not commit: \(error)", disposition: .transient)
                     for d in toHandle { outcomes[d.index] = outcome(of: failure, batch[d.index]) }
                 }
@@ -262,7 +262,7 @@ public final class EnvelopeConsumer: Sendable {
                 group.addTask {
                     do { return PrepareOutcome(index: i, value: try await prepare(envelope, attempt), failure: nil) } catch {
                         return PrepareOutcome(index: i, value: nil, failure: HandlerFailure(description: "\(error)", disposition: classify(error),
-                                                                                              outage: Self.isOutage(error)))
+                                                                                              outage: Self.isOutage(error) && (error as? PostgresError)?.kind != .closed))
                     }
                 }
             }
