@@ -48,18 +48,18 @@ public enum SagaJobs {
 
     public static func expireReservations(ttl: Duration) -> RecurringJob {
         RecurringJob(name: "reservation-expiry", period: max(.seconds(1), min(.seconds(60), ttl / 2))) { db in
-        let rows = try db.query("""
-            UPDATE inventory_reservations r SET status = 'expired', updated_at = now()
-            WHERE r.status = 'reserved' AND r.expires_at < now()
-              AND NOT EXISTS (SELECT 1 FROM wallet_entries w WHERE w.idempotency_key = r.order_id::text || ':debit')
-              AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = r.order_id AND o.step IN ('placing', 'polling', 'confirming', 'completed'))
-            RETURNING product_id, quantity
-            """).rows
-        for r in rows {
-            try db.query("UPDATE inventory_stock SET available = available + $2, updated_at = now() WHERE product_id = $1",
-                         [try r.decode("product_id", as: Int64.self), try r.decode("quantity", as: Int.self)])
-        }
-        return rows.count
+            let rows = try db.query("""
+                UPDATE inventory_reservations r SET status = 'expired', updated_at = now()
+                WHERE r.status = 'reserved' AND r.expires_at < now()
+                  AND NOT EXISTS (SELECT 1 FROM wallet_entries w WHERE w.idempotency_key = r.order_id::text || ':debit')
+                  AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = r.order_id AND o.step IN ('placing', 'polling', 'confirming', 'completed'))
+                RETURNING product_id, quantity
+                """).rows
+            for r in rows {
+                try db.query("UPDATE inventory_stock SET available = available + $2, updated_at = now() WHERE product_id = $1",
+                             [try r.decode("product_id", as: Int64.self), try r.decode("quantity", as: Int.self)])
+            }
+            return rows.count
         }
     }
 
