@@ -54,24 +54,4 @@ static inline amqp_field_value_t crmq_i64_value(int64_t i) {
     return v;
 }
 
-/* Integer table values of any width, as int64; returns 0 when `v` is not an integer. */
-static inline int crmq_int_value(amqp_field_value_t v, int64_t *out) {
-    switch (v.kind) {
-    case AMQP_FIELD_KIND_I8: *out = v.value.i8; return 1;
-    case AMQP_FIELD_KIND_U8: *out = v.value.u8; return 1;
-    case AMQP_FIELD_KIND_I16: *out = v.value.i16; return 1;
-    case AMQP_FIELD_KIND_U16: *out = v.value.u16; return 1;
-    case AMQP_FIELD_KIND_I32: *out = v.value.i32; return 1;
-    case AMQP_FIELD_KIND_U32: *out = v.value.u32; return 1;
-    case AMQP_FIELD_KIND_I64: *out = v.value.i64; return 1;
-    case AMQP_FIELD_KIND_U64: case AMQP_FIELD_KIND_TIMESTAMP: *out = (int64_t)v.value.u64; return 1;
-    default: return 0;
-    }
-}
-
-/* String table values (UTF-8 or bytes); returns 0 otherwise. */
-static inline int crmq_bytes_value(amqp_field_value_t v, amqp_bytes_t *out) {
-    if (v.kind == AMQP_FIELD_KIND_UTF8 || v.kind == AMQP_FIELD_KIND_BYTES) { *out = v.value.bytes; return 1; }
-    return 0;
-}
 #endif

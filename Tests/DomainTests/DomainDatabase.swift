@@ -1,5 +1,5 @@
 @testable import Bridges
-import Domain
+@testable import Domain
 import Foundation
 
 /// A private schema with Troupe's and the domain's tables, for one test; dropped afterwards.
@@ -17,6 +17,16 @@ struct DomainDatabase {
     func drop() async {
         await pool.shutdown()
         _ = try? PostgresConnection(url: Self.url).query("DROP SCHEMA \(schema) CASCADE")
+    }
+
+    /// The ledger's debit of `order` (25, its partner's), as Payment writes it.
+    func recordDebit(of order: UUID) async throws {
+        try await pool.withConnection { c in
+            try c.query("""
+                INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key, order_id)
+                SELECT partner_id, 'debit', -25, $2, id FROM orders WHERE id = $1
+                """, [order, Payment.debitKey(order)])
+        }
     }
 
     /// A partner (wallet 100), a product with `stock` units, and an order of it in `step`, last moved

@@ -86,11 +86,8 @@ import Testing
                     SELECT $1, $2, product_id, 1, 'reserved', now() - interval '1 second' FROM orders WHERE id = $2
                     """, [UUID.v7(), order])
             }
-            try c.query("""
-                INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key, order_id)
-                SELECT partner_id, 'debit', -25, $2, id FROM orders WHERE id = $1
-                """, [debited, "\(debited.lowercasedString):debit"])
         }
+        try await db.recordDebit(of: debited)
         #expect(try await db.pool.transaction { c in try SagaJobs.expireReservations.work(c) } == 1)
         let statuses = try await db.pool.withConnection { c in
             try c.query("SELECT order_id, status FROM inventory_reservations").rows.reduce(into: [UUID: String]()) {

@@ -70,16 +70,19 @@ import Testing
         await db.drop()
     }
 
+    /// Inventory reserves one unit for `order`, of its product.
+    func reserveOne(_ db: DomainDatabase, _ order: UUID) async throws {
+        let product = try await db.pool.withConnection { c in
+            try c.query("SELECT product_id FROM orders WHERE id = $1", [order]).rows[0].decode("product_id", as: Int64.self)
+        }
+        let reserve = step(SagaTopic.reserve, order: order, ["productId": .number(Double(product)), "quantity": .number(1)])
+        _ = try await replies(db) { c, emit in try Inventory.reserve(reserve, c, emit: emit) }
+    }
+
     @Test func aConfirmationSentAgainAnswersAsTheFirstTimeAndSellsOnceAndAReleasedOneIsRefused() async throws {
         let db = try await DomainDatabase()
         let sold = try await db.order(step: "reserving", idleSeconds: 0, stock: 3), released = try await db.order(step: "reserving", idleSeconds: 0, stock: 3)
-        for order in [sold, released] {
-            let product = try await db.pool.withConnection { c in
-                try c.query("SELECT product_id FROM orders WHERE id = $1", [order]).rows[0].decode("product_id", as: Int64.self)
-            }
-            let reserve = step(SagaTopic.reserve, order: order, ["productId": .number(Double(product)), "quantity": .number(1)])
-            _ = try await replies(db) { c, emit in try Inventory.reserve(reserve, c, emit: emit) }
-        }
+        for order in [sold, released] { try await reserveOne(db, order) }
         _ = try await replies(db) { c, emit in try Inventory.release(self.step(SagaTopic.release, order: released, [:]), c, emit: emit) }
         for _ in 0..<2 {
             let answer = try await replies(db) { c, emit in try Inventory.confirm(self.step(SagaTopic.confirm, order: sold, [:]), c, emit: emit) }
@@ -104,13 +107,7 @@ import Testing
     @Test func aConfirmAfterTheReservationExpiredTakesTheUnitsAgainOrRecordsAShortage() async throws {
         let db = try await DomainDatabase()
         let late = try await db.order(step: "reserving", idleSeconds: 0, stock: 3), short = try await db.order(step: "reserving", idleSeconds: 0, stock: 1)
-        for order in [late, short] {
-            let product = try await db.pool.withConnection { c in
-                try c.query("SELECT product_id FROM orders WHERE id = $1", [order]).rows[0].decode("product_id", as: Int64.self)
-            }
-            let reserve = step(SagaTopic.reserve, order: order, ["productId": .number(Double(product)), "quantity": .number(1)])
-            _ = try await replies(db) { c, emit in try Inventory.reserve(reserve, c, emit: emit) }
-        }
+        for order in [late, short] { try await reserveOne(db, order) }
         try await db.pool.withConnection { c in
             try c.query("UPDATE inventory_reservations SET expires_at = now() - interval '1 second' WHERE order_id = ANY($1::uuid[])", [PostgresArray([late, short])])
         }
@@ -144,12 +141,7 @@ import Testing
     @Test func aStaleDebitFailedDoesNotFailAnOrderThatWasDebited() async throws {
         let db = try await DomainDatabase()
         let order = try await db.order(step: "debiting", idleSeconds: 0)
-        try await db.pool.withConnection { c in
-            try c.query("""
-                INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key, order_id)
-                SELECT partner_id, 'debit', -25, $2, id FROM orders WHERE id = $1
-                """, [order, "\(order.lowercasedString):debit"])
-        }
+        try await db.recordDebit(of: order)
         let refused = step(SagaTopic.debitFailed, order: order, ["reason": .string("insufficient funds")])
         let emitted = try await replies(db) { c, emit in try OrderSaga.debitFailed(refused, c, emit: emit) }
         #expect(emitted.isEmpty)

@@ -214,13 +214,10 @@ public final class AMQPPublisher: Sendable {
                     unconfirmed.append((nextTag, p))
                     nextTag += 1
                 } catch where error.kind == .unpublishable {
-                    // Never retried: this message fails alone, and its call learns why once the rest settled.
+                    // Never retried: this message fails alone (nothing of it was sent: the connection goes on),
+                    // and its call learns why once the rest settled.
                     logger.error("a message can never be published; it fails alone", metadata: ["reason": "\(error.message)"])
                     p.done.reject(p.index, error.message)
-                    guard !conn.isOpen else { continue }
-                    shared.withLock { s in for q in batch[(i + 1)...].reversed() { s.queue.prepend(q) } }
-                    failed = true
-                    break
                 } catch {
                     shared.withLock { s in for q in batch[i...].reversed() { s.queue.prepend(q) } }
                     failed = true

@@ -207,8 +207,7 @@ public final class EnvelopeConsumer: Sendable {
                     // The database is unreachable: the batch is held and committed again once it is back
                     // (not requeued: a quorum queue counts every redelivery towards its delivery limit).
                     // Closing, or the pool shut down, it goes back to the queue.
-                    let closed = (error as? PostgresError)?.kind == .closed
-                    if !closed, await pause.next(closing: { self.isClosing }, logger, "could not commit a batch; holding it until the database is back",
+                    if !Self.isPoolClosed(error), await pause.next(closing: { self.isClosing }, logger, "could not commit a batch; holding it until the database is back",
                                                  ["reason": "\(error)", "deliveries": "\(toHandle.count)"]) { continue }
                     for d in toHandle { outcomes[d.index] = .requeue }
                 } catch {
@@ -262,7 +261,7 @@ public final class EnvelopeConsumer: Sendable {
                 group.addTask {
                     do { return PrepareOutcome(index: i, value: try await prepare(envelope, attempt), failure: nil) } catch {
                         return PrepareOutcome(index: i, value: nil, failure: HandlerFailure(description: "\(error)", disposition: classify(error),
-                                                                                              outage: Self.isOutage(error) && (error as? PostgresError)?.kind != .closed))
+                                                                                              outage: Self.isOutage(error) && !Self.isPoolClosed(error)))
                     }
                 }
             }
@@ -317,11 +316,15 @@ public final class EnvelopeConsumer: Sendable {
         }
     }
 
-    /// The database (or the pool) is unavailable: the batch goes back to the queue as it is, uncounted.
+    /// The database is unreachable (or the pool shut down): not the batch's fault, so never counted as an
+    /// attempt (see ``handle(_:after:)``).
     static func isOutage(_ error: any Error) -> Bool {
         guard let error = error as? PostgresError else { return false }
         return error.isRetryable || error.kind == .closed
     }
+
+    /// The pool was shut down: waiting for it helps nothing.
+    static func isPoolClosed(_ error: any Error) -> Bool { (error as? PostgresError)?.kind == .closed }
 
     /// The batch again, each delivery in a savepoint, so that only the failing ones (and those in `failed`,
     /// not run again) are rolled back.

@@ -26,7 +26,6 @@ public final class OutboxRelay: Sendable {
     private let listener: PostgresListener
     private let bell: UUID
     private let publishedCount = Atomic<Int>(0)
-    private let deadCount = Atomic<Int>(0)
     private let cursor = Mutex(OutboxCursor())
 
     /// - Parameters:
@@ -48,8 +47,6 @@ public final class OutboxRelay: Sendable {
 
     /// Envelopes this relay published (confirmed, and their rows deleted).
     public var published: Int { publishedCount.load(ordering: .relaxed) }
-    /// Rows this relay moved to `troupe_outbox_dead` because they can never be published.
-    public var movedToDead: Int { deadCount.load(ordering: .relaxed) }
 
     /// Relays until ``stop()``; vacuums the outbox after every ``vacuumEvery`` envelopes it deleted.
     public func run() async {
@@ -159,7 +156,6 @@ public final class OutboxRelay: Sendable {
         }
         if count > 0 { cursor.withLock { $0.published(upTo: highest, at: .now) } }
         publishedCount.add(count - dead, ordering: .relaxed)
-        deadCount.add(dead, ordering: .relaxed)
         return count
     }
 

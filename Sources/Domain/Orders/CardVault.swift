@@ -7,7 +7,7 @@ import Foundation
 /// authenticated data (a sealed value moved to another order does not open). Stored in the order's `cards`
 /// column as `{"sealed": base64(nonce | ciphertext | tag), "v": 1}`; opened only for the API's answer to the
 /// order's own partner.
-public struct CardVault: Sendable {
+public struct CardVault: Sendable, Equatable {
     /// The key's length: 32 bytes (AES-256), given as base64 in `security.cardKey` or `TROUPE_CARD_KEY`.
     public static let keyBytes = 32
     /// The key's bytes (swift-crypto's `SymmetricKey` is not `Sendable`: one is made per call).

@@ -87,12 +87,23 @@ public enum OrderSaga {
         }
     }
 
+    /// `order.created` again for order `id`: its handler re-sends the command of the step the order waits in
+    /// (the backfill, the admin re-drive, reconciliation).
+    static func redrive(_ id: UUID, correlationId: String) -> Envelope {
+        Envelope(topic: SagaTopic.orderCreated, producerId: Component.orderQueue.rawValue, correlationId: correlationId,
+                 payload: .object(["orderId": .string(id.lowercasedString), "redrive": .bool(true)]))
+    }
+
+    /// The refund of `order`'s debit (idempotent at Payment: once per order, and only of a debit that exists).
+    static func refundCommand(for order: OrderFacts) -> Envelope {
+        command(SagaTopic.refund, for: order, ["partnerId": .string(order.partner.lowercasedString)])
+    }
+
     /// What reconciliation re-sends for an order that has not moved: the command of the step it waits in.
-    static func reconciliationCommands(of order: OrderFacts, releasePending: Bool, refundPending: Bool) throws -> [Envelope] {
+    static func reconciliationCommands(of order: OrderFacts, releasePending: Bool, refundPending: Bool) -> [Envelope] {
         switch order.step {
         case .created:
-            return [Envelope(topic: SagaTopic.orderCreated, producerId: Component.orderQueue.rawValue, correlationId: order.correlationId,
-                             payload: .object(["orderId": order.idText, "redrive": .bool(true)]))]
+            return [redrive(order.id, correlationId: order.correlationId)]
         case .reserving, .debiting, .placing:
             return pendingCommand(of: order).map { [$0] } ?? []
         case .polling:
@@ -101,7 +112,7 @@ public enum OrderSaga {
             return [command(SagaTopic.confirm, for: order, [:])]
         case .compensating:
             return (releasePending ? [command(SagaTopic.release, for: order, [:])] : [])
-                + (refundPending ? [command(SagaTopic.refund, for: order, ["partnerId": .string(order.partner.lowercasedString)])] : [])
+                + (refundPending ? [refundCommand(for: order)] : [])
         case .completed, .failed:
             return []
         }
@@ -130,8 +141,7 @@ public enum OrderSaga {
     /// failing the order here would leave the vendor order placed and the partner's money taken.
     static func debitFailed(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let p = Payload(e), reason = (try? p.string("reason")) ?? "debit failed"
-        let debited = try !db.query("SELECT 1 FROM wallet_entries WHERE idempotency_key = $1",
-                                    ["\(try p.uuid("orderId").lowercasedString):debit"]).rows.isEmpty
+        let debited = try !db.query("SELECT 1 FROM wallet_entries WHERE idempotency_key = $1", [Payment.debitKey(try p.uuid("orderId"))]).rows.isEmpty
         if debited { return }
         guard let order = try transition(db, try p.uuid("orderId"), from: [.debiting], to: .compensating,
                                          set: "failure_reason = $2, release_pending = true", [reason]) else { return }
@@ -144,7 +154,7 @@ public enum OrderSaga {
         guard let order = try transition(context.db, id, from: from, to: .compensating,
                                          set: "failure_reason = $2, release_pending = true, refund_pending = $3", [reason, refund]) else { return }
         try context.emit(command(SagaTopic.release, for: order, [:]))
-        if refund { try context.emit(command(SagaTopic.refund, for: order, ["partnerId": .string(order.partner.lowercasedString)])) }
+        if refund { try context.emit(refundCommand(for: order)) }
     }
 
     /// A `payment.debited` for an order that is no longer `debiting`. Its debit is refunded (once: the
@@ -155,7 +165,7 @@ public enum OrderSaga {
     static func refundUnusedDebit(_ e: Envelope, _ context: DeliveryContext) throws {
         let id = try Payload(e).uuid("orderId")
         guard let order = try facts(context.db, id), order.step == .compensating || order.step == .failed else { return }
-        try context.emit(command(SagaTopic.refund, for: order, ["partnerId": .string(order.partner.lowercasedString)]))
+        try context.emit(refundCommand(for: order))
     }
 
     /// A compensation's reply: clears its flag; the last one marks the order Failed.

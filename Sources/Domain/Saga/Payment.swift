@@ -13,11 +13,15 @@ public enum Payment {
         ])
     }
 
+    /// The ledger entry keys of an order's debit and refund (unique: each happens once).
+    static func debitKey(_ order: UUID) -> String { "\(order.lowercasedString):debit" }
+    static func refundKey(_ order: UUID) -> String { "\(order.lowercasedString):refund" }
+
     static func debit(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let p = Payload(envelope)
         let order = try p.uuid("orderId"), partner = try p.uuid("partnerId"), amount = try p.money("amount")
         let fields: [String: JSONValue] = ["amount": Money.json(amount)]
-        let key = "\(order.lowercasedString):debit"
+        let key = debitKey(order)
         // One statement (one round trip while the wallet row is locked): a replay changes nothing; else the
         // balance pays if it can, and the entry is written only when it did. A concurrent debit of the same
         // order fails on the entry's unique key and is retried, then finds it.
@@ -41,14 +45,14 @@ public enum Payment {
     static func refund(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let p = Payload(envelope)
         let order = try p.uuid("orderId"), partner = try p.uuid("partnerId")
-        let debits = try db.query("SELECT amount FROM wallet_entries WHERE idempotency_key = $1", ["\(order.lowercasedString):debit"]).rows
+        let debits = try db.query("SELECT amount FROM wallet_entries WHERE idempotency_key = $1", [debitKey(order)]).rows
         var refunded: Decimal = 0
         if let debit = debits.first {
             let amount = -(try debit.decode("amount", as: Decimal.self))
             let inserted = try db.query("""
                 INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key, order_id) VALUES ($1, 'refund', $2, $3, $4)
                 ON CONFLICT (idempotency_key) DO NOTHING
-                """, [partner, amount, "\(order.lowercasedString):refund", order]).affectedRows
+                """, [partner, amount, refundKey(order), order]).affectedRows
             if inserted == 1 {
                 try db.query("UPDATE wallets SET balance = balance + $2, updated_at = now() WHERE partner_id = $1", [partner, amount])
             }

@@ -23,10 +23,7 @@ public enum SagaJobs {
             ORDER BY created_at LIMIT 1000
             """, parameters + [stuckFor]).rows
         for row in rows {
-            let id: UUID = try row.decode("id")
-            try TransactionalOutbox.emit(Envelope(topic: SagaTopic.orderCreated, producerId: Component.orderQueue.rawValue,
-                                                  correlationId: try row.decode("correlation_id"),
-                                                  payload: .object(["orderId": .string(id.lowercasedString), "redrive": .bool(true)])), on: db)
+            try TransactionalOutbox.emit(OrderSaga.redrive(try row.decode("id"), correlationId: try row.decode("correlation_id")), on: db)
         }
         return rows.count
     }
@@ -89,7 +86,7 @@ public enum SagaJobs {
         var redriven = 0
         for row in rows {
             guard let order = try OrderSaga.facts(db, try row.decode("id")) else { continue }
-            let commands = try OrderSaga.reconciliationCommands(of: order, releasePending: try row.decode("release_pending"),
+            let commands = OrderSaga.reconciliationCommands(of: order, releasePending: try row.decode("release_pending"),
                                                                 refundPending: try row.decode("refund_pending"))
             try TransactionalOutbox.emit(commands, on: db)
             if !commands.isEmpty { redriven += 1 }

@@ -64,23 +64,20 @@ struct Topology: Sendable, Equatable {
         var apiKeySecret: String?
         /// The token of the admin endpoints (`x-admin-token`); without one they are off (404).
         var adminToken: String?
-        /// The key that seals card codes and PINs at rest (32 bytes, base64 in `security.cardKey`;
-        /// `TROUPE_CARD_KEY` overrides it). Without one, the public development key, which the loader allows
-        /// only for a database on loopback.
-        var cardKey: [UInt8]?
-
-        /// The vault of ``cardKey`` (validated by the loader), or the development one.
-        var cardVault: CardVault { cardKey.flatMap { try? CardVault(key: $0) } ?? .development }
+        /// What seals card codes and PINs at rest, from its key (32 bytes, base64 in `security.cardKey`;
+        /// `TROUPE_CARD_KEY` overrides it). Without one, the public development key, which
+        /// ``requireCardVault(databaseURL:file:)`` allows only for a database on loopback.
+        var cardVault: CardVault?
 
         /// The vault a node that stores or shows cards uses: the development key is refused for a database
         /// that is not on loopback, where real cards would be sealed with a key anyone can read.
         func requireCardVault(databaseURL: String, file: String) throws -> CardVault {
-            if cardKey == nil, let host = URLComponents(string: databaseURL)?.host,
+            if cardVault == nil, let host = URLComponents(string: databaseURL)?.host,
                !["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) {
                 throw TopologyError(file: file, path: "security.cardKey", message: "is required for a database that is not on loopback (\(host)): "
                                     + "card codes are sealed with it (or set TROUPE_CARD_KEY; make one with: openssl rand -base64 32)")
             }
-            return cardVault
+            return cardVault ?? .development
         }
 
         /// The secret, or an error naming where to set it.

@@ -29,19 +29,13 @@ enum TopologyLoader {
             topology.security.apiKeySecret = secret
         }
         if let key = environment["TROUPE_CARD_KEY"], !key.isEmpty {
-            do { topology.security.cardKey = try cardKey(key) } catch {
+            do { topology.security.cardVault = try CardVault(base64: key) } catch {
                 throw TopologyError(file: path, path: "TROUPE_CARD_KEY", message: error.description)
             }
         }
         try validateURL(topology.broker.url, schemes: ["amqp", "amqps"], file: path, at: brokerSource)
         try validateURL(topology.database.url, schemes: ["postgres", "postgresql"], file: path, at: databaseSource)
         return topology
-    }
-
-    /// A card key from its base64 text: 32 bytes.
-    static func cardKey(_ text: String) throws(CardVault.KeyError) -> [UInt8] {
-        _ = try CardVault(base64: text)
-        return Array(Data(base64Encoded: text) ?? Data())
     }
 
     static func decode(_ data: Data, file: String) throws -> Topology {
@@ -88,7 +82,7 @@ enum TopologyLoader {
             try sec.rejectUnknownKeys(["apiKeySecret", "adminToken", "cardKey"])
             if sec.has("cardKey") {
                 let text = try sec.string("cardKey")
-                do { security.cardKey = try cardKey(text) } catch { throw sec.error("cardKey", error.description) }
+                do { security.cardVault = try CardVault(base64: text) } catch { throw sec.error("cardKey", error.description) }
             }
             if sec.has("apiKeySecret") {
                 let secret = try sec.string("apiKeySecret")
