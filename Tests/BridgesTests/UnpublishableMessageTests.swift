@@ -67,4 +67,23 @@ import Testing
         try await eventually("the waiting publish to fail at close") { outcome.value != nil }
         guard case .failure? = outcome.value else { Issue.record("a publish to a missing exchange succeeded"); return }
     }
+
+    /// The same, while more publishes keep arriving: each wakes the publisher's thread, and must not cut its
+    /// backoff short (under steady publishing that would reconnect at once, again and again).
+    @Test func reconnectsBackOffWhilePublishesKeepArriving() async throws {
+        let publisher = try AMQPPublisher(url: TestBroker.url, name: "backoff-busy-test")
+        let exchange = "troupe.test.missing-\(UUID().uuidString)"
+        let start = ContinuousClock.now
+        let publishing = Task {
+            while !Task.isCancelled {
+                Task { try? await publisher.publish(exchange: exchange, routingKey: "x", AMQPMessage(body: [1])) }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        try await eventually("four reconnects") { publisher.reconnects >= 4 }
+        let elapsed = ContinuousClock.now - start
+        publishing.cancel()
+        #expect(elapsed >= .milliseconds(700), "four reconnects in \(elapsed)")
+        await publisher.close()
+    }
 }

@@ -19,6 +19,24 @@ import Testing
         func order(requestId: String) async throws -> VendorOrderState { .succeeded(cards: .array([.object(["CardCode": .string("c-1")])])) }
     }
 
+    /// A vendor whose first checkout times out (it may have placed the order) and whose repeat is refused (a
+    /// 4xx about the repeat): the refusal is not believed, the order is looked up and found.
+    final class RefusesTheRepeat: VendorAdapter {
+        let calls = Mutex(0)
+        func placeOrder(requestId: String, productId: String, quantity: Int, faceValue: Decimal) async throws -> String {
+            let n = calls.withLock { $0 += 1; return $0 }
+            throw n == 1 ? VendorError("timed out") : VendorError("duplicate RequestId", status: 409)
+        }
+        func order(requestId: String) async throws -> VendorOrderState { .processing }
+    }
+
+    @Test func aRefusalAfterACheckoutThatMayHaveGoneThroughIsCheckedByALookup() async throws {
+        let steps = VendorSteps(adapter: RefusesTheRepeat(), breaker: CircuitBreaker(name: "repeat-test"), orders: nil)
+        let result = try await steps.place(UUID.v7(), product: "1001", quantity: 1, faceValue: 25, attempt: 1)
+        #expect(result["placed"] == .bool(true), "\(result)")
+        #expect(result["polled"]?["state"] == .string("processing"))
+    }
+
     @Test func aDebitedOrderGoesStraightToConfirmingAndAReplayedReplyPlacesNothing() async throws {
         let db = try await DomainDatabase()
         let id = try await db.order(step: "debiting", idleSeconds: 0)
