@@ -80,10 +80,13 @@ import Testing
                 try? await Task.sleep(for: .milliseconds(5))
             }
         }
-        try await eventually("four reconnects") { publisher.reconnects >= 4 }
-        let elapsed = ContinuousClock.now - start
-        publishing.cancel()
-        #expect(elapsed >= .milliseconds(700), "four reconnects in \(elapsed)")
-        await publisher.close()
+        try await withCleanup {
+            try await eventually("four reconnects") { publisher.reconnects >= 4 }
+            let elapsed = ContinuousClock.now - start
+            #expect(elapsed >= .milliseconds(700), "four reconnects in \(elapsed)")
+        } cleanup: {
+            publishing.cancel()
+            await publisher.close()                     // fails what is still queued
+        }
     }
 }

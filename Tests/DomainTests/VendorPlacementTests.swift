@@ -31,10 +31,12 @@ import Testing
     }
 
     @Test func aRefusalAfterACheckoutThatMayHaveGoneThroughIsCheckedByALookup() async throws {
-        let steps = VendorSteps(adapter: RefusesTheRepeat(), breaker: CircuitBreaker(name: "repeat-test"), orders: nil)
+        let vendor = RefusesTheRepeat()
+        let steps = VendorSteps(adapter: vendor, breaker: CircuitBreaker(name: "repeat-test"), orders: nil)
         let result = try await steps.place(UUID.v7(), product: "1001", quantity: 1, faceValue: 25, attempt: 1)
         #expect(result["placed"] == .bool(true), "\(result)")
         #expect(result["polled"]?["state"] == .string("processing"))
+        #expect(vendor.calls.withLock { $0 } == 2, "the repeat was refused, and that refusal was not believed")
     }
 
     @Test func aDebitedOrderGoesStraightToConfirmingAndAReplayedReplyPlacesNothing() async throws {

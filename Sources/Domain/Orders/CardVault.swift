@@ -53,20 +53,27 @@ public struct CardVault: Sendable, Equatable {
     }
 
     /// Seals the cards of every order that holds them in plain (stored before cards were sealed); a node
-    /// hosting OrderQueue runs it at start. Idempotent. Returns how many orders it sealed.
+    /// hosting OrderQueue runs it at start. Once done, it says so in `schedule_runs` (`seal-plain-cards`), so
+    /// later starts do not read the orders table again. Returns how many orders it sealed.
     @discardableResult
     public func sealStoredCards(pool: PostgresPool) async throws -> Int {
+        let job = "seal-plain-cards"
+        let done = try await pool.withConnection { db in !(try db.query("SELECT 1 FROM schedule_runs WHERE job = $1", [job]).rows.isEmpty) }
+        if done { return 0 }
         var total = 0
         while true {
             let vault = self
             let n = try await pool.transaction { db in
                 let rows = try db.query("""
                     SELECT id, cards FROM orders WHERE cards IS NOT NULL AND jsonb_typeof(cards) = 'array'
-                    ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED
+                    ORDER BY id LIMIT 500 FOR UPDATE
                     """).rows
                 for row in rows {
                     let id: UUID = try row.decode("id")
                     try db.query("UPDATE orders SET cards = $2 WHERE id = $1", [id, try vault.seal(try row.decode("cards"), order: id)])
+                }
+                if rows.count < 500 {
+                    try db.query("INSERT INTO schedule_runs (job, last_run_at) VALUES ($1, now()) ON CONFLICT (job) DO NOTHING", [job])
                 }
                 return rows.count
             }
