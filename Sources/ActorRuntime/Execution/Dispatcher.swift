@@ -42,18 +42,39 @@ public final class Dispatcher: Sendable {
         let slices = Atomic<UInt64>(0)
         /// Slices run in a row from the front; past ``maxStreak`` the worker takes the oldest instead.
         @exclusivity(unchecked) nonisolated(unsafe) var streak = 0
+        /// The task of the worker that polls this queue (``Dispatcher/taskIdentity``), 0 while none does.
+        /// Only that task pushes here: a task that merely inherited ``currentQueue`` (one started in a
+        /// handler) sees another identity and takes the injection queue instead.
+        let owner = Atomic<UInt>(0)
         unowned(unsafe) let dispatcher: Dispatcher       // dispatchers outlive their workers
         init(_ dispatcher: Dispatcher) { self.dispatcher = dispatcher }
+
+        /// This queue, when the current task is the worker polling it.
+        @inline(__always)
+        func ownedByCurrentTask() -> Bool { owner.load(ordering: .relaxed) == Dispatcher.taskIdentity() }
     }
 
-    /// The running worker's queue, unretained (a worker's queue outlives its task): reading it
-    /// costs no reference counting.
+    /// The queue of the worker whose task this is, or whose task started this one: task-locals are copied
+    /// into tasks started with `Task {}`, so only ``WorkerQueue/ownedByCurrentTask()`` says it is ours.
+    /// Unretained, so reading it costs no reference counting: queues are never freed (a retiring worker's
+    /// queue is kept for the next worker), so a copy that outlives its worker still points to a queue.
     @TaskLocal static var currentQueue: Unmanaged<WorkerQueue>?
+
+    /// The current task's address, 0 outside a task. Two tasks alive at once never share it.
+    @inline(__always)
+    static func taskIdentity() -> UInt {
+        withUnsafeCurrentTask { task in
+            guard let task else { return 0 }
+            return unsafeBitCast(task, to: UInt.self)       // one pointer: the task object
+        }
+    }
     static let maxStreak = 16
 
     private struct Shared {
         var injected = Deque<Runnable>()
         var queues: [WorkerQueue] = []
+        /// Queues of retired workers, empty, for the next worker (never freed: see ``currentQueue``).
+        var spare: [WorkerQueue] = []
         var idle: [UnsafeContinuation<Runnable?, Never>] = []
         var workers = 0
     }
@@ -75,11 +96,15 @@ public final class Dispatcher: Sendable {
         monitor.start()
     }
 
+    /// How many workers run now: the base count, plus those added while handlers held theirs (they
+    /// retire when they find nothing to do).
+    public var workerCount: Int { shared.withLock { $0.workers } }
+
     /// Queues a cell that has work (called by its mailbox on the idle-to-busy edge).
     func schedule(_ runnable: Runnable) {
         if let current = Self.currentQueue {
             let pushed = current._withUnsafeGuaranteedRef { local -> Bool in
-                guard local.dispatcher === self else { return false }
+                guard local.dispatcher === self, local.ownedByCurrentTask() else { return false }
                 if let bumped = local.next.exchange(.passRetained(runnable), ordering: .acquiringAndReleasing) {
                     local.cells.withLock { $0.prepend(bumped.takeRetainedValue()) }
                 }
@@ -115,7 +140,10 @@ public final class Dispatcher: Sendable {
     /// millisecond. The surplus retires when it runs out of work.
     static func workerWillBlock() {
         guard let queue = currentQueue else { return }
-        queue._withUnsafeGuaranteedRef { $0.dispatcher.compensate() }
+        queue._withUnsafeGuaranteedRef { q in
+            guard q.ownedByCurrentTask() else { return }      // a task started in a handler holds no worker
+            q.dispatcher.compensate()
+        }
     }
 
     private func compensate() {
@@ -145,12 +173,35 @@ public final class Dispatcher: Sendable {
     }
 
     private func startWorker() {
-        let queue = WorkerQueue(self)
-        shared.withLock { $0.queues.append(queue) }
-        Task.detached { [self] in
-            await Self.$currentQueue.withValue(.passUnretained(queue)) { await work(queue) }
-            shared.withLock { s in s.queues.removeAll { $0 === queue } }
+        let queue = shared.withLock { s in
+            let q = s.spare.popLast() ?? WorkerQueue(self)
+            s.queues.append(q)
+            return q
         }
+        Task.detached { [self] in
+            queue.owner.store(Self.taskIdentity(), ordering: .relaxed)
+            await Self.$currentQueue.withValue(.passUnretained(queue)) { await work(queue) }
+            retire(queue)
+        }
+    }
+
+    /// The worker's task ends: its queue goes to the spare list. It is empty (a worker retires only when
+    /// nothing is queued anywhere, and only it pushes to its queue); anything found is handed on anyway.
+    private func retire(_ queue: WorkerQueue) {
+        queue.owner.store(0, ordering: .relaxed)
+        var leftovers: [Runnable] = []
+        if let next = queue.next.exchange(nil, ordering: .acquiringAndReleasing) { leftovers.append(next.takeRetainedValue()) }
+        leftovers += queue.cells.withLock { cells in
+            defer { cells.removeAll() }
+            return cells.isEmpty ? [] : Array(cells)     // (copying an empty deque writes to the shared empty array)
+        }
+        queue.count.subtract(leftovers.count, ordering: .sequentiallyConsistent)
+        queue.streak = 0
+        shared.withLock { s in
+            s.queues.removeAll { $0 === queue }
+            s.spare.append(queue)
+        }
+        for runnable in leftovers { schedule(runnable) }
     }
 
     private func work(_ queue: WorkerQueue) async {

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the ActorRuntime and Bridges test suites under ThreadSanitizer, then under AddressSanitizer, each
+# build in a folder of its own (.build-tsan, .build-asan), against the broker and database that
+# scripts/services.sh runs (started here when needed). Any sanitizer report fails the run: a data race
+# (TSan exits non-zero when it reported one), a use after free or overflow (ASan aborts at the first).
+# `scripts/sanitize.sh thread` or `address` runs one; extra arguments after it go to `swift test`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if ! scripts/services.sh status >/dev/null 2>&1; then
+  scripts/services.sh start
+  [ "${TROUPE_KEEP_SERVICES:-0}" = 1 ] || trap 'scripts/services.sh stop' EXIT
+fi
+eval "$(scripts/services.sh env)"
+export TROUPE_AMQP_URL TROUPE_DATABASE_URL
+kinds=(thread address)
+if [ $# -gt 0 ]; then kinds=("$1"); shift; fi
+filter=(--filter 'ActorRuntimeTests|BridgesTests')
+[ $# -gt 0 ] && filter=("$@")
+for kind in "${kinds[@]}"; do
+  case "$kind" in
+    # -D TROUPE_TSAN: locks the sanitizer can see (Sources/ActorRuntime/Sanitizers/SanitizerVisibleMutex.swift).
+    thread) path=.build-tsan; flags=(-Xswiftc -DTROUPE_TSAN)
+            export TSAN_OPTIONS="${TSAN_OPTIONS:-suppressions=$PWD/scripts/tsan-suppressions.txt}" ;;
+    address) path=.build-asan; flags=()
+             # Leaks are not this step's subject: the Swift runtime keeps caches and detached tasks alive at exit.
+             export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" ;;
+    *) echo "scripts/sanitize.sh: unknown sanitizer '$kind' (thread or address)" >&2; exit 2 ;;
+  esac
+  echo "== $kind sanitizer: building in $path"
+  swift build --build-tests --sanitize="$kind" --build-path "$path" "${flags[@]}"
+  echo "== $kind sanitizer: ${filter[*]}"
+  swift test --skip-build --disable-xctest --sanitize="$kind" --build-path "$path" "${flags[@]}" "${filter[@]}"
+done
