@@ -1,7 +1,8 @@
 import Synchronization
 
-/// A FIFO whose consumer awaits the next element with a deadline. The test kit's building block.
-public final class AwaitableQueue<Element: Sendable>: Sendable {
+/// A FIFO whose consumer awaits the next element with a deadline. The test kit's building block (not part of
+/// the kit's public API; `package` for Troupe's own tests).
+package final class AwaitableQueue<Element: Sendable>: Sendable {
     private struct Waiter {
         let id: Int
         let continuation: UnsafeContinuation<Element?, Never>
@@ -15,10 +16,10 @@ public final class AwaitableQueue<Element: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
     /// Adds an element, handing it to a waiting consumer if there is one.
-    public func append(_ element: Element) {
+    package func append(_ element: Element) {
         let waiter = state.withLock { s -> Waiter? in
             if !s.waiters.isEmpty { return s.waiters.removeFirst() }
             s.items.append(element)
@@ -28,7 +29,7 @@ public final class AwaitableQueue<Element: Sendable>: Sendable {
     }
 
     /// The next element, or nil if none arrives within `timeout`.
-    public func next(within timeout: Duration) async -> Element? {
+    package func next(within timeout: Duration) async -> Element? {
         let id = state.withLock { s -> Int in s.nextID += 1; return s.nextID }
         let timer = Task {
             try? await Task.sleep(for: timeout)
@@ -51,7 +52,7 @@ public final class AwaitableQueue<Element: Sendable>: Sendable {
     }
 
     /// Everything queued now, without waiting.
-    public func drain() -> [Element] {
+    package func drain() -> [Element] {
         state.withLock { s in
             let items = s.items
             s.items = []

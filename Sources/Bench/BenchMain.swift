@@ -54,6 +54,14 @@ struct Completion: Sendable {
     func wait() async { for await _ in stream { break } }
 }
 
+/// Resident set size of this process now, in bytes (/proc/self/statm).
+func currentRSSBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
 /// Peak resident set size of this process, in MiB.
 func peakRSSMiB() -> Double {
     var usage = rusage()

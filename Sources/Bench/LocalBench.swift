@@ -1,5 +1,6 @@
 import ActorRuntime
 import Foundation
+import Synchronization
 
 /// `troupe-bench local`: in-process messaging through ActorRuntime, against plain Swift actors.
 enum LocalBench {
@@ -16,6 +17,8 @@ enum LocalBench {
     @Sendable static func run() async {
         var best: [String: Double] = [:]
         func keep(_ key: String, _ v: Double) { best[key] = max(best[key] ?? 0, v) }
+        // First, while the heap is fresh: what an idle actor costs (freed memory of other cases would be reused).
+        if only == nil || only == "idle" { report("local.bytes_per_idle_actor", await bytesPerIdleActor(), "bytes") }
         // The runtime's cases first, so that peak RSS is the runtime's own (the fan-in baseline's
         // unbounded actor queue would dominate it); then the baselines, as many times.
         for _ in 0..<repeats {
@@ -140,6 +143,40 @@ enum LocalBench {
         }
         await system.shutdown()
         return Double(asks) / secs
+    }
+
+    static let idleActors = 100_000
+
+    final class Idle: ActorBehavior {
+        let started: @Sendable () -> Void
+        init(started: @escaping @Sendable () -> Void) { self.started = started }
+        func preStart(context: ActorContext<Int>) async throws { started() }
+        func receive(_ m: Int, context: ActorContext<Int>) async throws {}
+    }
+
+    /// Resident memory added per actor by 100,000 started, idle actors (default props: mailbox capacity
+    /// 1024), the supervisor's bookkeeping of them included. Erlang's process is about 2.6 KiB with its heap.
+    static func bytesPerIdleActor() async -> Double {
+        let system = ActorSystem(name: "idle")
+        let completion = Completion()
+        let count = StartCount(target: idleActors, done: completion.fire)
+        let before = currentRSSBytes()
+        var refs: [ActorRef<Int>] = []
+        refs.reserveCapacity(idleActors)
+        for i in 0..<idleActors { refs.append(try! system.spawn(Props { Idle(started: count.increment) }, name: "idle-\(i)")) }
+        await completion.wait()
+        let perActor = Double(currentRSSBytes() - before) / Double(idleActors)
+        await system.shutdown()
+        blackHole(refs)
+        return perActor
+    }
+
+    final class StartCount: Sendable {
+        private let n = Mutex(0)
+        let target: Int
+        let done: @Sendable () -> Void
+        init(target: Int, done: @escaping @Sendable () -> Void) { self.target = target; self.done = done }
+        @Sendable func increment() { if n.withLock({ $0 += 1; return $0 }) == target { done() } }
     }
 
     // MARK: plain Swift actors (the baseline)

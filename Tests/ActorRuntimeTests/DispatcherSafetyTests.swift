@@ -98,3 +98,66 @@ final class RingRefs: Sendable {
     func set(_ r: [ActorRef<Int>]) { refs.withLock { $0 = r } }
     func ref(after i: Int) -> ActorRef<Int>? { refs.withLock { $0.isEmpty ? nil : $0[(i + 1) % $0.count] } }
 }
+
+/// Passes the ball to its partner for as long as the rally runs, counting the hits.
+final class Bouncer: ActorBehavior {
+    let rally: Rally
+    let partner: @Sendable () -> ActorRef<Int>?
+    init(rally: Rally, partner: @escaping @Sendable () -> ActorRef<Int>?) { self.rally = rally; self.partner = partner }
+    func receive(_ hits: Int, context: ActorContext<Int>) async throws {
+        guard rally.isOn, let partner = partner() else { return }
+        rally.hit()
+        await partner.tell(hits + 1)
+    }
+}
+
+final class Rally: Sendable {
+    private let on = Atomic<Bool>(true)
+    private let count = Atomic<Int>(0)
+    var isOn: Bool { on.load(ordering: .relaxed) }
+    var hits: Int { count.load(ordering: .relaxed) }
+    func hit() { count.add(1, ordering: .relaxed) }
+    func end() { on.store(false, ordering: .relaxed) }
+}
+
+/// Notes how many hits the rally had made when each of its messages was handled.
+final class RallyWatcher: ActorBehavior {
+    let rally: Rally
+    let handled: HandledAt
+    init(rally: Rally, handled: HandledAt) { self.rally = rally; self.handled = handled }
+    func receive(_ message: Int, context: ActorContext<Int>) async throws {
+        let hits = rally.hits
+        handled.hits.withLock { $0.append(hits) }
+    }
+}
+
+/// Shared between the test and a RallyWatcher.
+final class HandledAt: Sendable {
+    let hits = Mutex<[Int]>([])
+}
+
+@Suite struct DispatcherFairnessTests {
+    /// Two actors passing a ball keep the only worker busy with local work for ever; a message sent from
+    /// outside the workers (the injection queue) is handled within a bounded number of slices: Dispatcher.
+    /// injectionInterval (61) looks per worker, a few hits of slack (counted, not timed).
+    @Test func workQueuedFromOutsideRunsWithinABoundedNumberOfSlicesWhileLocalWorkKeepsTheOnlyWorkerBusy() async throws {
+        let system = ActorSystem(name: "fair", configuration: .init(dispatcher: Dispatcher(workers: 1)))
+        let rally = Rally()
+        let ring = RingRefs()
+        let players = try (0..<2).map { i in try system.spawn(Props { Bouncer(rally: rally) { ring.ref(after: i) } }, name: "player-\(i)") }
+        ring.set(players)
+        let handled = HandledAt()
+        let watcher = try system.spawn(Props { RallyWatcher(rally: rally, handled: handled) }, name: "watcher")
+        await players[0].tell(0)
+        try await eventually(within: .seconds(10), "the rally to start") { rally.hits > 1_000 }
+        for i in 1...20 {
+            let sentAt = rally.hits
+            await watcher.tell(i)
+            try await eventually(within: .seconds(30), "message \(i) to be handled") { handled.hits.withLock { $0.count } == i }
+            let waited = handled.hits.withLock { $0[i - 1] } - sentAt
+            #expect(waited <= 4 * 61, "message \(i) waited \(waited) hits of the rally")
+        }
+        rally.end()
+        await system.shutdown()
+    }
+}

@@ -22,9 +22,23 @@ import Testing
         for _ in 0..<3 { b.recordFailure(at: t0) }
         let later = t0 + .seconds(31)
         #expect(b.decide(at: later) == .allow)
-        #expect(b.phase == .halfOpen(successes: 0, trialInFlight: true))
+        #expect(b.phase == .halfOpen(successes: 0, trialSince: later))
         if case .reject = b.decide(at: later) {} else { Issue.record("a second call during the trial must be rejected") }
         b.recordSuccess(at: later)
+        #expect(b.phase == .closed(consecutiveFailures: 0))
+    }
+
+    @Test func aTrialThatNeverReportsCountsAsFailedAfterTheTrialTimeout() {
+        var b = CircuitBreakerState(.init(failureThreshold: 3, coolDown: .seconds(30), trialTimeout: .seconds(5)))
+        let t0 = ContinuousClock.now
+        for _ in 0..<3 { b.recordFailure(at: t0) }
+        let trial = t0 + .seconds(31)
+        #expect(b.decide(at: trial) == .allow)                          // the trial hangs and never reports
+        #expect(b.decide(at: trial + .seconds(4)) == .reject(retryAt: trial + .seconds(5)))
+        #expect(b.decide(at: trial + .seconds(5)) == .reject(retryAt: trial + .seconds(35)))
+        #expect(b.phase == .open(until: trial + .seconds(35)))
+        #expect(b.decide(at: trial + .seconds(35)) == .allow, "a new trial after the cool-down")
+        b.recordSuccess(at: trial + .seconds(36))
         #expect(b.phase == .closed(consecutiveFailures: 0))
     }
 

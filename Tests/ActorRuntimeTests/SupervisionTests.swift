@@ -105,7 +105,7 @@ final class HookRecorder: ActorBehavior {
     @Test func restartBackoffIsApplied() async throws {
         let kit = ActorTestKit()
         // resetAfter well clear of a loaded machine's scheduling gaps: the second crash must count as consecutive
-        let backoff = RestartBackoff.exponential(initial: .milliseconds(150), maximum: .seconds(1), resetAfter: .seconds(120))
+        let backoff = RestartBackoff.exponential(initial: .milliseconds(150), maximum: .seconds(1), resetAfter: .seconds(120), jitter: 0)
         let counter = try kit.spawn(Props(restartBackoff: backoff) { CounterActor() }, name: "slow")
         let crashed = ContinuousClock.now
         await counter.tell(.crash)
@@ -121,8 +121,16 @@ final class HookRecorder: ActorBehavior {
 
     @Test func restartBackoffGrowsAndIsCapped() {
         let b = RestartBackoff.exponential(initial: .milliseconds(100), maximum: .milliseconds(350))
-        #expect((1...4).map(b.delay(consecutive:)) == [.milliseconds(100), .milliseconds(200), .milliseconds(350), .milliseconds(350)])
+        #expect((1...4).map(b.baseDelay(consecutive:)) == [.milliseconds(100), .milliseconds(200), .milliseconds(350), .milliseconds(350)])
         #expect(RestartBackoff.none.delay(consecutive: 3) == .zero)
+    }
+
+    @Test func restartBackoffHasJitterAroundTheBaseDelay() {
+        let b = RestartBackoff.exponential(initial: .milliseconds(100), maximum: .seconds(1), jitter: 0.2)
+        #expect(b.delay(consecutive: 2, unitRandom: 0) == .milliseconds(160))
+        #expect(b.delay(consecutive: 2, unitRandom: 0.5) == .milliseconds(200))
+        #expect(b.delay(consecutive: 2, unitRandom: 0.999_999) > .milliseconds(239))
+        #expect(Set((0..<20).map { _ in b.delay(consecutive: 1) }).count > 1, "not every restart waits the same")
     }
 
     @Test func hooksRunInOrderAndChildrenStopBeforeTheirParent() async throws {

@@ -24,6 +24,19 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private var pendingRestart: (reason: String, delay: Duration)?
     private var restartGeneration: UInt64 = 0
     private var started = false
+    /// A message that failed transiently and waits out its backoff; user messages wait behind it.
+    private var retrying: PendingRetry?
+    private var retryGeneration: UInt64 = 0
+    /// The child asked to stop, while children are stopped one at a time.
+    private var stoppingChild: (id: ActorID, timer: DeadlineTimer.Token)?
+
+    private struct PendingRetry {
+        let message: B.Message
+        /// The attempt the retry will be.
+        let attempt: Int
+        let generation: UInt64
+        let timer: DeadlineTimer.Token
+    }
 
     override var selfHandle: any SystemMessageTarget { mailbox }
 
@@ -40,15 +53,19 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     // MARK: the loop
 
     func runSlice() async -> Bool {
+        // While this runs, sends from this task to the own mailbox are admitted beyond capacity.
+        mailbox.handlerTask.store(Dispatcher.taskIdentity(), ordering: .relaxed)
+        defer { mailbox.handlerTask.store(0, ordering: .relaxed) }
         if !started {
             started = true
             await startInstance(restartReason: nil, delay: .zero)
         }
         var budget = Self.sliceBudget
         while phase != .terminated {
-            let busy = phase == .running && cursor < batch.count
+            // While a retry waits out its backoff, only system messages are handled.
+            let busy = phase == .running && retrying == nil && cursor < batch.count
             if !busy || mailbox.hasSystemMessages {
-                let wantUser = phase == .running && !busy
+                let wantUser = phase == .running && retrying == nil && !busy
                 if wantUser, !batch.isEmpty {
                     batch.removeAll(keepingCapacity: true)
                     cursor = 0
@@ -56,13 +73,16 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                 // Finding nothing when not busy marks the cell idle in the same critical section.
                 if mailbox.take(takeUser: wantUser, idleIfEmpty: !busy, batch: &batch, system: &systemBatch) {
                     if !systemBatch.isEmpty { await handleSystemBatch() }
+                } else if mailbox.givenUp.load(ordering: .relaxed) {
+                    await finishStop()                             // the parent stopped waiting: stop now
+                    return false
                 } else if !busy {
                     return false                                   // idle: the next message schedules us again
                 }
                 continue
             }
             if budget <= 0 { return true }                         // more to do: back of the queue
-            while phase == .running, cursor < batch.count, budget > 0 {
+            while phase == .running, retrying == nil, cursor < batch.count, budget > 0 {
                 let message = batch[cursor].take()!            // moved out: no copy per message
                 cursor += 1
                 budget -= 1
@@ -84,40 +104,54 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         }
     }
 
-    /// The failure policy: retry a transient error with backoff, dead-letter the rest, crash on the
-    /// unclassified. Out of line, so that the message path's frame stays small.
+    /// The failure policy: retry a transient error after a backoff, dead-letter the rest, crash on the
+    /// unclassified. The backoff is a timer, not a sleep: meanwhile the cell handles system messages (stop,
+    /// restart, supervision) and holds back user messages, so their order is kept. Out of line, so that the
+    /// message path's frame stays small.
     @inline(never)
-    private func recover(_ message: B.Message, from firstError: any Error) async {
-        var error = firstError
-        var attempt = 1
-        while true {
-            let policy = props.failurePolicy
-            switch policy.classify(error) {
-            case .transient where policy.retry.shouldRetry(afterAttempt: attempt):
-                let delay = policy.retry.delay(afterAttempt: attempt)
-                attempt += 1
-                system.events.publish(.retrying(path, attempt: attempt, delay: delay, reason: "\(error)"))
-                Dispatcher.workerWillBlock()
-                try? await Task.sleep(for: delay)
-                guard let behavior else { return }
-                do {
-                    try await behavior.receive(message, context: context)
-                    return
-                } catch let next {
-                    error = next
-                }
-            case .transient:
-                deadLetter(message, reason: "retries exhausted: \(error)", attempts: attempt)
-                return
-            case .permanent:
-                deadLetter(message, reason: "permanent failure: \(error)", attempts: attempt)
-                return
-            case .crash:
-                deadLetter(message, reason: "actor failed while handling it: \(error)", attempts: attempt)
-                await fail(error)
-                return
-            }
+    private func recover(_ message: B.Message, from error: any Error, attempt: Int = 1) async {
+        let policy = props.failurePolicy
+        switch policy.classify(error) {
+        case .transient where policy.retry.shouldRetry(afterAttempt: attempt):
+            let delay = policy.retry.delay(afterAttempt: attempt)
+            system.events.publish(.retrying(path, attempt: attempt + 1, delay: delay, reason: "\(error)"))
+            retryGeneration &+= 1
+            let generation = retryGeneration
+            let mailbox = self.mailbox
+            let timer = DeadlineTimer.shared.schedule(after: delay) { mailbox.sendSystem(.retryDue(generation: generation)) }
+            retrying = PendingRetry(message: message, attempt: attempt + 1, generation: generation, timer: timer)
+        case .transient:
+            deadLetter(message, reason: "retries exhausted: \(error)", attempts: attempt)
+        case .permanent:
+            deadLetter(message, reason: "permanent failure: \(error)", attempts: attempt)
+        case .crash:
+            deadLetter(message, reason: "actor failed while handling it: \(error)", attempts: attempt)
+            await fail(error)
         }
+    }
+
+    /// The backoff passed: run the message again.
+    private func retryDue(_ generation: UInt64) async {
+        guard let pending = retrying, pending.generation == generation else { return }
+        retrying = nil
+        guard phase == .running, let behavior else {
+            deadLetter(pending.message, reason: "actor not running when its retry was due", attempts: pending.attempt - 1)
+            return
+        }
+        do {
+            try await behavior.receive(pending.message, context: context)
+        } catch {
+            await recover(pending.message, from: error, attempt: pending.attempt)
+        }
+        if stopSelfRequested { await beginStop() }
+    }
+
+    /// A retry that will not happen (the actor stops or restarts): its message becomes a dead letter.
+    private func dropPendingRetry(_ reason: String) {
+        guard let pending = retrying else { return }
+        retrying = nil
+        DeadlineTimer.shared.cancel(pending.timer)
+        deadLetter(pending.message, reason: reason, attempts: pending.attempt - 1)
     }
 
     private func deadLetter(_ message: B.Message, reason: String, attempts: Int) {
@@ -137,6 +171,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private func handleSystem(_ message: SystemMessage) async {
         if phase == .terminated {
             if case .watch(let watcher) = message { watcher.sendSystem(.terminated(path, mailbox.id)) }
+            if case .countWatchers(let reply) = message { reply.send(0) }
             return
         }
         switch message {
@@ -152,6 +187,12 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             await supervise(childID: id, error: error)
         case .childTerminated(let id):
             await childTerminated(id)
+        case .childStopTimedOut(let id):
+            await childStopTimedOut(id)
+        case .retryDue(let generation):
+            await retryDue(generation)
+        case .countWatchers(let reply):
+            reply.send(watchers.count)
         case .watch(let watcher):
             watchers[watcher.id] = watcher
         case .unwatch(let id):
@@ -181,7 +222,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         behavior = fresh
         lastFailure = nil
         stopSelfRequested = false
-        watching.removeAll()
+        dropWatches()
         window = RestartWindow(strategy.intensity)
         phase = .starting
         do {
@@ -241,8 +282,47 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         guard let index = children.firstIndex(where: { $0.id == id }) else { return }
         let child = children.remove(at: index)
         if parent == nil { system.releaseTopLevelName(child.path.name) }
-        guard children.isEmpty else { return }
-        if phase == .stopping { await finishStop() } else if phase == .restarting, pendingRestart != nil { await continueRestart() }
+        if let waiting = stoppingChild, waiting.id == id {
+            DeadlineTimer.shared.cancel(waiting.timer)
+            stoppingChild = nil
+        }
+        if phase == .stopping || (phase == .restarting && pendingRestart != nil) { await stopNextChild() }
+    }
+
+    /// A child did not stop within its shutdown timeout: give up on it (its mailbox is closed, what it
+    /// holds becomes dead letters; it runs its stop when its handler returns), report it, go on.
+    private func childStopTimedOut(_ id: ActorID) async {
+        guard let waiting = stoppingChild, waiting.id == id,
+              let index = children.firstIndex(where: { $0.id == id }) else { return }
+        stoppingChild = nil
+        let child = children.remove(at: index)
+        if parent == nil { system.releaseTopLevelName(child.path.name) }
+        logger.warning("child did not stop within its shutdown timeout; given up on",
+                       metadata: [LogKey.reason: "\(child.path) after \(child.shutdownTimeout)"])
+        system.didNotStopInTime(child.path, timeout: child.shutdownTimeout)
+        child.handle.forceClose(reason: "recipient did not stop within its shutdown timeout (\(child.shutdownTimeout))")
+        await stopNextChild()
+    }
+
+    /// Stops the children one at a time, the last started first (OTP), each within its shutdown timeout;
+    /// when none is left, goes on with the stop or restart that asked for it.
+    private func stopNextChild() async {
+        guard stoppingChild == nil else { return }                  // one is on its way down
+        guard let child = children.last else {
+            if phase == .stopping { await finishStop() } else if phase == .restarting, pendingRestart != nil { await continueRestart() }
+            return
+        }
+        let me = mailbox
+        let id = child.id
+        let timer = DeadlineTimer.shared.schedule(after: child.shutdownTimeout) { me.sendSystem(.childStopTimedOut(id)) }
+        stoppingChild = (id, timer)
+        child.handle.sendSystem(.stop)
+    }
+
+    /// Tells everyone this actor watches that it no longer does (it restarts or stops).
+    private func dropWatches() {
+        for watched in watching.values { watched.sendSystem(.unwatch(mailbox.id)) }
+        watching.removeAll()
     }
 
     private func beginRestart(reason: String, delay: Duration) async {
@@ -250,8 +330,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         phase = .restarting
         pendingRestart = (reason, delay)
         context.timers.cancelAll()
-        for child in children { child.handle.sendSystem(.stop) }
-        if children.isEmpty { await continueRestart() }
+        dropPendingRetry("actor restarted during the message's retry backoff")
+        await stopNextChild()
     }
 
     /// Children are gone: run preRestart on the old instance, then start a fresh one after the backoff.
@@ -284,18 +364,22 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         phase = .stopping
         pendingRestart = nil
         context.timers.cancelAll()
-        for child in children { child.handle.sendSystem(.stop) }
-        if children.isEmpty { await finishStop() }
+        dropPendingRetry("recipient stopped")
+        await stopNextChild()
     }
 
     /// Children are gone: postStop, close the mailbox, dead-letter what is left, tell watchers and parent.
     private func finishStop() async {
+        guard phase != .terminated else { return }
         if let behavior { await behavior.postStop(context: context) }
         behavior = nil
         phase = .terminated
+        dropPendingRetry("recipient stopped")
+        dropWatches()
         let (leftUser, leftSystem) = mailbox.close()
-        for case let message? in batch[cursor...] { deadLetter(message, reason: "recipient stopped", attempts: 0) }
-        for message in leftUser { deadLetter(message, reason: "recipient stopped", attempts: 0) }
+        let reason = mailbox.givenUp.load(ordering: .relaxed) ? "recipient did not stop within its shutdown timeout" : "recipient stopped"
+        for case let message? in batch[cursor...] { deadLetter(message, reason: reason, attempts: 0) }
+        for message in leftUser { deadLetter(message, reason: reason, attempts: 0) }
         batch = []
         cursor = 0
         for message in leftSystem {

@@ -44,9 +44,44 @@ public final class ActorContext<Message: Sendable> {
     /// Asks to be told, through ``Signal/terminated(_:)``, when `other` stops (at once if it already has).
     public func watch<M>(_ other: ActorRef<M>) {
         guard other.id != myself.id, core.watching[other.id] == nil else { return }
-        core.watching[other.id] = other.path
+        core.watching[other.id] = other.mailbox
         if !other.mailbox.sendSystem(.watch(myself.mailbox)) {
             myself.mailbox.sendSystem(.terminated(other.path, other.id))
+        }
+    }
+
+    /// Asks `target` without holding this handler (Akka's `context.ask`): the answer, or the failure
+    /// (``AskError`` when no reply comes within `timeout` or `target` has stopped), comes back to this actor
+    /// as the message `map` makes of it, admitted even when the mailbox is full. Meanwhile the actor goes on
+    /// handling messages. Arriving after this actor stopped, it becomes a dead letter.
+    ///
+    ///     context.ask(inventory, timeout: .seconds(2), { .reserve(sku, replyTo: $0) }) { .reserved($0) }
+    public func ask<Request: Sendable, Reply: Sendable>(
+        _ target: ActorRef<Request>, timeout: Duration, _ makeRequest: (ReplyTo<Reply>) -> Request,
+        map: @escaping @Sendable (Result<Reply, any Error>) -> Message
+    ) {
+        let reply = ReplyTo<Reply>()
+        let request = makeRequest(reply)
+        let mailbox = myself.mailbox
+        Task {
+            let result: Result<Reply, any Error>
+            do { result = .success(try await target.exchange(request, awaiting: reply, timeout: timeout)) } catch { result = .failure(error) }
+            mailbox.deliverToSelf(map(result))
+        }
+    }
+
+    /// Runs `operation` outside this handler and sends its outcome to this actor as the message `map`
+    /// makes of it (Akka's `pipeToSelf`), admitted even when the mailbox is full: for I/O or any await
+    /// that should not hold the actor. Arriving after this actor stopped, it becomes a dead letter.
+    public func pipeToSelf<Value: Sendable>(
+        _ operation: @escaping @Sendable () async throws -> Value,
+        map: @escaping @Sendable (Result<Value, any Error>) -> Message
+    ) {
+        let mailbox = myself.mailbox
+        Task {
+            let result: Result<Value, any Error>
+            do { result = .success(try await operation()) } catch { result = .failure(error) }
+            mailbox.deliverToSelf(map(result))
         }
     }
 

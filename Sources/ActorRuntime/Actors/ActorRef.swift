@@ -25,19 +25,35 @@ public struct ActorRef<Message: Sendable>: Sendable, Hashable, CustomStringConve
     ///
     ///     let n = try await counter.ask(timeout: .seconds(1)) { .get(replyTo: $0) }
     ///
-    /// - Throws: ``AskError`` when no reply comes within `timeout` or the actor has stopped.
-    public func ask<Reply: Sendable>(timeout: Duration, _ makeMessage: (ReplyTo<Reply>) -> Message) async throws(AskError) -> Reply {
+    /// The timeout covers the whole exchange, a wait for room in a full mailbox included. Inside a handler,
+    /// prefer ``ActorContext/ask(_:timeout:_:map:)``, which does not hold the handler while it waits.
+    /// - Throws: ``AskError`` when no reply comes within `timeout` or the actor has stopped;
+    ///   `CancellationError` at once when the asking task is cancelled (a message still waiting for room
+    ///   is withdrawn; a reply that comes later is dropped).
+    public func ask<Reply: Sendable>(timeout: Duration, _ makeMessage: (ReplyTo<Reply>) -> Message) async throws -> Reply {
         let reply = ReplyTo<Reply>()
+        return try await exchange(makeMessage(reply), awaiting: reply, timeout: timeout)
+    }
+
+    /// Sends `message`, which carries `reply`, and waits for the answer (see ``ask(timeout:_:)``).
+    func exchange<Reply: Sendable>(_ message: Message, awaiting reply: ReplyTo<Reply>, timeout: Duration) async throws -> Reply {
         let target = path
         let timer = DeadlineTimer.shared.schedule(after: timeout) {
             reply.fail(AskError(.timedOut, target: target, timeout: timeout))
         }
         defer { DeadlineTimer.shared.cancel(timer) }
-        guard await mailbox.send(makeMessage(reply)) else {
-            throw AskError(.recipientStopped, target: target, timeout: timeout)
+        switch await mailbox.send(message, deadline: .now + timeout) {
+        case .admitted: break
+        case .closed: throw AskError(.recipientStopped, target: target, timeout: timeout)
+        case .timedOut: throw AskError(.timedOut, target: target, timeout: timeout)
+        case .cancelled: throw CancellationError()
         }
         Dispatcher.workerWillBlock()
-        return try await reply.value()
+        return try await withTaskCancellationHandler {
+            try await reply.value()
+        } onCancel: {
+            reply.fail(CancellationError())
+        }
     }
 
     /// Messages waiting, including those being handled (for metrics and tests).

@@ -46,6 +46,7 @@ public final class ActorSystem: Sendable {
         var waiters: [UnsafeContinuation<Termination, Never>] = []
         var topLevelNames: Set<String> = []
         var accepting = true
+        var notStoppedInTime: [ActorPath] = []
     }
 
     public let name: String
@@ -84,8 +85,9 @@ public final class ActorSystem: Sendable {
             return nil
         }
         if let error { throw error }
-        let mailbox = Mailbox<B.Message>(id: .next(), path: path, capacity: props.mailboxCapacity, deadLetters: deadLetters)
-        guard guardian.sendSystem(.adopt(ChildRecord(handle: mailbox, restart: props.restart, backoff: props.restartBackoff))) else {
+        let mailbox = Mailbox<B.Message>(id: .next(), path: path, capacity: props.mailboxCapacity,
+                                         pushTimeout: props.mailboxPushTimeout, deadLetters: deadLetters)
+        guard guardian.sendSystem(.adopt(ChildRecord(handle: mailbox, props: props))) else {
             releaseTopLevelName(name)
             throw .notRunning(Self.userPath)
         }
@@ -93,7 +95,9 @@ public final class ActorSystem: Sendable {
         return ActorRef(mailbox)
     }
 
-    /// Stops every actor (children before parents) and waits until all have stopped.
+    /// Stops every actor and waits until all have stopped: each supervisor stops its children one at a time,
+    /// the last started first, each within its ``Props/shutdownTimeout`` (then it is given up on), so the
+    /// wait is bounded by the sum of the timeouts. ``notStoppedInTime`` lists who had to be given up on.
     @discardableResult
     public func shutdown() async -> Termination {
         state.withLock { $0.accepting = false }
@@ -116,10 +120,15 @@ public final class ActorSystem: Sendable {
     /// How the system ended, or nil while it runs.
     public var termination: Termination? { state.withLock { $0.result } }
 
+    /// Actors that did not stop within their shutdown timeout (each also announced as
+    /// ``SystemEvent/notStoppedInTime(_:timeout:)``), in the order they were given up on.
+    public var notStoppedInTime: [ActorPath] { state.withLock { $0.notStoppedInTime } }
+
     // MARK: internals
 
     func startCell<B: ActorBehavior>(_ props: Props<B>, path: ActorPath, parent: any SystemMessageTarget) -> Mailbox<B.Message> {
-        let mailbox = Mailbox<B.Message>(id: .next(), path: path, capacity: props.mailboxCapacity, deadLetters: deadLetters)
+        let mailbox = Mailbox<B.Message>(id: .next(), path: path, capacity: props.mailboxCapacity,
+                                         pushTimeout: props.mailboxPushTimeout, deadLetters: deadLetters)
         launch(props, mailbox: mailbox, parent: parent)
         return mailbox
     }
@@ -129,6 +138,11 @@ public final class ActorSystem: Sendable {
         let runnable = Runnable { await cell.runSlice() }
         mailbox.attach(cell: runnable, dispatcher: dispatcher)
         dispatcher.schedule(runnable)
+    }
+
+    func didNotStopInTime(_ path: ActorPath, timeout: Duration) {
+        state.withLock { $0.notStoppedInTime.append(path) }
+        events.publish(.notStoppedInTime(path, timeout: timeout))
     }
 
     func releaseTopLevelName(_ name: String) {

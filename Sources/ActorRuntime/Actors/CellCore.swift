@@ -20,7 +20,8 @@ class CellCore {
     @exclusivity(unchecked) var phase: Phase = .starting
     var children: [ChildRecord] = []
     var watchers: [ActorID: any SystemMessageTarget] = [:]
-    var watching: [ActorID: ActorPath] = [:]
+    /// Whom this actor watches: told `unwatch` when it restarts or stops, so no watcher outlives its watch.
+    var watching: [ActorID: any SystemMessageTarget] = [:]
     @exclusivity(unchecked) var stopSelfRequested = false
     private var generatedNames = 0
 
@@ -47,7 +48,7 @@ class CellCore {
         let childPath = path.appending(childName)
         guard !children.contains(where: { $0.path == childPath }) else { throw .duplicateName(childPath) }
         let mailbox = system.startCell(props, path: childPath, parent: selfHandle)
-        children.append(ChildRecord(handle: mailbox, restart: props.restart, backoff: props.restartBackoff))
+        children.append(ChildRecord(handle: mailbox, props: props))
         return ActorRef(mailbox)
     }
 }

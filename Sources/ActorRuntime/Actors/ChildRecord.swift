@@ -3,23 +3,29 @@ struct ChildRecord: Sendable {
     let handle: any SystemMessageTarget
     let restart: RestartType
     let backoff: RestartBackoff
+    let shutdownTimeout: Duration
     var consecutiveRestarts = 0
-    var lastFailure: ContinuousClock.Instant?
+    /// When the child runs again after its last restart (its crash plus the backoff).
+    var runningSince: ContinuousClock.Instant?
 
     var id: ActorID { handle.id }
     var path: ActorPath { handle.path }
 
-    init(handle: any SystemMessageTarget, restart: RestartType, backoff: RestartBackoff) {
+    init<B>(handle: any SystemMessageTarget, props: Props<B>) {
         self.handle = handle
-        self.restart = restart
-        self.backoff = backoff
+        self.restart = props.restart
+        self.backoff = props.restartBackoff
+        self.shutdownTimeout = props.shutdownTimeout
     }
 
-    /// The backoff before restarting this child after a failure at `now`.
-    mutating func nextRestartDelay(at now: ContinuousClock.Instant) -> Duration {
-        if let last = lastFailure, now - last > backoff.resetAfter { consecutiveRestarts = 0 }
-        lastFailure = now
+    /// The backoff before restarting this child after a failure at `now`. The count of consecutive
+    /// restarts resets once the child has run `resetAfter` since it was last restarted (not since it
+    /// last crashed: a long backoff is not time the child ran).
+    mutating func nextRestartDelay(at now: ContinuousClock.Instant, unitRandom: Double = Double.random(in: 0..<1)) -> Duration {
+        if let since = runningSince, now - since > backoff.resetAfter { consecutiveRestarts = 0 }
         consecutiveRestarts += 1
-        return backoff.delay(consecutive: consecutiveRestarts)
+        let delay = backoff.delay(consecutive: consecutiveRestarts, unitRandom: unitRandom)
+        runningSince = now + delay
+        return delay
     }
 }

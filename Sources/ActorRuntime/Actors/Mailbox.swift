@@ -5,13 +5,17 @@ import Synchronization
 ///
 /// Producers append under a short lock; when the user queue is at capacity they suspend (backpressure)
 /// and are admitted in arrival order as the consumer frees room, so one sender's messages stay in order.
+/// Waiting cannot deadlock: the actor's own handler is admitted beyond capacity (it is the only reader),
+/// another actor's handler waits at most the push timeout and then dead-letters the message (a cycle of
+/// actors telling each other), and a waiting sender's task can be cancelled.
 /// The consumer takes the whole queue at once by swapping arrays, so in steady state no message costs an
 /// allocation and the consumer pays one lock per batch. System messages have their own queue, go first,
 /// and are never refused by capacity.
 final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     struct Waiter {
+        var id: UInt64
         var message: Message
-        var continuation: UnsafeContinuation<Bool, Never>
+        var continuation: UnsafeContinuation<Admission, Never>
     }
 
     /// How to wake the cell: a view without reference counting (the state keeps both alive), so that
@@ -45,19 +49,26 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     let id: ActorID
     let path: ActorPath
     let capacity: Int
+    /// How long another actor's handler may wait for room before its message is dead-lettered.
+    let pushTimeout: Duration?
     private let state: Mutex<State>
     private let systemPending = Atomic<Int>(0)
+    /// Set when the parent gave up waiting for this actor to stop (``forceClose(reason:)``).
+    let givenUp = Atomic<Bool>(false)
+    private let waiterIDs = Atomic<UInt64>(0)
+    /// The task running this actor's handler now (``Dispatcher/taskIdentity()``), 0 between slices: its
+    /// sends to this mailbox are admitted beyond capacity, since nobody else would ever make room.
+    let handlerTask = Atomic<UInt>(0)
     let deadLetters: DeadLetterOffice
 
-    init(id: ActorID, path: ActorPath, capacity: Int, deadLetters: DeadLetterOffice) {
+    init(id: ActorID, path: ActorPath, capacity: Int, pushTimeout: Duration? = nil, deadLetters: DeadLetterOffice) {
         precondition(capacity > 0, "mailbox capacity must be positive")
         self.id = id
         self.path = path
         self.capacity = capacity
+        self.pushTimeout = pushTimeout
         self.deadLetters = deadLetters
-        var s = State()
-        s.user.reserveCapacity(min(capacity, 1024))
-        self.state = Mutex(s)
+        self.state = Mutex(State())      // no storage reserved: an idle actor holds none (the queue grows on use)
     }
 
     /// Connects the mailbox to its cell and the dispatcher that runs it.
@@ -92,42 +103,123 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         return result
     }
 
-    /// Enqueues, suspending while the mailbox is full. Returns false (and dead-letters the message)
-    /// when the actor has stopped. Inlined: the common case is a plain call with no async frame.
+    /// What became of a message a sender waited to enqueue.
+    enum Admission: Sendable, Equatable {
+        case admitted
+        /// The actor has stopped.
+        case closed
+        /// No room came before the deadline.
+        case timedOut
+        /// The sender's task was cancelled while it waited.
+        case cancelled
+    }
+
+    /// Enqueues, suspending while the mailbox is full. Returns false when the message was not admitted: the
+    /// actor has stopped, the push timeout passed (a sender that is another actor's handler), or the
+    /// sender's task was cancelled; the message is then a dead letter with the reason. Inlined: the common
+    /// case is a plain call with no async frame.
     @inline(__always)
     func send(_ message: consuming Message) async -> Bool {
         let (result, rest) = tryEnqueue(message)
         guard let message = rest else { return true }
-        return await sendRefused(message, result)
+        let admission = await sendRefused(message, result, deadline: nil)
+        if admission != .admitted { deadLetterRefused(message, admission) }
+        return admission == .admitted
     }
 
-    /// The mailbox was full or closed: dead-letter, or wait for room.
+    /// Enqueues, waiting for room until `deadline` at the latest (an ask). Only a stopped actor's
+    /// message becomes a dead letter; the caller answers for the others.
+    func send(_ message: consuming Message, deadline: ContinuousClock.Instant) async -> Admission {
+        let (result, rest) = tryEnqueue(message)
+        guard let message = rest else { return .admitted }
+        let admission = await sendRefused(message, result, deadline: deadline)
+        if admission == .closed { deadLetterRefused(message, admission) }
+        return admission
+    }
+
+    /// The mailbox was full or closed: admit a send from the actor's own handler, or wait for room.
     @inline(never)
-    private func sendRefused(_ message: Message, _ result: EnqueueResult) async -> Bool {
-        if result == .closed {
-            deadLetterStopped(message)
-            return false
+    private func sendRefused(_ message: Message, _ result: EnqueueResult, deadline: ContinuousClock.Instant?) async -> Admission {
+        if result == .closed { return .closed }
+        if case let me = Dispatcher.taskIdentity(), me != 0, handlerTask.load(ordering: .relaxed) == me {
+            return admitBeyondCapacity(message) ? .admitted : .closed
         }
+        var deadline = deadline
+        if deadline == nil, let pushTimeout, Dispatcher.currentTaskIsWorker() { deadline = .now + pushTimeout }
         Dispatcher.workerWillBlock()
-        let admitted: Bool = await withUnsafeContinuation { (c: UnsafeContinuation<Bool, Never>) in
-            var wake: Runner?
-            let outcome = state.withLock { s -> Bool? in
-                if s.closed { return false }
-                var admittedNow: Bool?
-                if s.blocked.isEmpty, s.user.count + s.inFlight < capacity {
-                    s.user.append(message)
-                    admittedNow = true
-                } else {
-                    s.blocked.append(Waiter(message: message, continuation: c))
+        let id = waiterIDs.add(1, ordering: .relaxed).newValue
+        var timer: DeadlineTimer.Token?
+        let admission = await withTaskCancellationHandler {
+            await withUnsafeContinuation { (c: UnsafeContinuation<Admission, Never>) in
+                var wake: Runner?
+                let outcome = state.withLock { s -> Admission? in
+                    if s.closed { return .closed }
+                    if Task.isCancelled { return .cancelled }      // cancelled before we were listed
+                    var admittedNow: Admission?
+                    if s.blocked.isEmpty, s.user.count + s.inFlight < capacity {
+                        s.user.append(message)
+                        admittedNow = .admitted
+                    } else {
+                        s.blocked.append(Waiter(id: id, message: message, continuation: c))
+                    }
+                    if s.idle, s.idleWantsUser { s.idle = false; wake = s.runner }
+                    return admittedNow
                 }
-                if s.idle, s.idleWantsUser { s.idle = false; wake = s.runner }
-                return admittedNow
+                wake?.wake()
+                if let outcome {
+                    c.resume(returning: outcome)
+                } else if let deadline {
+                    // Listed first, so the timer always finds the waiter (or finds it already admitted).
+                    timer = DeadlineTimer.shared.schedule(at: deadline) { [self] in withdraw(id, .timedOut) }
+                }
             }
-            wake?.wake()
-            if let outcome { c.resume(returning: outcome) }
+        } onCancel: {
+            withdraw(id, .cancelled)
         }
-        if !admitted { deadLetterStopped(message) }
+        if let timer { DeadlineTimer.shared.cancel(timer) }
+        return admission
+    }
+
+    /// Enqueues regardless of capacity a message the actor arranged to send itself: the answer of
+    /// ``ActorContext/ask(_:timeout:_:map:)`` or ``ActorContext/pipeToSelf(_:map:)``, whose number its own
+    /// handlers bound. To a stopped actor, the message becomes a dead letter.
+    func deliverToSelf(_ message: Message) {
+        if !admitBeyondCapacity(message) { deadLetterStopped(message) }
+    }
+
+    /// Enqueues regardless of capacity; false when the actor has stopped.
+    private func admitBeyondCapacity(_ message: Message) -> Bool {
+        var wake: Runner?
+        let admitted = state.withLock { s -> Bool in
+            if s.closed { return false }
+            s.user.append(message)
+            if s.idle, s.idleWantsUser { s.idle = false; wake = s.runner }
+            return true
+        }
+        wake?.wake()
         return admitted
+    }
+
+    /// Takes a waiting sender off the list (its deadline passed, or its task was cancelled).
+    private func withdraw(_ id: UInt64, _ reason: Admission) {
+        let waiter = state.withLock { s -> UnsafeContinuation<Admission, Never>? in
+            guard let i = s.blocked.firstIndex(where: { $0.id == id }) else { return nil }
+            return s.blocked.remove(at: i).continuation
+        }
+        waiter?.resume(returning: reason)
+    }
+
+    /// A message that was not admitted.
+    private func deadLetterRefused(_ message: Message, _ admission: Admission) {
+        switch admission {
+        case .admitted: return
+        case .closed: deadLetterStopped(message)
+        case .timedOut:
+            deadLetters.publish(DeadLetter(recipient: path, message: message,
+                                           reason: "mailbox full: not admitted within the push timeout (\(pushTimeout ?? .zero))"))
+        case .cancelled:
+            deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "sender cancelled while the mailbox was full"))
+        }
     }
 
     /// A message for an actor that has stopped.
@@ -159,7 +251,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     /// With `idleIfEmpty`, finding nothing also marks the cell idle in the same critical section:
     /// the next message (a user one only if `takeUser`) schedules it again; the caller stops running it.
     func take(takeUser: Bool, idleIfEmpty: Bool = false, batch: inout [Message?], system: inout [SystemMessage]) -> Bool {
-        var admitted: [UnsafeContinuation<Bool, Never>] = []
+        var admitted: [UnsafeContinuation<Admission, Never>] = []
         let found = state.withLock { s -> Bool in
             var found = false
             if !s.system.isEmpty {
@@ -191,7 +283,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
             }
             return found
         }
-        for c in admitted { c.resume(returning: true) }
+        for c in admitted { c.resume(returning: .admitted) }
         return found
     }
 
@@ -209,8 +301,19 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
             s.inFlight = 0
             return out
         }
-        for w in blocked { w.continuation.resume(returning: false) }
+        for w in blocked { w.continuation.resume(returning: .closed) }
         return (user.compactMap { $0 }, system)
+    }
+
+    func forceClose(reason: String) {
+        givenUp.store(true, ordering: .relaxed)
+        systemPending.add(1, ordering: .releasing)          // the cell leaves its batch after the current message
+        // Strong references: closing drops the mailbox's own, which its `runner` view relies on.
+        let wake = state.withLock { s -> (Dispatcher, Runnable)? in s.idle && !s.closed ? s.owners : nil }
+        let (user, system) = close()
+        for message in user { deadLetters.publish(DeadLetter(recipient: path, message: message, reason: reason)) }
+        for case .watch(let watcher) in system { watcher.sendSystem(.terminated(path, id)) }
+        if let (dispatcher, cell) = wake { dispatcher.schedule(cell) }   // an idle cell runs once more, to stop
     }
 
     /// Messages queued now, including those the consumer holds (for metrics and tests).

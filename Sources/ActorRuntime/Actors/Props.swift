@@ -5,23 +5,34 @@ public struct Props<Behavior: ActorBehavior>: Sendable {
     public var factory: @Sendable () -> Behavior
     /// Bounded mailbox size; senders suspend beyond it. Default 1024.
     public var mailboxCapacity: Int
+    /// How long another actor's handler waits for room in this full mailbox before its message becomes a
+    /// dead letter (Akka's mailbox push timeout), so that actors telling each other in a cycle cannot wait
+    /// for ever. Senders outside handlers wait for room however long it takes; this actor's own handler is
+    /// admitted at once. Nil: handlers wait too. Default 10 s.
+    public var mailboxPushTimeout: Duration?
     /// How this actor supervises its children. Default: OTP's one-for-one, 1 restart in 5 s.
     public var supervision: SupervisorStrategy
     /// Whether this actor is restarted after a crash. Default: permanent (OTP's default).
     public var restart: RestartType
     /// Delay before this actor is restarted. Default: none (OTP's behaviour).
     public var restartBackoff: RestartBackoff
+    /// How long its parent waits for it to stop (OTP's child `shutdown`): past it, the parent gives up on it,
+    /// closes its mailbox (what is queued becomes dead letters), reports it and goes on stopping the rest.
+    /// Default 5 s; give a supervisor of slow children the sum of theirs (OTP uses `infinity` for supervisors).
+    public var shutdownTimeout: Duration
     /// How handler errors are classified and retried.
     public var failurePolicy: FailurePolicy
 
-    public init(mailboxCapacity: Int = 1024, supervision: SupervisorStrategy = SupervisorStrategy(),
+    public init(mailboxCapacity: Int = 1024, mailboxPushTimeout: Duration? = .seconds(10), supervision: SupervisorStrategy = SupervisorStrategy(),
                 restart: RestartType = .permanent, restartBackoff: RestartBackoff = .none,
-                failurePolicy: FailurePolicy = .default, _ factory: @escaping @Sendable () -> Behavior) {
+                shutdownTimeout: Duration = .seconds(5), failurePolicy: FailurePolicy = .default, _ factory: @escaping @Sendable () -> Behavior) {
         self.factory = factory
         self.mailboxCapacity = mailboxCapacity
+        self.mailboxPushTimeout = mailboxPushTimeout
         self.supervision = supervision
         self.restart = restart
         self.restartBackoff = restartBackoff
+        self.shutdownTimeout = shutdownTimeout
         self.failurePolicy = failurePolicy
     }
 }

@@ -1,13 +1,13 @@
 import Synchronization
 
 /// Where an ``ActorRef/ask(timeout:_:)`` waits for its answer. The first ``send(_:)`` wins; later ones
-/// (and one arriving after the timeout) are ignored.
+/// (and one arriving after the timeout or the asker's cancellation) are ignored.
 public final class ReplyTo<Reply: Sendable>: Sendable {
-    private typealias Waiter = UnsafeContinuation<Result<Reply, AskError>, Never>
+    private typealias Waiter = UnsafeContinuation<Result<Reply, any Error>, Never>
 
     private enum State {
         case waiting(Waiter?)
-        case done(Result<Reply, AskError>)
+        case done(Result<Reply, any Error>)
     }
 
     private let state = Mutex<State>(.waiting(nil))
@@ -17,9 +17,9 @@ public final class ReplyTo<Reply: Sendable>: Sendable {
     /// Delivers the answer.
     public func send(_ reply: Reply) { complete(.success(reply)) }
 
-    func fail(_ error: AskError) { complete(.failure(error)) }
+    func fail(_ error: any Error) { complete(.failure(error)) }
 
-    private func complete(_ result: Result<Reply, AskError>) {
+    private func complete(_ result: Result<Reply, any Error>) {
         var waiter: Waiter?
         state.withLock { s in
             guard case .waiting(let c) = s else { return }
@@ -29,9 +29,9 @@ public final class ReplyTo<Reply: Sendable>: Sendable {
         waiter?.resume(returning: result)
     }
 
-    func value() async throws(AskError) -> Reply {
+    func value() async throws -> Reply {
         let result = await withUnsafeContinuation { (c: Waiter) in
-            let ready = state.withLock { s -> Result<Reply, AskError>? in
+            let ready = state.withLock { s -> Result<Reply, any Error>? in
                 switch s {
                 case .done(let r): return r
                 case .waiting: s = .waiting(c); return nil

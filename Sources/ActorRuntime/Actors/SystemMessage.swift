@@ -19,6 +19,12 @@ enum SystemMessage: Sendable {
     case terminated(ActorPath, ActorID)
     /// self: a timer fired.
     case timerFired(key: String, generation: UInt64)
+    /// self: the backoff before retrying a message that failed transiently has passed.
+    case retryDue(generation: UInt64)
+    /// self: a child asked to stop has not stopped within its shutdown timeout.
+    case childStopTimedOut(ActorID)
+    /// test -> actor: how many actors watch it (for tests of death watch's bookkeeping).
+    case countWatchers(ReplyTo<Int>)
     /// system -> guardian: a top-level actor was spawned under you.
     case adopt(ChildRecord)
 }
@@ -29,4 +35,7 @@ protocol SystemMessageTarget: AnyObject, Sendable {
     var path: ActorPath { get }
     /// Returns false when the actor has already stopped.
     @discardableResult func sendSystem(_ message: SystemMessage) -> Bool
+    /// Closes the mailbox of an actor that did not stop in time: what is queued becomes dead letters with
+    /// `reason`, later messages too; the cell runs its stop when its handler returns.
+    func forceClose(reason: String)
 }

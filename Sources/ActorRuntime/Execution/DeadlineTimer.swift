@@ -1,6 +1,6 @@
 import Foundation
 
-/// One thread that fires callbacks at deadlines: ask timeouts. Unlike a task sleeping per deadline,
+/// One thread that fires callbacks at deadlines: ask and push timeouts. Unlike a task sleeping per deadline,
 /// an entry cancelled early costs nothing afterwards (a sleeping task's timer lingers until it expires).
 final class DeadlineTimer: @unchecked Sendable {
     static let shared = DeadlineTimer()
@@ -26,7 +26,11 @@ final class DeadlineTimer: @unchecked Sendable {
 
     /// Calls `fire` once `delay` has passed, unless cancelled first.
     func schedule(after delay: Duration, _ fire: @escaping @Sendable () -> Void) -> Token {
-        let deadline = ContinuousClock.now + delay
+        schedule(at: ContinuousClock.now + delay, fire)
+    }
+
+    /// Calls `fire` at `deadline` (at once if it has passed), unless cancelled first.
+    func schedule(at deadline: ContinuousClock.Instant, _ fire: @escaping @Sendable () -> Void) -> Token {
         condition.lock()
         nextToken &+= 1
         let token = nextToken

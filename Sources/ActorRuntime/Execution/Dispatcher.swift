@@ -42,6 +42,8 @@ public final class Dispatcher: Sendable {
         let slices = Atomic<UInt64>(0)
         /// Slices run in a row from the front; past ``maxStreak`` the worker takes the oldest instead.
         @exclusivity(unchecked) nonisolated(unsafe) var streak = 0
+        /// Slices this worker looked for; every ``injectionInterval``-th look starts at the injection queue.
+        @exclusivity(unchecked) nonisolated(unsafe) var looks: UInt32 = 0
         /// The task of the worker that polls this queue (``Dispatcher/taskIdentity``), 0 while none does.
         /// Only that task pushes here: a task that merely inherited ``currentQueue`` (one started in a
         /// handler) sees another identity and takes the injection queue instead.
@@ -69,6 +71,9 @@ public final class Dispatcher: Sendable {
         }
     }
     static let maxStreak = 16
+    /// Work queued from outside the workers (HTTP handlers, timers, restarts) is taken at least every this
+    /// many slices, even while local work keeps every worker busy (Go checks its global queue every 61 ticks).
+    static let injectionInterval: UInt32 = 61
 
     private struct Shared {
         var injected = Deque<Runnable>()
@@ -133,6 +138,12 @@ public final class Dispatcher: Sendable {
         if let handoff { handoff.resume(returning: runnable) }
         if spawn { startWorker() }
         wakeMonitorIfAsleep()
+    }
+
+    /// Whether the current task is a worker (so, running a handler or a lifecycle hook of some actor).
+    static func currentTaskIsWorker() -> Bool {
+        guard let queue = currentQueue else { return false }
+        return queue._withUnsafeGuaranteedRef { $0.ownedByCurrentTask() }
     }
 
     /// Called by the runtime just before a handler truly suspends (a full mailbox, an ask, a retry
@@ -224,9 +235,15 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    /// Own queue (`next`, then the front, or the oldest after a streak), then the injection queue,
-    /// then steal.
+    /// Every 61st look the injection queue first; else own queue (`next`, then the front, or the oldest
+    /// after a streak), then the injection queue, then steal.
     private func find(_ queue: WorkerQueue) -> Runnable? {
+        queue.looks &+= 1
+        if queue.looks % Self.injectionInterval == 0, injectedCount.load(ordering: .relaxed) > 0,
+           let injected = shared.withLock({ $0.injected.popFirst() }) {
+            injectedCount.subtract(1, ordering: .relaxed)
+            return injected
+        }
         if queue.streak >= Self.maxStreak {
             queue.streak = 0
             if let oldest = queue.cells.withLock({ $0.popLast() }) {

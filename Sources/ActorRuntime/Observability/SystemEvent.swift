@@ -13,6 +13,9 @@ public enum SystemEvent: Sendable, CustomStringConvertible {
     case escalated(ActorPath, reason: String)
     /// An actor stopped for good.
     case stopped(ActorPath)
+    /// An actor did not stop within its shutdown timeout: its parent gave up on it (closed its mailbox) and
+    /// went on stopping the rest.
+    case notStoppedInTime(ActorPath, timeout: Duration)
     /// See ``DeadLetter``.
     case deadLetter(DeadLetter)
     /// The whole system terminated.
@@ -26,6 +29,7 @@ public enum SystemEvent: Sendable, CustomStringConvertible {
         case .retrying(let p, let a, let d, let r): "retrying at \(p), attempt \(a) in \(d): \(r)"
         case .escalated(let p, let r): "escalated from \(p): \(r)"
         case .stopped(let p): "stopped \(p)"
+        case .notStoppedInTime(let p, let t): "\(p) did not stop within \(t); given up on"
         case .deadLetter(let l): l.description
         case .systemTerminated(let t): "system terminated: \(t)"
         }
@@ -35,7 +39,7 @@ public enum SystemEvent: Sendable, CustomStringConvertible {
     public var path: ActorPath? {
         switch self {
         case .started(let p), .failed(let p, _), .restarted(let p, _, _), .retrying(let p, _, _, _),
-             .escalated(let p, _), .stopped(let p): p
+             .escalated(let p, _), .stopped(let p), .notStoppedInTime(let p, _): p
         case .deadLetter(let l): l.recipient
         case .systemTerminated: nil
         }

@@ -8,18 +8,24 @@ public struct CircuitBreakerState: Sendable {
         public var coolDown: Duration
         /// Consecutive successful trials in half-open that close it again.
         public var successThreshold: Int
+        /// How long a half-open trial may take: one that has not reported by then counts as failed (the
+        /// circuit opens again), so a trial that never returns cannot keep the circuit half-open for ever.
+        public var trialTimeout: Duration
 
-        public init(failureThreshold: Int = 5, coolDown: Duration = .seconds(30), successThreshold: Int = 1) {
+        public init(failureThreshold: Int = 5, coolDown: Duration = .seconds(30), successThreshold: Int = 1,
+                    trialTimeout: Duration = .seconds(30)) {
             self.failureThreshold = max(1, failureThreshold)
             self.coolDown = coolDown
             self.successThreshold = max(1, successThreshold)
+            self.trialTimeout = trialTimeout
         }
     }
 
     public enum Phase: Sendable, Hashable {
         case closed(consecutiveFailures: Int)
         case open(until: ContinuousClock.Instant)
-        case halfOpen(successes: Int, trialInFlight: Bool)
+        /// Trials let through one at a time; `trialSince` is when the one in flight started (nil: none).
+        case halfOpen(successes: Int, trialSince: ContinuousClock.Instant?)
     }
 
     public enum Decision: Sendable, Hashable {
@@ -41,11 +47,15 @@ public struct CircuitBreakerState: Sendable {
             return .allow
         case .open(let until):
             guard now >= until else { return .reject(retryAt: until) }
-            phase = .halfOpen(successes: 0, trialInFlight: true)
+            phase = .halfOpen(successes: 0, trialSince: now)
             return .allow
-        case .halfOpen(let successes, let inFlight):
-            guard !inFlight else { return .reject(retryAt: now + configuration.coolDown) }
-            phase = .halfOpen(successes: successes, trialInFlight: true)
+        case .halfOpen(_, let since?):
+            let due = since + configuration.trialTimeout
+            guard now >= due else { return .reject(retryAt: due) }
+            phase = .open(until: now + configuration.coolDown)          // the trial never reported: a failure
+            return .reject(retryAt: now + configuration.coolDown)
+        case .halfOpen(let successes, nil):
+            phase = .halfOpen(successes: successes, trialSince: now)
             return .allow
         }
     }
@@ -57,7 +67,7 @@ public struct CircuitBreakerState: Sendable {
         case .open: break
         case .halfOpen(let successes, _):
             phase = successes + 1 >= configuration.successThreshold
-                ? .closed(consecutiveFailures: 0) : .halfOpen(successes: successes + 1, trialInFlight: false)
+                ? .closed(consecutiveFailures: 0) : .halfOpen(successes: successes + 1, trialSince: nil)
         }
     }
 

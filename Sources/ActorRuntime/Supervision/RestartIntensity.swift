@@ -13,15 +13,15 @@ public struct RestartIntensity: Sendable, Hashable {
     }
 }
 
-/// The restarts a supervisor made within the current window.
-public struct RestartWindow: Sendable {
-    public let intensity: RestartIntensity
+/// The restarts a supervisor made within the current window (internal to the runtime; `package` for its tests).
+package struct RestartWindow: Sendable {
+    package let intensity: RestartIntensity
     private var instants: [ContinuousClock.Instant] = []
 
-    public init(_ intensity: RestartIntensity) { self.intensity = intensity }
+    package init(_ intensity: RestartIntensity) { self.intensity = intensity }
 
     /// Records a restart at `now`; false when it would exceed the intensity (the supervisor escalates).
-    public mutating func allowRestart(at now: ContinuousClock.Instant) -> Bool {
+    package mutating func allowRestart(at now: ContinuousClock.Instant) -> Bool {
         instants.removeAll { now - $0 > intensity.within }
         guard instants.count < intensity.maxRestarts else { return false }
         instants.append(now)
@@ -29,5 +29,5 @@ public struct RestartWindow: Sendable {
     }
 
     /// Restarts counted in the current window.
-    public var count: Int { instants.count }
+    package var count: Int { instants.count }
 }

@@ -1,0 +1,166 @@
+@testable import ActorRuntime
+import ActorRuntimeTesting
+import Synchronization
+import Testing
+
+/// A shared, ordered record of what happened, for tests of order.
+final class EventLog: Sendable {
+    private let entries = Mutex<[String]>([])
+    func append(_ entry: String) { entries.withLock { $0.append(entry) } }
+    var all: [String] { entries.withLock { $0 } }
+}
+
+/// Logs its postStop; holds its handler on a gate when told to.
+final class LoggingChild: ActorBehavior {
+    let name: String
+    let log: EventLog
+    let slowStop: Bool
+    init(name: String, log: EventLog, slowStop: Bool = false) { self.name = name; self.log = log; self.slowStop = slowStop }
+    func receive(_ gate: Gate, context: ActorContext<Gate>) async throws {
+        log.append("holding \(name)")
+        await gate.wait()
+    }
+    func postStop(context: ActorContext<Gate>) async {
+        if slowStop {
+            log.append("stopping \(name)")
+            try? await Task.sleep(for: .milliseconds(20))       // a stop that takes a while (a flush, a close)
+        }
+        log.append("stopped \(name)")
+    }
+}
+
+/// Starts the named children in order and hands out their references.
+final class LoggingParent: ActorBehavior {
+    let names: [String]
+    let log: EventLog
+    let shutdownTimeout: Duration
+    let slowStop: Bool
+    var refs: [ActorRef<Gate>] = []
+    init(names: [String], log: EventLog, shutdownTimeout: Duration = .seconds(5), slowStop: Bool = false) {
+        self.names = names; self.log = log; self.shutdownTimeout = shutdownTimeout; self.slowStop = slowStop
+    }
+    func preStart(context: ActorContext<ReplyTo<[ActorRef<Gate>]>>) async throws {
+        refs = try names.map { name in
+            try context.spawn(Props(shutdownTimeout: shutdownTimeout) { [log, slowStop] in LoggingChild(name: name, log: log, slowStop: slowStop) },
+                              name: name)
+        }
+    }
+    func receive(_ reply: ReplyTo<[ActorRef<Gate>]>, context: ActorContext<ReplyTo<[ActorRef<Gate>]>>) async throws { reply.send(refs) }
+}
+
+/// Watches the target it is given, then stops.
+final class BriefWatcher: ActorBehavior {
+    let target: ActorRef<Gate>
+    init(target: ActorRef<Gate>) { self.target = target }
+    func preStart(context: ActorContext<Int>) async throws {
+        context.watch(target)
+        context.stop()
+    }
+    func receive(_ message: Int, context: ActorContext<Int>) async throws {}
+}
+
+/// Always fails its message transiently.
+final class AlwaysTransient: ActorBehavior {
+    struct Flake: Error {}
+    func receive(_ message: Int, context: ActorContext<Int>) async throws { throw TransientError(Flake()) }
+}
+
+/// Stopping is ordered (last started, first stopped), bounded (shutdown timeouts) and complete (nothing
+/// waits on a sleep, no bookkeeping outlives an actor). docs/ARCHITECTURE.md, "Stopping".
+@Suite struct StoppingTests {
+    /// One at a time: each child's stop (which takes a while) ends before the next one's begins.
+    @Test func childrenStopOneAtATimeInReverseStartOrder() async throws {
+        let kit = ActorTestKit()
+        let log = EventLog()
+        let parent = try kit.spawn(Props { LoggingParent(names: ["a", "b", "c", "d"], log: log, slowStop: true) }, name: "parent")
+        _ = try await parent.ask(timeout: .seconds(5)) { $0 }
+        await kit.shutdown()
+        #expect(log.all == ["stopping d", "stopped d", "stopping c", "stopped c", "stopping b", "stopped b", "stopping a", "stopped a"])
+    }
+
+    @Test func aChildThatDoesNotStopInTimeIsGivenUpOnAndReportedAndTheRestStillStop() async throws {
+        let kit = ActorTestKit()
+        let log = EventLog()
+        let parent = try kit.spawn(Props { LoggingParent(names: ["a", "stuck", "c"], log: log, shutdownTimeout: .milliseconds(300)) },
+                                   name: "parent")
+        let children = try await parent.ask(timeout: .seconds(5)) { $0 }
+        let gate = Gate()
+        await children[1].tell(gate)                          // holds its handler until the gate opens
+        try await eventually(within: .seconds(10), "the stuck child to hold its handler") { log.all == ["holding stuck"] }
+        await children[1].tell(Gate())                        // queued behind it
+        #expect(children[1].mailboxDepth == 2)
+        let events = kit.system.events.subscribe()            // ends when the system has terminated
+        let shutdown = await outcome(within: .seconds(10)) { await kit.shutdown() }
+        #expect(shutdown != nil, "shutdown is bounded by the shutdown timeouts")
+        #expect(kit.system.notStoppedInTime == [children[1].path])
+        #expect(log.all == ["holding stuck", "stopped c", "stopped a"])
+        var announced = false, deadLettered = false
+        for await event in events {
+            if case .notStoppedInTime(children[1].path, _) = event { announced = true }
+            if case .deadLetter(let l) = event, l.recipient == children[1].path, l.reason.contains("shutdown timeout") { deadLettered = true }
+        }
+        #expect(announced)
+        #expect(deadLettered, "what it had queued is dead-lettered with the reason")
+        gate.open()                                           // its handler returns: it runs its stop after all
+        try await eventually(within: .seconds(10), "the given-up child to run postStop") { log.all.contains("stopped stuck") }
+    }
+
+    @Test func anActorInARetryBackoffStopsAtOnceAndItsMessageIsDeadLettered() async throws {
+        let kit = ActorTestKit()
+        let slowRetry = FailurePolicy(retry: RetryPolicy(maxAttempts: 3, initialDelay: .seconds(60), maxDelay: .seconds(60), jitter: 0))
+        let ref = try kit.spawn(Props(failurePolicy: slowRetry) { AlwaysTransient() }, name: "retrying")
+        await ref.tell(1)
+        try await kit.expectEvent("a retry scheduled") { if case .retrying(ref.path, _, _, _) = $0 { true } else { false } }
+        let shutdown = await outcome(within: .seconds(10)) { await kit.shutdown() }
+        #expect(shutdown != nil, "the backoff is a timer, not a sleep inside the handler")
+        #expect(kit.history.contains {
+            if case .deadLetter(let l) = $0 { l.recipient == ref.path && l.reason == "recipient stopped" && l.attempts == 1 } else { false }
+        })
+    }
+
+    @Test func messagesBehindARetryWaitForItSoTheirOrderHolds() async throws {
+        let kit = ActorTestKit()
+        let done = try kit.probe(Int.self)
+        let attempts = Attempts()
+        let policy = FailurePolicy(retry: RetryPolicy(maxAttempts: 3, initialDelay: .milliseconds(50), maxDelay: .milliseconds(50)))
+        let ref = try kit.spawn(Props(failurePolicy: policy) { FlakyActor(attempts: attempts, done: done.ref) }, name: "flaky")
+        await ref.tell(.work(id: 1, failures: 1, kind: .transient))
+        await ref.tell(.work(id: 2, failures: 0, kind: .transient))
+        #expect(try await done.expectMessages(2) == [1, 2])
+        await kit.shutdown()
+    }
+
+    @Test func aWatcherThatStopsIsRemovedFromTheWatchedActor() async throws {
+        let kit = ActorTestKit()
+        let log = EventLog()
+        let target = try kit.spawn(Props { LoggingChild(name: "target", log: log) }, name: "target")
+        for i in 0..<50 {
+            let watcher = try kit.spawn(Props { BriefWatcher(target: target) }, name: "watcher-\(i)")
+            try await kit.expectStopped(watcher.path)
+        }
+        try await eventually("no watcher left on the target", timeout: .seconds(10)) { await watcherCount(of: target) == 0 }
+        await kit.shutdown()
+    }
+}
+
+/// How many actors watch `ref` (the cell's own bookkeeping, asked through a system message).
+func watcherCount<M>(of ref: ActorRef<M>) async -> Int {
+    let reply = ReplyTo<Int>()
+    ref.mailbox.sendSystem(.countWatchers(reply))
+    return (try? await reply.value()) ?? -1
+}
+
+@Suite struct RestartWindowTests {
+    /// The reset window starts when the child runs again, not at its crash: a child that crashed 3 s after
+    /// an 8 s backoff ran 3 s, not the 11 s since its previous crash.
+    @Test func consecutiveRestartsResetOnlyAfterTheChildRanResetAfterSinceItsRestart() {
+        let backoff = RestartBackoff.exponential(initial: .seconds(8), maximum: .seconds(60), resetAfter: .seconds(10), jitter: 0)
+        var record = ChildRecord(handle: Mailbox<Int>(id: .next(), path: ActorPath(["user", "x"]), capacity: 1,
+                                                      deadLetters: ActorSystem(name: "window").deadLetters),
+                                 props: Props(restartBackoff: backoff) { HoldingCounter() })
+        let t0 = ContinuousClock.now
+        #expect(record.nextRestartDelay(at: t0) == .seconds(8))                 // runs again at t0 + 8
+        #expect(record.nextRestartDelay(at: t0 + .seconds(11)) == .seconds(16))  // ran 3 s: still consecutive
+        #expect(record.nextRestartDelay(at: t0 + .seconds(11 + 16 + 11)) == .seconds(8), "ran 11 s: starts again")
+    }
+}
