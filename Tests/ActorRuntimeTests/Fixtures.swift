@@ -72,12 +72,13 @@ final class Gate: Sendable {
     }
 }
 
-/// Waits (yielding, with a deadline) until `condition` holds.
+/// Waits (checking every millisecond, with a deadline) until `condition` holds. It sleeps rather than
+/// yields: a loop of yields keeps a thread of the two-thread cooperative pool busy, starving other tests.
 func eventually(within timeout: Duration = .seconds(5), _ what: String, _ condition: () -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
         guard ContinuousClock.now < deadline else { throw TestKitError("timed out waiting for \(what)") }
-        await Task.yield()
+        try await Task.sleep(for: .milliseconds(1))
     }
 }
 

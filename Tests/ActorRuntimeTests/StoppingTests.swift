@@ -59,6 +59,28 @@ final class BriefWatcher: ActorBehavior {
     func receive(_ message: Int, context: ActorContext<Int>) async throws {}
 }
 
+/// Fails its work once transiently, and starts a timer that fires during the retry's backoff.
+final class TickingFlaky: ActorBehavior {
+    enum Message: Sendable { case work, tick }
+    struct Flake: Error {}
+    let done: ActorRef<String>
+    var failed = false
+    init(done: ActorRef<String>) { self.done = done }
+    func receive(_ message: Message, context: ActorContext<Message>) async throws {
+        switch message {
+        case .work:
+            if !failed {
+                failed = true
+                context.timers.startSingle(key: "tick", message: .tick, delay: .milliseconds(50))
+                throw TransientError(Flake())
+            }
+            await done.tell("work")
+        case .tick:
+            await done.tell("tick")
+        }
+    }
+}
+
 /// Always fails its message transiently.
 final class AlwaysTransient: ActorBehavior {
     struct Flake: Error {}
@@ -103,6 +125,35 @@ final class AlwaysTransient: ActorBehavior {
         #expect(deadLettered, "what it had queued is dead-lettered with the reason")
         gate.open()                                           // its handler returns: it runs its stop after all
         try await eventually(within: .seconds(10), "the given-up child to run postStop") { log.all.contains("stopped stuck") }
+    }
+
+    /// A supervisor given up on gives up on its children too: each still runs its stop, none is left running.
+    @Test func aSupervisorGivenUpOnGivesUpOnItsChildrenWhichStillRunTheirStop() async throws {
+        let kit = ActorTestKit()
+        let log = EventLog()
+        let parent = try kit.spawn(Props(shutdownTimeout: .milliseconds(300)) { LoggingParent(names: ["a", "stuck"], log: log) },
+                                   name: "parent")
+        let children = try await parent.ask(timeout: .seconds(5)) { $0 }
+        let gate = Gate()
+        await children[1].tell(gate)
+        try await eventually(within: .seconds(10), "the stuck child to hold its handler") { log.all == ["holding stuck"] }
+        #expect(await outcome(within: .seconds(10)) { await kit.shutdown() } != nil)
+        #expect(kit.system.notStoppedInTime == [parent.path])
+        try await eventually(within: .seconds(10), "the supervisor's other child to run its stop") { log.all.contains("stopped a") }
+        gate.open()
+        try await eventually(within: .seconds(10), "the stuck child to run its stop") { log.all.contains("stopped stuck") }
+    }
+
+    /// A timer that fires while a message waits out its retry backoff is delivered after it, and the
+    /// retried message is not lost.
+    @Test func aTimerFiringDuringARetryBackoffWaitsForTheRetriedMessage() async throws {
+        let kit = ActorTestKit()
+        let done = try kit.probe(String.self)
+        let policy = FailurePolicy(retry: RetryPolicy(maxAttempts: 3, initialDelay: .milliseconds(300), maxDelay: .milliseconds(300), jitter: 0))
+        let ref = try kit.spawn(Props(failurePolicy: policy) { TickingFlaky(done: done.ref) }, name: "ticking")
+        await ref.tell(.work)
+        #expect(try await done.expectMessages(2) == ["work", "tick"], "the retried message first, then the tick")
+        await kit.shutdown()
     }
 
     @Test func anActorInARetryBackoffStopsAtOnceAndItsMessageIsDeadLettered() async throws {

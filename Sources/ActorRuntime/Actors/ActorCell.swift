@@ -26,6 +26,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private var started = false
     /// A message that failed transiently and waits out its backoff; user messages wait behind it.
     private var retrying: PendingRetry?
+    /// Timer messages that fired during a retry backoff, delivered once the retried message is done.
+    private var heldTimerMessages: [B.Message] = []
     private var retryGeneration: UInt64 = 0
     /// The child asked to stop, while children are stopped one at a time.
     private var stoppingChild: (id: ActorID, timer: DeadlineTimer.Token)?
@@ -74,7 +76,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                 if mailbox.take(takeUser: wantUser, idleIfEmpty: !busy, batch: &batch, system: &systemBatch) {
                     if !systemBatch.isEmpty { await handleSystemBatch() }
                 } else if mailbox.givenUp.load(ordering: .relaxed) {
-                    await finishStop()                             // the parent stopped waiting: stop now
+                    await stopGivenUp()                            // the parent stopped waiting: stop now
                     return false
                 } else if !busy {
                     return false                                   // idle: the next message schedules us again
@@ -143,11 +145,16 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         } catch {
             await recover(pending.message, from: error, attempt: pending.attempt)
         }
+        // Timer messages held during the backoff, unless the message is retried again.
+        while retrying == nil, phase == .running, !heldTimerMessages.isEmpty {
+            await deliver(heldTimerMessages.removeFirst())
+        }
         if stopSelfRequested { await beginStop() }
     }
 
     /// A retry that will not happen (the actor stops or restarts): its message becomes a dead letter.
     private func dropPendingRetry(_ reason: String) {
+        heldTimerMessages.removeAll()                      // timers are cancelled on stop and restart
         guard let pending = retrying else { return }
         retrying = nil
         DeadlineTimer.shared.cancel(pending.timer)
@@ -203,6 +210,10 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             if stopSelfRequested { await beginStop() }
         case .timerFired(let key, let generation):
             guard phase == .running, let message = context.timers.fired(key: key, generation: generation) else { return }
+            if retrying != nil {
+                heldTimerMessages.append(message)          // after the retried message, in order
+                return
+            }
             await deliver(message)
             if stopSelfRequested { await beginStop() }
         case .adopt(let record):
@@ -294,6 +305,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private func childStopTimedOut(_ id: ActorID) async {
         guard let waiting = stoppingChild, waiting.id == id,
               let index = children.firstIndex(where: { $0.id == id }) else { return }
+        // Stopped right at its deadline: its childTerminated is on its way.
+        guard !children[index].handle.hasStopped else { return }
         stoppingChild = nil
         let child = children.remove(at: index)
         if parent == nil { system.releaseTopLevelName(child.path.name) }
@@ -317,6 +330,19 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         let timer = DeadlineTimer.shared.schedule(after: child.shutdownTimeout) { me.sendSystem(.childStopTimedOut(id)) }
         stoppingChild = (id, timer)
         child.handle.sendSystem(.stop)
+    }
+
+    /// The parent gave up waiting for this actor: its children are given up on too (each runs its own stop
+    /// when it can), then it stops.
+    private func stopGivenUp() async {
+        if let waiting = stoppingChild { DeadlineTimer.shared.cancel(waiting.timer) }
+        stoppingChild = nil
+        for child in children.reversed() {
+            child.handle.forceClose(reason: "recipient's supervisor \(path) did not stop within its shutdown timeout")
+        }
+        children.removeAll()
+        phase = .stopping
+        await finishStop()
     }
 
     /// Tells everyone this actor watches that it no longer does (it restarts or stops).

@@ -288,33 +288,50 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     }
 
     /// Closes the mailbox for good; returns what was still queued. Blocked senders are released and
-    /// dead-letter their own messages.
+    /// dead-letter their own messages. Called by the cell itself as it stops (it drops the references
+    /// between mailbox and cell).
     func close() -> (user: [Message], system: [SystemMessage]) {
-        let (user, system, blocked) = state.withLock { s -> ([Message?], [SystemMessage], Deque<Waiter>) in
+        drain(keepingOwners: false).queued
+    }
+
+    /// Closes the mailbox of an actor whose parent gave up waiting for it to stop: what is queued becomes
+    /// dead letters with `reason`, queued watch requests are answered. The cell is told (``givenUp``, and a
+    /// pending system message so that it leaves its batch) and, if idle, scheduled: it runs its own stop
+    /// when its handler returns. The references between mailbox and cell stay until then, since a sender
+    /// may be waking the cell through them right now.
+    func forceClose(reason: String) {
+        givenUp.store(true, ordering: .relaxed)
+        systemPending.add(1, ordering: .releasing)
+        let (queued, wake) = drain(keepingOwners: true)
+        for message in queued.user { deadLetters.publish(DeadLetter(recipient: path, message: message, reason: reason)) }
+        for case .watch(let watcher) in queued.system { watcher.sendSystem(.terminated(path, id)) }
+        if let (dispatcher, cell) = wake { dispatcher.schedule(cell) }
+    }
+
+    /// Closes and empties the mailbox in one critical section; an idle cell is taken off idle (and returned,
+    /// to be scheduled) when the owners are kept.
+    private func drain(keepingOwners: Bool) -> (queued: (user: [Message], system: [SystemMessage]), wake: (Dispatcher, Runnable)?) {
+        let (user, system, blocked, wake) = state.withLock { s -> ([Message?], [SystemMessage], Deque<Waiter>, (Dispatcher, Runnable)?) in
+            var wake: (Dispatcher, Runnable)?
+            if keepingOwners {
+                if s.idle, !s.closed { s.idle = false; wake = s.owners }
+            } else {
+                s.runner = nil
+                s.owners = nil
+            }
             s.closed = true
-            s.runner = nil
-            s.owners = nil
             let out = (s.user, s.system, s.blocked)
             s.user = []
             s.system = []
             s.blocked = []
             s.inFlight = 0
-            return out
+            return (out.0, out.1, out.2, wake)
         }
         for w in blocked { w.continuation.resume(returning: .closed) }
-        return (user.compactMap { $0 }, system)
+        return ((user.compactMap { $0 }, system), wake)
     }
 
-    func forceClose(reason: String) {
-        givenUp.store(true, ordering: .relaxed)
-        systemPending.add(1, ordering: .releasing)          // the cell leaves its batch after the current message
-        // Strong references: closing drops the mailbox's own, which its `runner` view relies on.
-        let wake = state.withLock { s -> (Dispatcher, Runnable)? in s.idle && !s.closed ? s.owners : nil }
-        let (user, system) = close()
-        for message in user { deadLetters.publish(DeadLetter(recipient: path, message: message, reason: reason)) }
-        for case .watch(let watcher) in system { watcher.sendSystem(.terminated(path, id)) }
-        if let (dispatcher, cell) = wake { dispatcher.schedule(cell) }   // an idle cell runs once more, to stop
-    }
+    var hasStopped: Bool { state.withLock { $0.closed } }
 
     /// Messages queued now, including those the consumer holds (for metrics and tests).
     var depth: Int { state.withLock { $0.user.count + $0.inFlight + $0.blocked.count } }

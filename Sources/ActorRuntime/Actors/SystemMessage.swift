@@ -35,6 +35,8 @@ protocol SystemMessageTarget: AnyObject, Sendable {
     var path: ActorPath { get }
     /// Returns false when the actor has already stopped.
     @discardableResult func sendSystem(_ message: SystemMessage) -> Bool
+    /// True once the actor has closed its mailbox, stopping (or been given up on).
+    var hasStopped: Bool { get }
     /// Closes the mailbox of an actor that did not stop in time: what is queued becomes dead letters with
     /// `reason`, later messages too; the cell runs its stop when its handler returns.
     func forceClose(reason: String)

@@ -40,6 +40,9 @@ public final class Dispatcher: Sendable {
         let count = Atomic<Int>(0)
         /// Slices this worker finished (the monitor's sign of progress).
         let slices = Atomic<UInt64>(0)
+        /// True while this worker runs a slice: with `slices` unchanged for a monitor tick, its handler is
+        /// stuck (awaiting), not merely waiting for a thread.
+        let inSlice = Atomic<Bool>(false)
         /// Slices run in a row from the front; past ``maxStreak`` the worker takes the oldest instead.
         @exclusivity(unchecked) nonisolated(unsafe) var streak = 0
         /// Slices this worker looked for; every ``injectionInterval``-th look starts at the injection queue.
@@ -74,6 +77,8 @@ public final class Dispatcher: Sendable {
     /// Work queued from outside the workers (HTTP handlers, timers, restarts) is taken at least every this
     /// many slices, even while local work keeps every worker busy (Go checks its global queue every 61 ticks).
     static let injectionInterval: UInt32 = 61
+    /// Slices a worker runs before it yields its thread of the cooperative pool to other tasks.
+    static let yieldInterval = 256
 
     private struct Shared {
         var injected = Deque<Runnable>()
@@ -85,6 +90,10 @@ public final class Dispatcher: Sendable {
     }
 
     private let baseWorkers: Int
+    /// At most this many workers, however many handlers are stuck (Go caps its threads too).
+    private let maxWorkers: Int
+    /// Workers whose handler has been stuck for a monitor tick (counted by the monitor).
+    private let stuckWorkers = Atomic<Int>(0)
     private let shared = Mutex(Shared())
     private let injectedCount = Atomic<Int>(0)
     private let idleCount = Atomic<Int>(0)
@@ -96,6 +105,7 @@ public final class Dispatcher: Sendable {
     /// - Parameter workers: how many workers run when nothing blocks (usually the core count).
     public init(workers: Int) {
         baseWorkers = max(1, workers)
+        maxWorkers = max(64, baseWorkers * 16)
         let monitor = Thread { self.monitor() }
         monitor.name = "troupe.dispatcher.monitor"
         monitor.start()
@@ -160,8 +170,12 @@ public final class Dispatcher: Sendable {
     private func compensate() {
         guard totalQueued() > 0 else { return }
         if idleCount.load(ordering: .sequentiallyConsistent) > 0 { wakeIdle(); return }
-        shared.withLock { $0.workers += 1 }
-        startWorker()
+        let add = shared.withLock { s -> Bool in
+            guard s.workers < maxWorkers else { return false }
+            s.workers += 1
+            return true
+        }
+        if add { startWorker() }
     }
 
     private func wakeIdle() {
@@ -216,7 +230,17 @@ public final class Dispatcher: Sendable {
     }
 
     private func work(_ queue: WorkerQueue) async {
+        var sinceYield = 0
         while true {
+            // A worker that always finds work never suspends, and would hold its thread of Swift's cooperative
+            // pool (one per core) for good, starving every other task of the process (HTTP handlers, timers,
+            // other dispatchers' workers). So it lets them run now and then.
+            sinceYield += 1
+            if sinceYield >= Self.yieldInterval {
+                sinceYield = 0
+                if retiresAsSurplus() { return }
+                await Task.yield()
+            }
             var next = find(queue)
             if next == nil {
                 switch await park() {
@@ -226,8 +250,10 @@ public final class Dispatcher: Sendable {
                 }
             }
             guard let runnable = next else { continue }
+            queue.inSlice.store(true, ordering: .relaxed)
             let more = await runnable.runSlice()
             queue.slices.add(1, ordering: .relaxed)
+            queue.inSlice.store(false, ordering: .relaxed)
             if more {
                 queue.cells.withLock { $0.append(runnable) }        // fairness: behind the others
                 queue.count.add(1, ordering: .sequentiallyConsistent)
@@ -289,6 +315,16 @@ public final class Dispatcher: Sendable {
         shared.withLock { $0.queues }.reduce(0) { $0 &+ $1.slices.load(ordering: .relaxed) }
     }
 
+    /// A worker added while handlers were stuck retires once more workers run than the base count (the
+    /// stuck ones resumed), even while there is work: otherwise it would keep competing for the threads.
+    private func retiresAsSurplus() -> Bool {
+        shared.withLock { s in
+            guard s.workers - stuckWorkers.load(ordering: .relaxed) > baseWorkers else { return false }
+            s.workers -= 1
+            return true
+        }
+    }
+
     private enum ParkOutcome { case run(Runnable), look, retire }
 
     /// Sleeps until handed a cell or asked to look for work; retires a surplus worker instead.
@@ -321,11 +357,15 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    /// Adds a worker when cells are queued and nothing has finished for a millisecond.
+    /// Every millisecond while cells are queued: counts the workers whose handler is stuck (in a slice that
+    /// has not finished since the last look) and adds a worker while fewer than the base count run (Go's
+    /// sysmon hands a blocked thread's processor to another). A worker waiting for a thread (it yielded, or
+    /// the OS preempted it between slices) is not stuck: adding workers would not help it.
     private func monitor() {
-        var lastSeen = totalSlices()
+        var last: [ObjectIdentifier: UInt64] = [:]
         while true {
             if totalQueued() == 0 {
+                stuckWorkers.store(0, ordering: .relaxed)
                 monitorSignal.lock()
                 monitorAsleep.store(true, ordering: .sequentiallyConsistent)
                 while monitorAsleep.load(ordering: .sequentiallyConsistent) && totalQueued() == 0 {
@@ -333,19 +373,30 @@ public final class Dispatcher: Sendable {
                 }
                 monitorAsleep.store(false, ordering: .sequentiallyConsistent)
                 monitorSignal.unlock()
-                lastSeen = totalSlices()
             }
             usleep(1000)
-            let now = totalSlices()
-            if now == lastSeen, totalQueued() > 0 {
-                let add = shared.withLock { s -> Bool in
-                    guard s.idle.isEmpty else { return false }
-                    s.workers += 1
-                    return true
-                }
-                if add { startWorker() } else { wakeIdle() }
+            var stuck = 0
+            var seen: [ObjectIdentifier: UInt64] = [:]
+            for queue in shared.withLock({ $0.queues }) {
+                let slices = queue.slices.load(ordering: .relaxed)
+                let id = ObjectIdentifier(queue)
+                if queue.inSlice.load(ordering: .relaxed), last[id] == slices { stuck += 1 }
+                seen[id] = slices
             }
-            lastSeen = now
+            last = seen
+            stuckWorkers.store(stuck, ordering: .relaxed)
+            guard totalQueued() > 0 else { continue }
+            let add = shared.withLock { s -> Bool? in
+                guard s.idle.isEmpty else { return nil }            // nil: cells wait while a worker is idle: wake it
+                guard s.workers - stuck < baseWorkers, s.workers < maxWorkers else { return false }
+                s.workers += 1
+                return true
+            }
+            switch add {
+            case true?: startWorker()
+            case nil: wakeIdle()
+            default: break
+            }
         }
     }
 }
