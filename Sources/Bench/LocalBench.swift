@@ -17,8 +17,10 @@ enum LocalBench {
     @Sendable static func run() async {
         var best: [String: Double] = [:]
         func keep(_ key: String, _ v: Double) { best[key] = max(best[key] ?? 0, v) }
-        // First, while the heap is fresh: what an idle actor costs (freed memory of other cases would be reused).
-        if only == nil || only == "idle" { report("local.bytes_per_idle_actor", await bytesPerIdleActor(), "bytes") }
+        // What an idle actor costs, in a process of its own: a fresh heap (freed memory of the other cases would
+        // be reused) and a peak RSS of the other cases that is theirs.
+        if only == "idle" { report("local.bytes_per_idle_actor", await bytesPerIdleActor(), "bytes"); return }
+        if only == nil, let line = idleCaseInOwnProcess() { print(line) }
         // The runtime's cases first, so that peak RSS is the runtime's own (the fan-in baseline's
         // unbounded actor queue would dominate it); then the baselines, as many times.
         for _ in 0..<repeats {
@@ -145,7 +147,21 @@ enum LocalBench {
         return Double(asks) / secs
     }
 
-    static let idleActors = 100_000
+    /// Runs this executable again with BENCH_ONLY=idle and returns its `local.bytes_per_idle_actor` line.
+    static func idleCaseInOwnProcess() -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = Array(CommandLine.arguments.dropFirst())
+        process.environment = ProcessInfo.processInfo.environment.merging(["BENCH_ONLY": "idle"]) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        guard (try? process.run()) != nil else { return nil }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return output.split(separator: "\n").first { $0.hasPrefix("local.bytes_per_idle_actor") }.map(String.init)
+    }
+
+    static let idleActors = Int(ProcessInfo.processInfo.environment["BENCH_IDLE_ACTORS"] ?? "") ?? 100_000
 
     final class Idle: ActorBehavior {
         let started: @Sendable () -> Void
@@ -166,7 +182,9 @@ enum LocalBench {
         for i in 0..<idleActors { refs.append(try! system.spawn(Props { Idle(started: count.increment) }, name: "idle-\(i)")) }
         await completion.wait()
         let perActor = Double(currentRSSBytes() - before) / Double(idleActors)
+        let stopping = ContinuousClock.now
         await system.shutdown()
+        if ProcessInfo.processInfo.environment["BENCH_VERBOSE"] != nil { print("idle shutdown took \(ContinuousClock.now - stopping)") }
         blackHole(refs)
         return perActor
     }

@@ -55,9 +55,6 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     // MARK: the loop
 
     func runSlice() async -> Bool {
-        // While this runs, sends from this task to the own mailbox are admitted beyond capacity.
-        mailbox.handlerTask.store(Dispatcher.taskIdentity(), ordering: .relaxed)
-        defer { mailbox.handlerTask.store(0, ordering: .relaxed) }
         if !started {
             started = true
             await startInstance(restartReason: nil, delay: .zero)
@@ -290,7 +287,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     }
 
     private func childTerminated(_ id: ActorID) async {
-        guard let index = children.firstIndex(where: { $0.id == id }) else { return }
+        // Children stop from the last one: searching from the end finds it at once (N children, not N²).
+        guard let index = children.lastIndex(where: { $0.id == id }) else { return }
         let child = children.remove(at: index)
         if parent == nil { system.releaseTopLevelName(child.path.name) }
         if let waiting = stoppingChild, waiting.id == id {
@@ -304,7 +302,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     /// holds becomes dead letters; it runs its stop when its handler returns), report it, go on.
     private func childStopTimedOut(_ id: ActorID) async {
         guard let waiting = stoppingChild, waiting.id == id,
-              let index = children.firstIndex(where: { $0.id == id }) else { return }
+              let index = children.lastIndex(where: { $0.id == id }) else { return }
         // Stopped right at its deadline: its childTerminated is on its way.
         guard !children[index].handle.hasStopped else { return }
         stoppingChild = nil

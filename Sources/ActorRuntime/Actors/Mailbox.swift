@@ -56,9 +56,6 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     /// Set when the parent gave up waiting for this actor to stop (``forceClose(reason:)``).
     let givenUp = Atomic<Bool>(false)
     private let waiterIDs = Atomic<UInt64>(0)
-    /// The task running this actor's handler now (``Dispatcher/taskIdentity()``), 0 between slices: its
-    /// sends to this mailbox are admitted beyond capacity, since nobody else would ever make room.
-    let handlerTask = Atomic<UInt>(0)
     let deadLetters: DeadLetterOffice
 
     init(id: ActorID, path: ActorPath, capacity: Int, pushTimeout: Duration? = nil, deadLetters: DeadLetterOffice) {
@@ -141,7 +138,8 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     @inline(never)
     private func sendRefused(_ message: Message, _ result: EnqueueResult, deadline: ContinuousClock.Instant?) async -> Admission {
         if result == .closed { return .closed }
-        if case let me = Dispatcher.taskIdentity(), me != 0, handlerTask.load(ordering: .relaxed) == me {
+        // This actor's own handler: nobody else would ever make room.
+        if let cell = state.withLock({ $0.owners?.1 }), Dispatcher.currentTaskRuns(cell) {
             return admitBeyondCapacity(message) ? .admitted : .closed
         }
         var deadline = deadline

@@ -40,13 +40,14 @@ public final class Dispatcher: Sendable {
         let count = Atomic<Int>(0)
         /// Slices this worker finished (the monitor's sign of progress).
         let slices = Atomic<UInt64>(0)
-        /// True while this worker runs a slice: with `slices` unchanged for a monitor tick, its handler is
-        /// stuck (awaiting), not merely waiting for a thread.
-        let inSlice = Atomic<Bool>(false)
+        /// The cell this worker runs now (its `Runnable`'s address), 0 between slices. With `slices`
+        /// unchanged for a monitor tick, its handler is stuck (awaiting), not merely waiting for a thread;
+        /// and a full mailbox admits its own cell's sends (``Dispatcher/currentTaskRuns(_:)``).
+        let running = Atomic<UInt>(0)
         /// Slices run in a row from the front; past ``maxStreak`` the worker takes the oldest instead.
         @exclusivity(unchecked) nonisolated(unsafe) var streak = 0
         /// Slices this worker looked for; every ``injectionInterval``-th look starts at the injection queue.
-        @exclusivity(unchecked) nonisolated(unsafe) var looks: UInt32 = 0
+        @exclusivity(unchecked) nonisolated(unsafe) var looksLeft: UInt32 = Dispatcher.injectionInterval
         /// The task of the worker that polls this queue (``Dispatcher/taskIdentity``), 0 while none does.
         /// Only that task pushes here: a task that merely inherited ``currentQueue`` (one started in a
         /// handler) sees another identity and takes the injection queue instead.
@@ -78,7 +79,7 @@ public final class Dispatcher: Sendable {
     /// many slices, even while local work keeps every worker busy (Go checks its global queue every 61 ticks).
     static let injectionInterval: UInt32 = 61
     /// Slices a worker runs before it yields its thread of the cooperative pool to other tasks.
-    static let yieldInterval = 256
+    static let yieldInterval = 4096
 
     private struct Shared {
         var injected = Deque<Runnable>()
@@ -90,8 +91,11 @@ public final class Dispatcher: Sendable {
     }
 
     private let baseWorkers: Int
-    /// At most this many workers, however many handlers are stuck (Go caps its threads too).
-    private let maxWorkers: Int
+    /// At most this many workers, however many handlers are stuck (Go caps its threads at 10,000 too). A
+    /// stuck worker is a suspended task, not a thread, so the bound is against a runaway, not a budget: a
+    /// cap near the number of handlers that may wait at once (1,000 senders into one full mailbox) would
+    /// leave no worker for the mailbox's own actor.
+    private let maxWorkers = 10_000
     /// Workers whose handler has been stuck for a monitor tick (counted by the monitor).
     private let stuckWorkers = Atomic<Int>(0)
     private let shared = Mutex(Shared())
@@ -105,7 +109,6 @@ public final class Dispatcher: Sendable {
     /// - Parameter workers: how many workers run when nothing blocks (usually the core count).
     public init(workers: Int) {
         baseWorkers = max(1, workers)
-        maxWorkers = max(64, baseWorkers * 16)
         let monitor = Thread { self.monitor() }
         monitor.name = "troupe.dispatcher.monitor"
         monitor.start()
@@ -148,6 +151,15 @@ public final class Dispatcher: Sendable {
         if let handoff { handoff.resume(returning: runnable) }
         if spawn { startWorker() }
         wakeMonitorIfAsleep()
+    }
+
+    /// Whether the current task is the worker running `cell` now: its handler (or a hook), so a send to its
+    /// own full mailbox must not wait.
+    static func currentTaskRuns(_ cell: Runnable) -> Bool {
+        guard let queue = currentQueue else { return false }
+        return queue._withUnsafeGuaranteedRef {
+            $0.ownedByCurrentTask() && $0.running.load(ordering: .relaxed) == UInt(bitPattern: Unmanaged.passUnretained(cell).toOpaque())
+        }
     }
 
     /// Whether the current task is a worker (so, running a handler or a lifecycle hook of some actor).
@@ -238,7 +250,6 @@ public final class Dispatcher: Sendable {
             sinceYield += 1
             if sinceYield >= Self.yieldInterval {
                 sinceYield = 0
-                if retiresAsSurplus() { return }
                 await Task.yield()
             }
             var next = find(queue)
@@ -250,10 +261,10 @@ public final class Dispatcher: Sendable {
                 }
             }
             guard let runnable = next else { continue }
-            queue.inSlice.store(true, ordering: .relaxed)
+            queue.running.store(UInt(bitPattern: Unmanaged.passUnretained(runnable).toOpaque()), ordering: .relaxed)
             let more = await runnable.runSlice()
             queue.slices.add(1, ordering: .relaxed)
-            queue.inSlice.store(false, ordering: .relaxed)
+            queue.running.store(0, ordering: .relaxed)
             if more {
                 queue.cells.withLock { $0.append(runnable) }        // fairness: behind the others
                 queue.count.add(1, ordering: .sequentiallyConsistent)
@@ -264,11 +275,13 @@ public final class Dispatcher: Sendable {
     /// Every 61st look the injection queue first; else own queue (`next`, then the front, or the oldest
     /// after a streak), then the injection queue, then steal.
     private func find(_ queue: WorkerQueue) -> Runnable? {
-        queue.looks &+= 1
-        if queue.looks % Self.injectionInterval == 0, injectedCount.load(ordering: .relaxed) > 0,
-           let injected = shared.withLock({ $0.injected.popFirst() }) {
-            injectedCount.subtract(1, ordering: .relaxed)
-            return injected
+        queue.looksLeft -= 1
+        if queue.looksLeft == 0 {
+            queue.looksLeft = Self.injectionInterval
+            if injectedCount.load(ordering: .relaxed) > 0, let injected = shared.withLock({ $0.injected.popFirst() }) {
+                injectedCount.subtract(1, ordering: .relaxed)
+                return injected
+            }
         }
         if queue.streak >= Self.maxStreak {
             queue.streak = 0
@@ -313,16 +326,6 @@ public final class Dispatcher: Sendable {
     /// Slices finished by the workers running now.
     private func totalSlices() -> UInt64 {
         shared.withLock { $0.queues }.reduce(0) { $0 &+ $1.slices.load(ordering: .relaxed) }
-    }
-
-    /// A worker added while handlers were stuck retires once more workers run than the base count (the
-    /// stuck ones resumed), even while there is work: otherwise it would keep competing for the threads.
-    private func retiresAsSurplus() -> Bool {
-        shared.withLock { s in
-            guard s.workers - stuckWorkers.load(ordering: .relaxed) > baseWorkers else { return false }
-            s.workers -= 1
-            return true
-        }
     }
 
     private enum ParkOutcome { case run(Runnable), look, retire }
@@ -380,7 +383,7 @@ public final class Dispatcher: Sendable {
             for queue in shared.withLock({ $0.queues }) {
                 let slices = queue.slices.load(ordering: .relaxed)
                 let id = ObjectIdentifier(queue)
-                if queue.inSlice.load(ordering: .relaxed), last[id] == slices { stuck += 1 }
+                if queue.running.load(ordering: .relaxed) != 0, last[id] == slices { stuck += 1 }
                 seen[id] = slices
             }
             last = seen
