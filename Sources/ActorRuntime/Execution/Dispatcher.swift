@@ -96,8 +96,6 @@ public final class Dispatcher: Sendable {
     /// cap near the number of handlers that may wait at once (1,000 senders into one full mailbox) would
     /// leave no worker for the mailbox's own actor.
     private let maxWorkers = 10_000
-    /// Workers whose handler has been stuck for a monitor tick (counted by the monitor).
-    private let stuckWorkers = Atomic<Int>(0)
     private let shared = Mutex(Shared())
     private let injectedCount = Atomic<Int>(0)
     private let idleCount = Atomic<Int>(0)
@@ -323,11 +321,6 @@ public final class Dispatcher: Sendable {
         queues.reduce(injectedCount.load(ordering: .sequentiallyConsistent)) { $0 + $1.count.load(ordering: .sequentiallyConsistent) }
     }
 
-    /// Slices finished by the workers running now.
-    private func totalSlices() -> UInt64 {
-        shared.withLock { $0.queues }.reduce(0) { $0 &+ $1.slices.load(ordering: .relaxed) }
-    }
-
     private enum ParkOutcome { case run(Runnable), look, retire }
 
     /// Sleeps until handed a cell or asked to look for work; retires a surplus worker instead.
@@ -368,7 +361,6 @@ public final class Dispatcher: Sendable {
         var last: [ObjectIdentifier: UInt64] = [:]
         while true {
             if totalQueued() == 0 {
-                stuckWorkers.store(0, ordering: .relaxed)
                 monitorSignal.lock()
                 monitorAsleep.store(true, ordering: .sequentiallyConsistent)
                 while monitorAsleep.load(ordering: .sequentiallyConsistent) && totalQueued() == 0 {
@@ -387,7 +379,6 @@ public final class Dispatcher: Sendable {
                 seen[id] = slices
             }
             last = seen
-            stuckWorkers.store(stuck, ordering: .relaxed)
             guard totalQueued() > 0 else { continue }
             let add = shared.withLock { s -> Bool? in
                 guard s.idle.isEmpty else { return nil }            // nil: cells wait while a worker is idle: wake it
