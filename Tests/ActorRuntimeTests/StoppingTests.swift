@@ -95,7 +95,7 @@ final class AlwaysTransient: ActorBehavior {
         let kit = ActorTestKit()
         let log = EventLog()
         let parent = try kit.spawn(Props { LoggingParent(names: ["a", "b", "c", "d"], log: log, slowStop: true) }, name: "parent")
-        _ = try await parent.ask(timeout: .seconds(5)) { $0 }
+        _ = try await parent.ask(timeout: .seconds(20)) { $0 }
         await kit.shutdown()
         #expect(log.all == ["stopping d", "stopped d", "stopping c", "stopped c", "stopping b", "stopped b", "stopping a", "stopped a"])
     }
@@ -105,7 +105,7 @@ final class AlwaysTransient: ActorBehavior {
         let log = EventLog()
         let parent = try kit.spawn(Props { LoggingParent(names: ["a", "stuck", "c"], log: log, shutdownTimeout: .milliseconds(300)) },
                                    name: "parent")
-        let children = try await parent.ask(timeout: .seconds(5)) { $0 }
+        let children = try await parent.ask(timeout: .seconds(20)) { $0 }
         let gate = Gate()
         await children[1].tell(gate)                          // holds its handler until the gate opens
         try await eventually(within: .seconds(10), "the stuck child to hold its handler") { log.all == ["holding stuck"] }
@@ -133,7 +133,7 @@ final class AlwaysTransient: ActorBehavior {
         let log = EventLog()
         let parent = try kit.spawn(Props(shutdownTimeout: .milliseconds(300)) { LoggingParent(names: ["a", "stuck"], log: log) },
                                    name: "parent")
-        let children = try await parent.ask(timeout: .seconds(5)) { $0 }
+        let children = try await parent.ask(timeout: .seconds(20)) { $0 }
         let gate = Gate()
         await children[1].tell(gate)
         try await eventually(within: .seconds(10), "the stuck child to hold its handler") { log.all == ["holding stuck"] }
