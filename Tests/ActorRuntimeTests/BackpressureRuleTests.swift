@@ -188,12 +188,17 @@ func outcome<T: Sendable>(within timeout: Duration, _ body: @escaping @Sendable 
         await kit.shutdown()
     }
 
-    @Test func contextAskDeliversTheReplyAsAMessageWithoutHoldingTheHandler() async throws {
+    /// A kit with an Asker reporting to a probe, and a counter to ask that can be held on `gate`.
+    func askerAndTarget() throws -> (ActorTestKit, TestProbe<String>, ActorRef<Asker.Message>, ActorRef<HoldingCounter.Message>, Gate) {
         let kit = ActorTestKit()
         let report = try kit.probe(String.self)
         let asker = try kit.spawn(Props { Asker(report: report.ref) }, name: "asker")
-        let gate = Gate()
         let target = try kit.spawn(Props { HoldingCounter() }, name: "target")
+        return (kit, report, asker, target, Gate())
+    }
+
+    @Test func contextAskDeliversTheReplyAsAMessageWithoutHoldingTheHandler() async throws {
+        let (kit, report, asker, target, gate) = try askerAndTarget()
         await target.tell(.increment)
         await target.tell(.hold(gate))
         await asker.tell(.ask(target, timeout: .seconds(10)))
@@ -206,11 +211,7 @@ func outcome<T: Sendable>(within timeout: Duration, _ body: @escaping @Sendable 
     }
 
     @Test func contextAskDeliversATimeoutAsAMessage() async throws {
-        let kit = ActorTestKit()
-        let report = try kit.probe(String.self)
-        let asker = try kit.spawn(Props { Asker(report: report.ref) }, name: "asker")
-        let gate = Gate()
-        let target = try kit.spawn(Props { HoldingCounter() }, name: "target")
+        let (kit, report, asker, target, gate) = try askerAndTarget()
         await target.tell(.hold(gate))
         await asker.tell(.ask(target, timeout: .milliseconds(100)))
         #expect(try await report.expectMessage() == "asked")
@@ -220,10 +221,7 @@ func outcome<T: Sendable>(within timeout: Duration, _ body: @escaping @Sendable 
     }
 
     @Test func pipeToSelfDeliversTheOutcomeAsAMessageWithoutHoldingTheHandler() async throws {
-        let kit = ActorTestKit()
-        let report = try kit.probe(String.self)
-        let asker = try kit.spawn(Props { Asker(report: report.ref) }, name: "asker")
-        let gate = Gate()
+        let (kit, report, asker, _, gate) = try askerAndTarget()
         await asker.tell(.pipe(gate))
         #expect(try await report.expectMessage() == "piped")
         await asker.tell(.ping)

@@ -154,27 +154,25 @@ public final class Dispatcher: Sendable {
     /// Whether the current task is the worker running `cell` now: its handler (or a hook), so a send to its
     /// own full mailbox must not wait.
     static func currentTaskRuns(_ cell: Runnable) -> Bool {
-        guard let queue = currentQueue else { return false }
-        return queue._withUnsafeGuaranteedRef {
-            $0.ownedByCurrentTask() && $0.running.load(ordering: .relaxed) == UInt(bitPattern: Unmanaged.passUnretained(cell).toOpaque())
-        }
+        withOwnQueue { $0.running.load(ordering: .relaxed) == UInt(bitPattern: Unmanaged.passUnretained(cell).toOpaque()) } ?? false
     }
 
     /// Whether the current task is a worker (so, running a handler or a lifecycle hook of some actor).
-    static func currentTaskIsWorker() -> Bool {
-        guard let queue = currentQueue else { return false }
-        return queue._withUnsafeGuaranteedRef { $0.ownedByCurrentTask() }
+    static func currentTaskIsWorker() -> Bool { withOwnQueue { _ in true } ?? false }
+
+    /// Runs `body` on the queue of the worker the current task is; nil for any other task (one that only
+    /// inherited ``currentQueue`` included).
+    @inline(__always)
+    private static func withOwnQueue<T>(_ body: (WorkerQueue) -> T) -> T? {
+        guard let queue = currentQueue else { return nil }
+        return queue._withUnsafeGuaranteedRef { $0.ownedByCurrentTask() ? body($0) : nil }
     }
 
     /// Called by the runtime just before a handler truly suspends (a full mailbox, an ask, a retry
     /// backoff): if cells are waiting, another worker takes over at once instead of after the monitor's
     /// millisecond. The surplus retires when it runs out of work.
     static func workerWillBlock() {
-        guard let queue = currentQueue else { return }
-        queue._withUnsafeGuaranteedRef { q in
-            guard q.ownedByCurrentTask() else { return }      // a task started in a handler holds no worker
-            q.dispatcher.compensate()
-        }
+        withOwnQueue { $0.dispatcher.compensate() }           // a task started in a handler holds no worker
     }
 
     private func compensate() {
