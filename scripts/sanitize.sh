@@ -31,5 +31,14 @@ for kind in "${kinds[@]}"; do
   echo "== $kind sanitizer: ${filter[*]}"
   # One test at a time: instrumented code runs several times slower, and tests running side by side on two
   # cores starved each other past their deadlines (flaky timeouts, not findings).
-  swift test --skip-build --disable-xctest --no-parallel --sanitize="$kind" --build-path "$path" "${flags[@]}" "${filter[@]}"
+  # The reports are repeated at the end (CI shows the tail of a long log): each one's first lines.
+  log="$path/sanitize-test.log"
+  status=0
+  swift test --skip-build --disable-xctest --no-parallel --sanitize="$kind" --build-path "$path" "${flags[@]}" "${filter[@]}" 2>&1 \
+    | tee "$log" || status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "== $kind sanitizer: failed (exit $status); its reports, first 40 lines of each:"
+    awk '/^(WARNING|ERROR): (ThreadSanitizer|AddressSanitizer)/ { n = 40 } n > 0 { print; n-- }' "$log" | cut -c1-300
+    exit "$status"
+  fi
 done

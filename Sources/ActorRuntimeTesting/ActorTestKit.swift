@@ -79,17 +79,34 @@ public final class ActorTestKit: Sendable {
         }
     }
 
-    /// Waits until every path in `paths` has been restarted, in any order (siblings restart
-    /// concurrently, so their order is not defined).
-    public func expectRestarts(of paths: [ActorPath], within timeout: Duration? = nil) async throws {
-        var pending = Set(paths)
+    /// Waits until the actors at `paths` have been restarted, in exactly that order; a restart of one of them
+    /// out of turn fails. One-for-all and rest-for-one supervisors start children again in start order.
+    public func expectRestarts(inOrder paths: [ActorPath], within timeout: Duration? = nil) async throws {
+        try await expectInOrder(paths, "restarts", within: timeout) {
+            if case .restarted(let p, _, _) = $0 { p } else { nil }
+        }
+    }
+
+    /// Waits until the actors at `paths` have stopped, in exactly that order (a supervisor stops its children
+    /// the last started first); a stop of one of them out of turn fails.
+    public func expectStops(inOrder paths: [ActorPath], within timeout: Duration? = nil) async throws {
+        try await expectInOrder(paths, "stops", within: timeout) {
+            if case .stopped(let p) = $0 { p } else { nil }
+        }
+    }
+
+    private func expectInOrder(_ paths: [ActorPath], _ what: String, within timeout: Duration?,
+                               pick: @escaping (SystemEvent) -> ActorPath?) async throws {
+        let wanted = Set(paths)
         let deadline = ContinuousClock.now + (timeout ?? defaultTimeout)
-        while !pending.isEmpty {
-            let left = deadline - .now
-            let event = try await expectEvent(within: max(left, .zero), "restarts of \(pending.sorted())") {
-                if case .restarted(let p, _, _) = $0 { pending.contains(p) } else { false }
+        for (n, expected) in paths.enumerated() {
+            let event = try await expectEvent(within: max(deadline - .now, .zero), "\(what) of \(paths[n...].map(\.description))") {
+                pick($0).map(wanted.contains) ?? false
             }
-            if case .restarted(let p, _, _) = event { pending.remove(p) }
+            let got = pick(event)!
+            guard got == expected else {
+                throw TestKitError("expected \(what) in the order \(paths.map(\.description)); after \(n) of them came \(got), not \(expected)")
+            }
         }
     }
 

@@ -92,7 +92,7 @@ final class SilentActor: ActorBehavior {
 
     @Test func askToAStoppedActorFailsAtOnce() async throws {
         let kit = ActorTestKit()
-        let counter = try kit.spawn(Props { CounterActor() }, name: "counter")
+        let counter = try kit.spawn(Props(restart: .transient) { CounterActor() }, name: "counter")
         await counter.tell(.stop)
         try await kit.expectStopped(counter.path)
         await #expect(throws: AskError(.recipientStopped, target: counter.path, timeout: .seconds(5))) {
@@ -103,7 +103,7 @@ final class SilentActor: ActorBehavior {
 
     @Test func messagesToAStoppedActorAreDeadLettersCountedAndAnnounced() async throws {
         let kit = ActorTestKit()
-        let counter = try kit.spawn(Props { CounterActor() }, name: "counter")
+        let counter = try kit.spawn(Props(restart: .transient) { CounterActor() }, name: "counter")
         await counter.tell(.stop)
         try await kit.expectStopped(counter.path)
         let before = kit.system.deadLetters.count

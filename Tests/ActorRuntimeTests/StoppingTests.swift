@@ -186,7 +186,7 @@ final class AlwaysTransient: ActorBehavior {
         let log = EventLog()
         let target = try kit.spawn(Props { LoggingChild(name: "target", log: log) }, name: "target")
         for i in 0..<50 {
-            let watcher = try kit.spawn(Props { BriefWatcher(target: target) }, name: "watcher-\(i)")
+            let watcher = try kit.spawn(Props(restart: .transient) { BriefWatcher(target: target) }, name: "watcher-\(i)")
             try await kit.expectStopped(watcher.path)
         }
         try await eventually("no watcher left on the target", timeout: .seconds(10)) { await watcherCount(of: target) == 0 }

@@ -33,7 +33,7 @@ final class HookRecorder: ActorBehavior {
         for c in children { await c.tell(.increment) }
         for c in children { #expect(try await count(of: c) == 1) }
         await children[crash].tell(.crash)
-        try await kit.expectRestarts(of: expectRestarted.map { children[$0].path })
+        try await kit.expectRestarts(inOrder: expectRestarted.map { children[$0].path })
         var counts: [Int] = []
         for c in children { counts.append(try await count(of: c)) }
         let restarted = Set(kit.history.compactMap { e -> ActorPath? in if case .restarted(let p, _, _) = e { p } else { nil } })
@@ -136,7 +136,7 @@ final class HookRecorder: ActorBehavior {
     @Test func hooksRunInOrderAndChildrenStopBeforeTheirParent() async throws {
         let kit = ActorTestKit()
         let log = try kit.probe(String.self)
-        let ref = try kit.spawn(Props { HookRecorder(log: log.ref, label: "parent") }, name: "hooks")
+        let ref = try kit.spawn(Props(restart: .transient) { HookRecorder(log: log.ref, label: "parent") }, name: "hooks")
         #expect(try await log.expectMessage() == "parent.preStart")
         await ref.tell(.spawnChild)
         #expect(try await log.expectMessage() == "child.preStart")
@@ -196,7 +196,7 @@ final class Watcher: ActorBehavior {
         let kit = ActorTestKit()
         let probe = try kit.probe(ActorPath.self)
         let watcher = try kit.spawn(Props { Watcher(out: probe.ref) }, name: "watcher")
-        let target = try kit.spawn(Props { CounterActor() }, name: "target")
+        let target = try kit.spawn(Props(restart: .transient) { CounterActor() }, name: "target")
         await watcher.tell(.watch(target))
         _ = try await count(of: target)                 // the watch request is queued before this answer
         try await probe.expectNoMessage(for: .milliseconds(50))
@@ -208,7 +208,7 @@ final class Watcher: ActorBehavior {
     @Test func watchingAnAlreadyStoppedActorSignalsAtOnce() async throws {
         let kit = ActorTestKit()
         let probe = try kit.probe(ActorPath.self)
-        let target = try kit.spawn(Props { CounterActor() }, name: "target")
+        let target = try kit.spawn(Props(restart: .transient) { CounterActor() }, name: "target")
         await target.tell(.stop)
         try await kit.expectStopped(target.path)
         let watcher = try kit.spawn(Props { Watcher(out: probe.ref) }, name: "watcher")

@@ -26,7 +26,7 @@ final class TimerActor: ActorBehavior {
     func timerActor() throws -> (ActorTestKit, TestProbe<String>, ActorRef<TimerActor.Message>) {
         let kit = ActorTestKit()
         let probe = try kit.probe(String.self)
-        return (kit, probe, try kit.spawn(Props { TimerActor(out: probe.ref) }, name: "timers"))
+        return (kit, probe, try kit.spawn(Props(restart: .transient) { TimerActor(out: probe.ref) }, name: "timers"))
     }
 
     @Test func aSingleTimerFiresOnce() async throws {

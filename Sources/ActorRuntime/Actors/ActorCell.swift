@@ -31,6 +31,15 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private var retryGeneration: UInt64 = 0
     /// The child asked to stop, while children are stopped one at a time.
     private var stoppingChild: (id: ActorID, timer: DeadlineTimer.Token)?
+    /// The one-for-all or rest-for-one restart of children under way.
+    private var plan: RestartPlan?
+    private var planGeneration: UInt64 = 0
+    /// Taken down by the parent's restart plan: after `preRestart`, answer and wait for `resume`.
+    private var suspending = false
+    private var awaitingResume = false
+    /// The restart intensity was exceeded: once the children have stopped, fail with this (OTP's supervisor
+    /// terminates its children before it exits).
+    private var pendingEscalation: (any Error)?
 
     private struct PendingRetry {
         let message: B.Message
@@ -86,7 +95,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                 cursor += 1
                 budget -= 1
                 await deliver(message)
-                if stopSelfRequested { await beginStop() }
+                if stopSelfRequested { await stopItself() }
                 if mailbox.hasSystemMessages { break }
             }
         }
@@ -146,7 +155,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         while retrying == nil, phase == .running, !heldTimerMessages.isEmpty {
             await deliver(heldTimerMessages.removeFirst())
         }
-        if stopSelfRequested { await beginStop() }
+        if stopSelfRequested { await stopItself() }
     }
 
     /// A retry that will not happen (the actor stops or restarts): its message becomes a dead letter.
@@ -183,6 +192,23 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             await beginStop()
         case .restart(let reason, let delay):
             await beginRestart(reason: reason, delay: delay)
+        case .suspend(let reason):
+            await suspend(reason: reason)
+        case .resume(let reason, let delay):
+            guard awaitingResume, phase == .restarting else { return }
+            awaitingResume = false
+            await startInstance(restartReason: reason, delay: delay)
+            if phase == .running { parent?.sendSystem(.childResumed(mailbox.id)) }
+        case .childSuspended(let id):
+            guard let p = plan, case .takingDown(let index, let timer) = p.step, p.members[index].id == id else { return }
+            DeadlineTimer.shared.cancel(timer)
+            await takeDownNext(below: index)
+        case .childResumed(let id):
+            guard let p = plan, case .starting(let index) = p.step, p.members[index].id == id else { return }
+            await startMember(index + 1)
+        case .planBackoffDone(let generation):
+            guard let p = plan, case .backoff(generation, _) = p.step else { return }
+            await startMember(0)
         case .restartNow(let generation):
             if phase == .restarting, pendingRestart == nil, behavior == nil, generation == restartGeneration {
                 await startInstance(restartReason: lastFailureDescription, delay: lastDelay)
@@ -204,7 +230,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         case .terminated(let watchedPath, let id):
             guard watching.removeValue(forKey: id) != nil, phase == .running, let behavior else { return }
             do { try await behavior.receiveSignal(.terminated(watchedPath), context: context) } catch { await fail(error) }
-            if stopSelfRequested { await beginStop() }
+            if stopSelfRequested { await stopItself() }
         case .timerFired(let key, let generation):
             guard phase == .running, let message = context.timers.fired(key: key, generation: generation) else { return }
             if retrying != nil {
@@ -212,7 +238,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                 return
             }
             await deliver(message)
-            if stopSelfRequested { await beginStop() }
+            if stopSelfRequested { await stopItself() }
         case .adopt(let record):
             children.append(record)
             if phase == .stopping || phase == .restarting { record.handle.sendSystem(.stop) }
@@ -246,7 +272,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         } else {
             system.events.publish(.started(path))
         }
-        if stopSelfRequested { await beginStop() }
+        if stopSelfRequested { await stopItself() }
     }
 
     /// The behaviour crashed: wait for the supervisor (or, at the root, stop the system).
@@ -276,14 +302,143 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             let escalation = SupervisionError.intensityExceeded(path, child: failed.path, strategy.intensity, cause: error)
             logger.error("restart intensity exceeded, escalating", metadata: [LogKey.reason: "\(escalation)"])
             system.events.publish(.escalated(path, reason: escalation.description))
-            await fail(escalation)
+            // OTP: the supervisor terminates its children, then exits. Meanwhile it supervises no more.
+            phase = .failed
+            cancelPlan()
+            context.timers.cancelAll()
+            pendingEscalation = escalation
+            await stopNextChild()
             return
         }
         let delay = children[index].nextRestartDelay(at: now)
-        for i in strategy.childrenToRestart(failed: index, childCount: children.count) {
-            let reason = i == index ? "\(error)" : "restarted with \(failed.path) (\(strategy.kind.rawValue)): \(error)"
-            children[i].handle.sendSystem(.restart(reason: reason, delay: delay))
+        if strategy.kind == .oneForOne {
+            failed.handle.sendSystem(.restart(reason: "\(error)", delay: delay))
+            return
         }
+        let members = children[strategy.childrenToRestart(failed: index, childCount: children.count)].map { child in
+            RestartPlan.Member(id: child.id, temporary: child.restart == .temporary,
+                               reason: child.id == childID ? "\(error)" : "restarted with \(failed.path) (\(strategy.kind.rawValue)): \(error)")
+        }
+        if var current = plan {
+            cancelPlanTimer(current)
+            current.merge(members, delay: delay, order: children.map(\.id))
+            plan = current
+        } else {
+            plan = RestartPlan(members: members, delay: delay)
+        }
+        await takeDownNext(below: plan!.members.count)
+    }
+
+    // MARK: one-for-all and rest-for-one restarts (RestartPlan)
+
+    /// Takes down the plan's member just below `index` (the last started first), within its shutdown timeout;
+    /// when none is left, waits out the backoff.
+    private func takeDownNext(below index: Int) async {
+        guard var p = plan else { return }
+        let i = index - 1
+        guard i >= 0 else {
+            guard p.delay > .zero else { return await startMember(0) }
+            planGeneration &+= 1
+            let generation = planGeneration
+            let me = mailbox
+            let timer = DeadlineTimer.shared.schedule(after: p.delay) { me.sendSystem(.planBackoffDone(generation: generation)) }
+            p.step = .backoff(generation: generation, timer: timer)
+            plan = p
+            return
+        }
+        let member = p.members[i]
+        guard let at = children.firstIndex(where: { $0.id == member.id }) else {
+            _ = p.remove(member.id)                                 // gone meanwhile
+            plan = p
+            return await takeDownNext(below: i)
+        }
+        if member.temporary { children[at].stopRequested = true }  // not an end of its own
+        let child = children[at]
+        let me = mailbox
+        let timer = DeadlineTimer.shared.schedule(after: child.shutdownTimeout) { me.sendSystem(.childStopTimedOut(member.id)) }
+        p.step = .takingDown(index: i, timer: timer)
+        plan = p
+        // A temporary child is stopped for good (OTP does not restart it, even with its siblings).
+        child.handle.sendSystem(member.temporary ? .stop : .suspend(reason: member.reason))
+    }
+
+    /// Starts the plan's member at `index` again (its predecessors run); past the last, the plan is done.
+    private func startMember(_ index: Int) async {
+        guard var p = plan else { return }
+        var i = index
+        while i < p.members.count, p.members[i].temporary { i += 1 }
+        guard i < p.members.count, let child = children.first(where: { $0.id == p.members[i].id }) else {
+            if i < p.members.count {                                 // gone meanwhile
+                _ = p.remove(p.members[i].id)
+                p.step = nil
+                plan = p
+                return await startMember(i)
+            }
+            plan = nil
+            return
+        }
+        p.step = .starting(index: i)
+        plan = p
+        child.handle.sendSystem(.resume(reason: p.members[i].reason, delay: p.delay))
+    }
+
+    /// A member of the plan is gone (stopped, or given up on): the step waiting for it goes on without it.
+    private func planLost(_ id: ActorID) async {
+        guard var p = plan else { return }
+        let step = p.step
+        let awaited = p.remove(id)
+        plan = p
+        guard awaited else { return }
+        switch step {
+        case .takingDown(let index, let timer):
+            DeadlineTimer.shared.cancel(timer)
+            await takeDownNext(below: index)
+        case .starting(let index):
+            await startMember(index)
+        case .backoff, nil:
+            break
+        }
+    }
+
+    private func cancelPlanTimer(_ p: RestartPlan) {
+        switch p.step {
+        case .takingDown(_, let timer), .backoff(_, let timer): DeadlineTimer.shared.cancel(timer)
+        case .starting, nil: break
+        }
+    }
+
+    private func cancelPlan() {
+        if let p = plan { cancelPlanTimer(p) }
+        plan = nil
+    }
+
+    /// Taken down by the parent's restart plan: children stop, `preRestart` runs, the instance is dropped;
+    /// then the parent is told and the cell waits for `resume`, holding its user messages.
+    private func suspend(reason: String) async {
+        if awaitingResume { parent?.sendSystem(.childSuspended(mailbox.id)); return }
+        // Stopping: the parent hears of its end instead. Restarting: only under a one-for-one parent.
+        guard phase != .stopping, phase != .terminated, phase != .restarting else { return }
+        phase = .restarting
+        suspending = true
+        pendingRestart = (reason, .zero)
+        cancelPlan()
+        pendingEscalation = nil
+        context.timers.cancelAll()
+        dropPendingRetry("actor restarted during the message's retry backoff")
+        await stopNextChild()
+    }
+
+    /// `context.stop()`: a permanent actor ends only to be restarted (OTP restarts a permanent child whatever
+    /// its exit reason); a transient or temporary one, or one without a parent, stops for good.
+    private func stopItself() async {
+        stopSelfRequested = false
+        guard props.restart == .permanent, let parent, phase == .running || phase == .starting else {
+            return await beginStop()
+        }
+        phase = .failed
+        lastFailure = ExitedNormally()
+        logger.info("stopped itself; permanent, so its supervisor restarts it")
+        parent.sendSystem(.childFailed(mailbox.id, ExitedNormally()))
     }
 
     private func childTerminated(_ id: ActorID) async {
@@ -295,24 +450,42 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             DeadlineTimer.shared.cancel(waiting.timer)
             stoppingChild = nil
         }
-        if phase == .stopping || (phase == .restarting && pendingRestart != nil) { await stopNextChild() }
+        await planLost(id)
+        if phase == .stopping || (phase == .restarting && pendingRestart != nil) || pendingEscalation != nil {
+            await stopNextChild()
+        } else if child.significant, !child.stopRequested, phase == .running {
+            await significantChildEnded()
+        }
+    }
+
+    /// A significant child stopped on its own: the supervisor stops too when its auto shutdown says so (OTP).
+    private func significantChildEnded() async {
+        switch strategy.autoShutdown {
+        case .never: return
+        case .anySignificant: break
+        case .allSignificant: guard !children.contains(where: \.significant) else { return }
+        }
+        logger.info("significant child stopped on its own; stopping (auto shutdown)")
+        await stopItself()
     }
 
     /// A child did not stop within its shutdown timeout: give up on it (its mailbox is closed, what it
     /// holds becomes dead letters; it runs its stop when its handler returns), report it, go on.
     private func childStopTimedOut(_ id: ActorID) async {
-        guard let waiting = stoppingChild, waiting.id == id,
+        let planWaits: Bool
+        if let p = plan, case .takingDown = p.step, p.awaited == id { planWaits = true } else { planWaits = false }
+        guard planWaits || stoppingChild?.id == id,
               let index = children.lastIndex(where: { $0.id == id }) else { return }
         // Stopped right at its deadline: its childTerminated is on its way.
         guard !children[index].handle.hasStopped else { return }
-        stoppingChild = nil
+        if !planWaits { stoppingChild = nil }
         let child = children.remove(at: index)
         if parent == nil { system.releaseTopLevelName(child.path.name) }
         logger.warning("child did not stop within its shutdown timeout; given up on",
                        metadata: [LogKey.reason: "\(child.path) after \(child.shutdownTimeout)"])
         system.didNotStopInTime(child.path, timeout: child.shutdownTimeout)
         child.handle.forceClose(reason: "recipient did not stop within its shutdown timeout (\(child.shutdownTimeout))")
-        await stopNextChild()
+        if planWaits { await planLost(id) } else { await stopNextChild() }
     }
 
     /// Stops the children one at a time, the last started first (OTP), each within its shutdown timeout;
@@ -320,7 +493,14 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private func stopNextChild() async {
         guard stoppingChild == nil else { return }                  // one is on its way down
         guard let child = children.last else {
-            if phase == .stopping { await finishStop() } else if phase == .restarting, pendingRestart != nil { await continueRestart() }
+            if phase == .stopping {
+                await finishStop()
+            } else if phase == .restarting, pendingRestart != nil {
+                await continueRestart()
+            } else if let escalation = pendingEscalation {
+                pendingEscalation = nil
+                await fail(escalation)
+            }
             return
         }
         let me = mailbox
@@ -353,6 +533,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         guard phase != .stopping, phase != .terminated, phase != .restarting else { return }
         phase = .restarting
         pendingRestart = (reason, delay)
+        cancelPlan()
+        pendingEscalation = nil
         context.timers.cancelAll()
         dropPendingRetry("actor restarted during the message's retry backoff")
         await stopNextChild()
@@ -366,6 +548,12 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             await old.preRestart(reason: lastFailure ?? RestartRequest(reason: reason), context: context)
         }
         behavior = nil
+        if suspending {                                          // the parent's plan starts it again
+            suspending = false
+            awaitingResume = true
+            parent?.sendSystem(.childSuspended(mailbox.id))
+            return
+        }
         lastFailureDescription = reason
         lastDelay = delay
         if delay > .zero {
@@ -387,6 +575,10 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         guard phase != .stopping, phase != .terminated else { return }
         phase = .stopping
         pendingRestart = nil
+        suspending = false
+        awaitingResume = false
+        cancelPlan()
+        pendingEscalation = nil
         context.timers.cancelAll()
         dropPendingRetry("recipient stopped")
         await stopNextChild()
@@ -415,6 +607,12 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         system.events.publish(.stopped(path))
         if let parent { parent.sendSystem(.childTerminated(mailbox.id)) } else { system.guardianTerminated() }
     }
+}
+
+/// The reason handed to ``ActorBehavior/preRestart(reason:context:)`` when a permanent actor stopped itself
+/// (`context.stop()`) and its supervisor restarts it, as OTP restarts a permanent child that exited normally.
+public struct ExitedNormally: Error, CustomStringConvertible {
+    public var description: String { "stopped itself (a permanent actor is restarted)" }
 }
 
 /// The reason handed to ``ActorBehavior/preRestart(reason:context:)`` when the actor did not fail

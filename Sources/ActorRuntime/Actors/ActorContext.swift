@@ -32,12 +32,15 @@ public final class ActorContext<Message: Sendable> {
         try core.spawnChild(props, name: name)
     }
 
-    /// Stops this actor once the current message is handled.
+    /// Stops this actor once the current message is handled. Its parent restarts it if it is `permanent`
+    /// (OTP); a `transient` or `temporary` actor stops for good.
     public func stop() { core.stopSelfRequested = true }
 
-    /// Stops one of this actor's children (ignored for other actors).
+    /// Stops one of this actor's children (ignored for other actors). A child stopped by its parent is not
+    /// restarted, whatever its restart type, and is not significant's "stopped on its own" (OTP's `terminate_child`).
     public func stop<M>(_ child: ActorRef<M>) {
-        guard core.children.contains(where: { $0.id == child.id }) else { return }
+        guard let index = core.children.firstIndex(where: { $0.id == child.id }) else { return }
+        core.children[index].stopRequested = true
         child.mailbox.sendSystem(.stop)
     }
 

@@ -79,6 +79,7 @@ public final class ActorSystem: Sendable {
     public func spawn<B: ActorBehavior>(_ props: Props<B>, name: String) throws(ActorSystemError) -> ActorRef<B.Message> {
         guard ActorPath.isValidName(name) else { throw .invalidName(name) }
         let path = Self.userPath.appending(name)
+        guard !(props.significant && props.restart == .permanent) else { throw .permanentSignificant(path) }
         let error = state.withLock { s -> ActorSystemError? in
             guard s.accepting else { return .notRunning(Self.userPath) }
             guard s.topLevelNames.insert(name).inserted else { return .duplicateName(path) }

@@ -47,6 +47,7 @@ class CellCore {
         }
         let childPath = path.appending(childName)
         guard !children.contains(where: { $0.path == childPath }) else { throw .duplicateName(childPath) }
+        guard !(props.significant && props.restart == .permanent) else { throw .permanentSignificant(childPath) }
         let mailbox = system.startCell(props, path: childPath, parent: selfHandle)
         children.append(ChildRecord(handle: mailbox, props: props))
         return ActorRef(mailbox)

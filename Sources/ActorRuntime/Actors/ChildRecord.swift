@@ -4,6 +4,10 @@ struct ChildRecord: Sendable {
     let restart: RestartType
     let backoff: RestartBackoff
     let shutdownTimeout: Duration
+    /// Its stopping on its own may stop the supervisor (``SupervisorStrategy/autoShutdown``).
+    let significant: Bool
+    /// The parent asked it to stop (`context.stop(child)`): its end is not one on its own.
+    var stopRequested = false
     var consecutiveRestarts = 0
     /// When the child runs again after its last restart (its crash plus the backoff).
     var runningSince: ContinuousClock.Instant?
@@ -16,6 +20,7 @@ struct ChildRecord: Sendable {
         self.restart = props.restart
         self.backoff = props.restartBackoff
         self.shutdownTimeout = props.shutdownTimeout
+        self.significant = props.significant
     }
 
     /// The backoff before restarting this child after a failure at `now`. The count of consecutive

@@ -12,7 +12,8 @@ public struct Props<Behavior: ActorBehavior>: Sendable {
     public var mailboxPushTimeout: Duration?
     /// How this actor supervises its children. Default: OTP's one-for-one, 1 restart in 5 s.
     public var supervision: SupervisorStrategy
-    /// Whether this actor is restarted after a crash. Default: permanent (OTP's default).
+    /// When this actor is restarted (OTP's restart types): `permanent` whenever it ends on its own, a stop of
+    /// its own included; `transient` after a crash only; `temporary` never. Default: permanent (OTP's default).
     public var restart: RestartType
     /// Delay before this actor is restarted. Default: none (OTP's behaviour).
     public var restartBackoff: RestartBackoff
@@ -22,10 +23,15 @@ public struct Props<Behavior: ActorBehavior>: Sendable {
     public var shutdownTimeout: Duration
     /// How handler errors are classified and retried.
     public var failurePolicy: FailurePolicy
+    /// OTP's significant child: when it stops on its own (not stopped by its parent), its supervisor may stop
+    /// too, as its ``SupervisorStrategy/autoShutdown`` says. Only for `transient` or `temporary` actors (a
+    /// permanent one never stops on its own); spawning a significant permanent actor throws. Default false.
+    public var significant: Bool
 
     public init(mailboxCapacity: Int = 1024, mailboxPushTimeout: Duration? = .seconds(10), supervision: SupervisorStrategy = SupervisorStrategy(),
                 restart: RestartType = .permanent, restartBackoff: RestartBackoff = .none,
-                shutdownTimeout: Duration = .seconds(5), failurePolicy: FailurePolicy = .default, _ factory: @escaping @Sendable () -> Behavior) {
+                shutdownTimeout: Duration = .seconds(5), failurePolicy: FailurePolicy = .default, significant: Bool = false,
+                _ factory: @escaping @Sendable () -> Behavior) {
         self.factory = factory
         self.mailboxCapacity = mailboxCapacity
         self.mailboxPushTimeout = mailboxPushTimeout
@@ -34,5 +40,6 @@ public struct Props<Behavior: ActorBehavior>: Sendable {
         self.restartBackoff = restartBackoff
         self.shutdownTimeout = shutdownTimeout
         self.failurePolicy = failurePolicy
+        self.significant = significant
     }
 }

@@ -9,6 +9,17 @@ enum SystemMessage: Sendable {
     case restart(reason: String, delay: Duration)
     /// self: the restart backoff has elapsed.
     case restartNow(generation: UInt64)
+    /// parent -> child: taken down for a one-for-all or rest-for-one restart (children stopped, `preRestart`
+    /// run, instance dropped); answer `childSuspended`, then wait for `resume`.
+    case suspend(reason: String)
+    /// parent -> child: start a fresh instance after a `suspend`; answer `childResumed` once it runs.
+    case resume(reason: String, delay: Duration)
+    /// child -> parent: taken down as asked by `suspend`.
+    case childSuspended(ActorID)
+    /// child -> parent: started again as asked by `resume`.
+    case childResumed(ActorID)
+    /// self: the backoff of a one-for-all or rest-for-one restart has passed.
+    case planBackoffDone(generation: UInt64)
     /// anyone -> actor: stop (children first, then postStop).
     case stop
     /// watcher -> watched: tell `watcher` when you stop.

@@ -1,12 +1,11 @@
-/// Whether a crashed child is restarted (OTP child `restart` values).
-///
-/// A child that stops itself, or is stopped by its parent, is never restarted: its references are
-/// closed for good. So OTP's `transient` (restart only after an abnormal exit) behaves like `permanent` here.
+/// When a child that ended on its own is restarted (OTP child `restart` values). A child stopped by its
+/// parent (`context.stop(child)`, or the parent stopping) is never restarted, whatever its type.
 public enum RestartType: String, Sendable, Hashable, Codable {
-    /// Restart after a crash (OTP's default).
+    /// Always restarted: after a crash, and after it stopped itself (`context.stop()`; OTP restarts a
+    /// permanent child whatever the exit reason, `normal` included). OTP's default.
     case permanent
-    /// Restart after a crash; listed for OTP familiarity, same as `permanent`.
+    /// Restarted after a crash only; stopping itself ends it for good.
     case transient
-    /// Never restart: a crash stops it.
+    /// Never restarted: a crash or a stop of its own ends it for good.
     case temporary
 }

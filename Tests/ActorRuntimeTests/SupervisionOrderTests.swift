@@ -1,0 +1,207 @@
+import ActorRuntime
+import ActorRuntimeTesting
+import Testing
+
+/// A supervisor of hook-recording children, spawned in the order of `specs`.
+final class HookSupervisor: ActorBehavior {
+    struct Child: Sendable {
+        let name: String
+        var restart: RestartType = .permanent
+        var significant = false
+    }
+
+    enum Message: Sendable {
+        case children(ReplyTo<[ActorRef<HookRecorder.Message>]>)
+        case stopChild(Int)
+    }
+
+    let log: ActorRef<String>
+    let specs: [Child]
+    var refs: [ActorRef<HookRecorder.Message>] = []
+
+    init(log: ActorRef<String>, _ specs: [Child]) {
+        self.log = log
+        self.specs = specs
+    }
+
+    func preStart(context: ActorContext<Message>) async throws {
+        let log = self.log
+        refs = try specs.map { spec in
+            try context.spawn(Props(restart: spec.restart, significant: spec.significant) { HookRecorder(log: log, label: spec.name) },
+                              name: spec.name)
+        }
+    }
+
+    func postStop(context: ActorContext<Message>) async { await log.tell("sup.postStop") }
+
+    func receive(_ message: Message, context: ActorContext<Message>) async throws {
+        switch message {
+        case .children(let reply): reply.send(refs)
+        case .stopChild(let index): context.stop(refs[index])
+        }
+    }
+}
+
+/// OTP's supervision semantics: the order of one-for-all and rest-for-one restarts, restart types,
+/// significant children, and escalation.
+@Suite struct SupervisionOrderTests {
+    /// The next `count` hooks the children logged, without their reasons ("b.preRestart(boom)" -> "b.preRestart").
+    func hooks(_ log: TestProbe<String>, _ count: Int) async throws -> [String] {
+        try await log.expectMessages(count).map { String($0.prefix { $0 != "(" }) }
+    }
+
+    func supervisor(_ kit: ActorTestKit, _ strategy: SupervisorStrategy, restart: RestartType = .permanent,
+                    _ specs: [HookSupervisor.Child]) async throws
+        -> (TestProbe<String>, ActorRef<HookSupervisor.Message>, [ActorRef<HookRecorder.Message>]) {
+        let log = try kit.probe(String.self)
+        let sup = try kit.spawn(Props(supervision: strategy, restart: restart) { HookSupervisor(log: log.ref, specs) }, name: "sup")
+        // The first start is not ordered: each child starts in its own cell as soon as it is spawned.
+        #expect(Set(try await hooks(log, specs.count)) == Set(specs.map { "\($0.name).preStart" }))
+        let children = try await sup.ask(timeout: .seconds(5)) { .children($0) }
+        return (log, sup, children)
+    }
+
+    @Test func oneForAllTakesTheSiblingsDownLastStartedFirstThenStartsThemInStartOrder() async throws {
+        let kit = ActorTestKit()
+        let (log, _, kids) = try await supervisor(kit, .oneForAll(), [.init(name: "a"), .init(name: "b"), .init(name: "c")])
+        await kids[1].tell(.crash)
+        #expect(try await hooks(log, 6) == ["c.preRestart", "b.preRestart", "a.preRestart", "a.preStart", "b.preStart", "c.preStart"])
+        try await kit.expectRestarts(inOrder: kids.map(\.path))
+        await kit.shutdown()
+    }
+
+    @Test func restForOneRestartsTheFailedChildAndLaterOnesInOrderAndLeavesEarlierOnes() async throws {
+        let kit = ActorTestKit()
+        let (log, _, kids) = try await supervisor(kit, .restForOne(), [.init(name: "a"), .init(name: "b"), .init(name: "c")])
+        await kids[1].tell(.crash)
+        #expect(try await hooks(log, 4) == ["c.preRestart", "b.preRestart", "b.preStart", "c.preStart"])
+        try await kit.expectRestarts(inOrder: [kids[1].path, kids[2].path])
+        try await log.expectNoMessage(for: .milliseconds(100))         // a kept running
+        await kit.shutdown()
+    }
+
+    @Test func aTemporarySiblingIsStoppedAndNotRestarted() async throws {
+        let kit = ActorTestKit()
+        let (log, sup, kids) = try await supervisor(kit, .oneForAll(), [.init(name: "a"), .init(name: "t", restart: .temporary), .init(name: "c")])
+        await kids[2].tell(.crash)
+        #expect(try await hooks(log, 5) == ["c.preRestart", "t.postStop", "a.preRestart", "a.preStart", "c.preStart"])
+        #expect(kids[1].trySend(.crash) == .closed)
+        // The supervisor keeps running with the other two.
+        #expect(try await sup.ask(timeout: .seconds(5)) { .children($0) }.count == 3)
+        try await kit.expectRestarts(inOrder: [kids[0].path, kids[2].path])
+        await kit.shutdown()
+    }
+
+    @Test func aCrashDuringTheRestartBeginsItAgainInOrder() async throws {
+        let kit = ActorTestKit()
+        let (log, _, kids) = try await supervisor(kit, .oneForAll(maxRestarts: 5, within: .seconds(5)),
+                                                  [.init(name: "a"), .init(name: "b"), .init(name: "c")])
+        // c crashes while queued behind its own restart: the plan is merged and taken from the top again.
+        await kids[2].tell(.crash)
+        await kids[0].tell(.crash)
+        var seen = try await hooks(log, 6)
+        // Whatever the interleaving, every round takes down the last started first and starts in start order,
+        // and at the end all three run: each answers.
+        while seen.suffix(3) != ["a.preStart", "b.preStart", "c.preStart"] {
+            seen += try await hooks(log, 1)
+        }
+        for i in 0..<seen.count - 1 where seen[i].hasSuffix("preStart") && seen[i + 1].hasSuffix("preStart") {
+            #expect(seen[i] < seen[i + 1], "started out of order: \(seen)")
+        }
+        for kid in kids { await kid.tell(.spawnChild) }
+        #expect(Set(try await log.expectMessages(3)) == ["child.preStart"])
+        await kit.shutdown()
+    }
+
+    // MARK: restart types
+
+    @Test func aPermanentActorThatStopsItselfIsRestarted() async throws {
+        let kit = ActorTestKit()
+        let counter = try kit.spawn(Props { CounterActor() }, name: "counter")
+        await counter.tell(.increment)
+        await counter.tell(.stop)
+        try await kit.expectRestart(of: counter.path)
+        #expect(try await count(of: counter) == 0)                 // a fresh instance behind the same reference
+        await kit.shutdown()
+    }
+
+    @Test func aTransientActorThatStopsItselfStopsForGoodButIsRestartedAfterACrash() async throws {
+        let kit = ActorTestKit()
+        let counter = try kit.spawn(Props(restart: .transient) { CounterActor() }, name: "counter")
+        await counter.tell(.increment)
+        await counter.tell(.crash)
+        try await kit.expectRestart(of: counter.path)
+        await counter.tell(.stop)
+        try await kit.expectStopped(counter.path)
+        #expect(counter.trySend(.increment) == .closed)
+        await kit.shutdown()
+    }
+
+    @Test func aChildStoppedByItsParentIsNotRestartedEvenIfPermanent() async throws {
+        let kit = ActorTestKit()
+        let (log, sup, kids) = try await supervisor(kit, .oneForOne(), [.init(name: "a"), .init(name: "b")])
+        await sup.tell(.stopChild(0))
+        #expect(try await hooks(log, 1) == ["a.postStop"])
+        try await kit.expectStopped(kids[0].path)
+        #expect(kids[0].trySend(.crash) == .closed)
+        try await log.expectNoMessage(for: .milliseconds(100))
+        await kit.shutdown()
+    }
+
+    // MARK: significant children
+
+    @Test func anySignificantChildStoppingOnItsOwnStopsTheSupervisor() async throws {
+        let kit = ActorTestKit()
+        let (log, sup, kids) = try await supervisor(kit, .oneForOne(autoShutdown: .anySignificant), restart: .transient,
+                                                    [.init(name: "a"), .init(name: "s", restart: .transient, significant: true)])
+        await kids[1].tell(.stop)
+        #expect(try await hooks(log, 3) == ["s.postStop", "a.postStop", "sup.postStop"])
+        try await kit.expectStops(inOrder: [kids[1].path, kids[0].path, sup.path])
+        await kit.shutdown()
+    }
+
+    @Test func allSignificantWaitsForTheLastSignificantChild() async throws {
+        let kit = ActorTestKit()
+        let (log, sup, kids) = try await supervisor(kit, .oneForOne(autoShutdown: .allSignificant), restart: .transient,
+                                                    [.init(name: "s1", restart: .transient, significant: true),
+                                                     .init(name: "s2", restart: .temporary, significant: true)])
+        await kids[0].tell(.stop)
+        #expect(try await hooks(log, 1) == ["s1.postStop"])
+        #expect(try await sup.ask(timeout: .seconds(5)) { .children($0) }.count == 2)   // still running
+        await kids[1].tell(.crash)                                  // temporary: its crash ends it, on its own
+        #expect(try await hooks(log, 2) == ["s2.postStop", "sup.postStop"])
+        try await kit.expectStopped(sup.path)
+        await kit.shutdown()
+    }
+
+    @Test func aSignificantChildStoppedByItsParentDoesNotStopTheSupervisor() async throws {
+        let kit = ActorTestKit()
+        let (log, sup, _) = try await supervisor(kit, .oneForOne(autoShutdown: .anySignificant), restart: .transient,
+                                                 [.init(name: "s", restart: .transient, significant: true)])
+        await sup.tell(.stopChild(0))
+        #expect(try await hooks(log, 1) == ["s.postStop"])
+        #expect(try await sup.ask(timeout: .seconds(5)) { .children($0) }.count == 1)   // still running
+        await kit.shutdown()
+    }
+
+    @Test func aSignificantPermanentActorIsRefused() async throws {
+        let kit = ActorTestKit()
+        let error = #expect(throws: ActorSystemError.self) { try kit.system.spawn(Props(significant: true) { CounterActor() }, name: "x") }
+        #expect(error?.code == .permanentSignificant)
+        #expect(try kit.system.spawn(Props(restart: .transient, significant: true) { CounterActor() }, name: "x").path.name == "x")
+        await kit.shutdown()
+    }
+
+    // MARK: escalation
+
+    @Test func aSupervisorThatEscalatesStopsItsChildrenFirst() async throws {
+        let kit = ActorTestKit()
+        let (_, sup, kids) = try await supervisor(kit, .oneForOne(maxRestarts: 0), [.init(name: "a"), .init(name: "b")])
+        await kids[0].tell(.crash)
+        try await kit.expectStops(inOrder: [kids[1].path, kids[0].path])
+        // Only then does the supervisor fail (and its own supervisor restart it).
+        try await kit.expectEvent("the supervisor's failure") { if case .failed(sup.path, _) = $0 { true } else { false } }
+        try await kit.expectRestart(of: sup.path)
+        await kit.shutdown()
+    }
+}
