@@ -89,6 +89,26 @@ final class AlwaysTransient: ActorBehavior {
 
 /// Stopping is ordered (last started, first stopped), bounded (shutdown timeouts) and complete (nothing
 /// waits on a sleep, no bookkeeping outlives an actor). docs/ARCHITECTURE.md, "Stopping".
+/// Awaits something that honours cancellation (a long sleep) when told to; logs how its handler ended.
+final class Sleeper: ActorBehavior {
+    enum Message: Sendable { case sleep(Duration), nap(ReplyTo<Bool>) }
+    let name: String
+    let log: EventLog
+    init(name: String, log: EventLog) { self.name = name; self.log = log }
+    func receive(_ message: Message, context: ActorContext<Message>) async throws {
+        switch message {
+        case .sleep(let duration):
+            log.append("sleeping \(name)")
+            do { try await Task.sleep(for: duration) } catch { log.append("cancelled \(name)"); throw error }
+        case .nap(let reply):
+            // True when the handler's task was not cancelled (a worker whose task was cancelled for another
+            // cell's forced stop must not run it).
+            reply.send((try? await Task.sleep(for: .milliseconds(1))) != nil)
+        }
+    }
+    func postStop(context: ActorContext<Message>) async { log.append("stopped \(name)") }
+}
+
 @Suite struct StoppingTests {
     /// One at a time: each child's stop (which takes a while) ends before the next one's begins.
     @Test func childrenStopOneAtATimeInReverseStartOrder() async throws {
@@ -125,6 +145,50 @@ final class AlwaysTransient: ActorBehavior {
         #expect(deadLettered, "what it had queued is dead-lettered with the reason")
         gate.open()                                           // its handler returns: it runs its stop after all
         try await eventually(within: .seconds(10), "the given-up child to run postStop") { log.all.contains("stopped stuck") }
+    }
+
+    /// Past its shutdown timeout, a child's handler is cancelled: one awaiting something cancellable returns,
+    /// the child runs postStop, and the workers go on without cancelled tasks.
+    @Test func aChildThatDoesNotStopInTimeHasItsHandlerCancelledAndRunsItsStop() async throws {
+        let kit = ActorTestKit()
+        let log = EventLog()
+        let sleeper = try kit.spawn(Props(restart: .transient, shutdownTimeout: .milliseconds(200)) { Sleeper(name: "s", log: log) },
+                                    name: "sleeper")
+        await sleeper.tell(.sleep(.seconds(3600)))
+        await sleeper.tell(.sleep(.seconds(1)))                   // queued: becomes a dead letter
+        try await eventually(within: .seconds(10), "the handler to sleep") { log.all == ["sleeping s"] }
+        #expect(await outcome(within: .seconds(10)) { await kit.shutdown() } != nil)
+        #expect(kit.system.notStoppedInTime == [sleeper.path])
+        try await eventually(within: .seconds(10), "the cancelled handler to return and the stop to run") {
+            log.all == ["sleeping s", "cancelled s", "stopped s"]
+        }
+        // The worker whose task was cancelled was replaced: handlers run after it are not cancelled.
+        let next = ActorTestKit()
+        let nappers = try (0..<20).map { i in try next.spawn(Props { Sleeper(name: "n\(i)", log: EventLog()) }, name: "n\(i)") }
+        for napper in nappers { #expect(try await napper.ask(timeout: .seconds(10)) { .nap($0) }) }
+        await next.shutdown()
+    }
+
+    /// The worker whose task was cancelled for a forced stop ends and is replaced: no later slice runs in a
+    /// cancelled task. (A dispatcher of one worker, so that the slices after the cancel would run on it.)
+    @Test func aWorkerWhoseHandlerWasCancelledIsReplaced() async throws {
+        let dispatcher = Dispatcher(workers: 1)
+        let entered = Recorder.Counter()
+        let cancelled = Mutex<[Bool]>([])
+        let stuck = Runnable {
+            entered.increment()
+            let interrupted = (try? await Task.sleep(for: .seconds(3600))) == nil
+            cancelled.withLock { $0.append(interrupted) }
+            return false
+        }
+        dispatcher.schedule(stuck)
+        try await eventually(within: .seconds(10), "the slice to start") { entered.value == 1 }
+        dispatcher.cancelHandler(of: stuck)
+        try await eventually(within: .seconds(10), "the cancelled slice to end") { cancelled.withLock { $0.count } == 1 }
+        for _ in 0..<20 { dispatcher.schedule(Runnable { cancelled.withLock { $0.append(Task.isCancelled) }; return false }) }
+        try await eventually(within: .seconds(10), "the later slices to run") { cancelled.withLock { $0.count } == 21 }
+        #expect(cancelled.withLock { $0 } == [true] + Array(repeating: false, count: 20))
+        try await eventually(within: .seconds(10), "one worker, as before") { dispatcher.workerCount == 1 }
     }
 
     /// A supervisor given up on gives up on its children too: each still runs its stop, none is left running.

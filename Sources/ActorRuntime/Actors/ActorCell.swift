@@ -118,6 +118,11 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     /// message path's frame stays small.
     @inline(never)
     private func recover(_ message: B.Message, from error: any Error, attempt: Int = 1) async {
+        if mailbox.givenUp.load(ordering: .relaxed) {        // a forced stop cancelled the handler: not a crash
+            deadLetter(message, reason: "recipient did not stop within its shutdown timeout; its handler was cancelled: \(error)",
+                       attempts: attempt)
+            return
+        }
         let policy = props.failurePolicy
         switch policy.classify(error) {
         case .transient where policy.retry.shouldRetry(afterAttempt: attempt):

@@ -294,16 +294,21 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
 
     /// Closes the mailbox of an actor whose parent gave up waiting for it to stop: what is queued becomes
     /// dead letters with `reason`, queued watch requests are answered. The cell is told (``givenUp``, and a
-    /// pending system message so that it leaves its batch) and, if idle, scheduled: it runs its own stop
-    /// when its handler returns. The references between mailbox and cell stay until then, since a sender
-    /// may be waking the cell through them right now.
+    /// pending system message so that it leaves its batch) and, if idle, scheduled; if its handler runs now,
+    /// that handler's task is cancelled (``Dispatcher/cancelHandler(of:)``). It runs its own stop when its
+    /// handler returns. The references between mailbox and cell stay until then, since a sender may be
+    /// waking the cell through them right now.
     func forceClose(reason: String) {
         givenUp.store(true, ordering: .relaxed)
         systemPending.add(1, ordering: .releasing)
         let (queued, wake) = drain(keepingOwners: true)
         for message in queued.user { deadLetters.publish(DeadLetter(recipient: path, message: message, reason: reason)) }
         for case .watch(let watcher) in queued.system { watcher.sendSystem(.terminated(path, id)) }
-        if let (dispatcher, cell) = wake { dispatcher.schedule(cell) }
+        if let (dispatcher, cell) = wake {
+            dispatcher.schedule(cell)
+        } else if let (dispatcher, cell) = state.withLock({ $0.owners }) {
+            dispatcher.cancelHandler(of: cell)                 // running: its handler is cancelled
+        }
     }
 
     /// Closes and empties the mailbox in one critical section; an idle cell is taken off idle (and returned,

@@ -42,8 +42,11 @@ public final class Dispatcher: Sendable {
         let slices = Atomic<UInt64>(0)
         /// The cell this worker runs now (its `Runnable`'s address), 0 between slices. With `slices`
         /// unchanged for a monitor tick, its handler is stuck (awaiting), not merely waiting for a thread;
-        /// and a full mailbox admits its own cell's sends (``Dispatcher/currentTaskRuns(_:)``).
+        /// and a full mailbox admits its own cell's sends (``Dispatcher/currentTaskRuns(_:)``). Its low bit
+        /// (addresses are aligned) marks a slice whose handler was cancelled (``cancelHandler(of:)``).
         let running = Atomic<UInt>(0)
+        /// The task of the worker polling this queue, to cancel a handler that would not stop.
+        let task = Mutex<Task<Void, Never>?>(nil)
         /// Slices run in a row from the front; past ``maxStreak`` the worker takes the oldest instead.
         @exclusivity(unchecked) nonisolated(unsafe) var streak = 0
         /// Slices this worker looked for; every ``injectionInterval``-th look starts at the injection queue.
@@ -211,10 +214,29 @@ public final class Dispatcher: Sendable {
             s.queues.append(q)
             return q
         }
-        Task.detached { [self] in
+        let task = Task.detached { [self] in
             queue.owner.store(Self.taskIdentity(), ordering: .relaxed)
-            await Self.$currentQueue.withValue(.passUnretained(queue)) { await work(queue) }
+            let cancelled = await Self.$currentQueue.withValue(.passUnretained(queue)) { await work(queue) }
             retire(queue)
+            // Its task stays cancelled, so the worker ends and a fresh one takes its place (same count).
+            if cancelled { startWorker() }
+        }
+        queue.task.withLock { $0 = task }
+    }
+
+    /// Cancels the task running `cell`'s handler now, if one does: for an actor that did not stop within its
+    /// shutdown timeout, so that a handler awaiting something cancellable returns and the actor runs its
+    /// stop. The worker ends after that slice (a task's cancellation cannot be undone) and is replaced; a
+    /// slice that ends before the cancel is marked is left alone, so no other cell's handler is cancelled.
+    func cancelHandler(of cell: Runnable) {
+        let address = UInt(bitPattern: Unmanaged.passUnretained(cell).toOpaque())
+        for queue in shared.withLock({ $0.queues }) where queue.running.load(ordering: .relaxed) == address {
+            // Read before marking: a worker taking this queue after the mark is not the one to cancel.
+            let task = queue.task.withLock { $0 }
+            if queue.running.compareExchange(expected: address, desired: address | 1, ordering: .acquiringAndReleasing).exchanged {
+                task?.cancel()
+            }
+            return
         }
     }
 
@@ -222,6 +244,7 @@ public final class Dispatcher: Sendable {
     /// nothing is queued anywhere, and only it pushes to its queue); anything found is handed on anyway.
     private func retire(_ queue: WorkerQueue) {
         queue.owner.store(0, ordering: .relaxed)
+        queue.task.withLock { $0 = nil }
         var leftovers: [Runnable] = []
         if let next = queue.next.exchange(nil, ordering: .acquiringAndReleasing) { leftovers.append(next.takeRetainedValue()) }
         leftovers += queue.cells.withLock { cells in
@@ -237,7 +260,8 @@ public final class Dispatcher: Sendable {
         for runnable in leftovers { schedule(runnable) }
     }
 
-    private func work(_ queue: WorkerQueue) async {
+    /// Runs cells until the worker retires (false) or a handler it ran was cancelled (true).
+    private func work(_ queue: WorkerQueue) async -> Bool {
         var sinceYield = 0
         while true {
             // A worker that always finds work never suspends, and would hold its thread of Swift's cooperative
@@ -251,7 +275,7 @@ public final class Dispatcher: Sendable {
             var next = find(queue)
             if next == nil {
                 switch await park() {
-                case .retire: return
+                case .retire: return false
                 case .run(let r): next = r
                 case .look: continue
                 }
@@ -260,11 +284,14 @@ public final class Dispatcher: Sendable {
             queue.running.store(UInt(bitPattern: Unmanaged.passUnretained(runnable).toOpaque()), ordering: .relaxed)
             let more = await runnable.runSlice()
             queue.slices.add(1, ordering: .relaxed)
-            queue.running.store(0, ordering: .relaxed)
+            // An exchange, not a store: a cancelHandler marking this slice either comes first (seen here)
+            // or finds 0 and cancels nothing.
+            let cancelled = queue.running.exchange(0, ordering: .acquiringAndReleasing) & 1 != 0
             if more {
                 queue.cells.withLock { $0.append(runnable) }        // fairness: behind the others
                 queue.count.add(1, ordering: .sequentiallyConsistent)
             }
+            if cancelled { return true }
         }
     }
 
