@@ -38,7 +38,7 @@ public final class Dispatcher: Sendable {
         /// Cells queued here (deque and `next`); per worker, so the hot path never writes a cache line
         /// another core uses.
         let count = Atomic<Int>(0)
-        /// Slices this worker finished (the monitor's sign of progress).
+        /// Slices this queue's workers finished (the monitor's sign of progress); written by its worker only.
         let slices = Atomic<UInt64>(0)
         /// The cell this worker runs now (its `Runnable`'s address), 0 between slices. With `slices`
         /// unchanged for a monitor tick, its handler is stuck (awaiting), not merely waiting for a thread;
@@ -263,6 +263,7 @@ public final class Dispatcher: Sendable {
     /// Runs cells until the worker retires (false) or a handler it ran was cancelled (true).
     private func work(_ queue: WorkerQueue) async -> Bool {
         var sinceYield = 0
+        var finished = queue.slices.load(ordering: .relaxed)       // only this worker writes it: no RMW per slice
         while true {
             // A worker that always finds work never suspends, and would hold its thread of Swift's cooperative
             // pool (one per core) for good, starving every other task of the process (HTTP handlers, timers,
@@ -283,7 +284,8 @@ public final class Dispatcher: Sendable {
             guard let runnable = next else { continue }
             queue.running.store(UInt(bitPattern: Unmanaged.passUnretained(runnable).toOpaque()), ordering: .relaxed)
             let more = await runnable.runSlice()
-            queue.slices.add(1, ordering: .relaxed)
+            finished &+= 1
+            queue.slices.store(finished, ordering: .relaxed)
             // An exchange, not a store: a cancelHandler marking this slice either comes first (seen here)
             // or finds 0 and cancels nothing.
             let cancelled = queue.running.exchange(0, ordering: .acquiringAndReleasing) & 1 != 0
