@@ -30,9 +30,12 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // The actor runtime: no broker, database or HTTP code may be imported here.
+        // The running task's identity without retaining it (Dispatcher's check that a task is a worker).
+        .target(name: "CTaskIdentity"),
         .target(
             name: "ActorRuntime",
             dependencies: [
+                "CTaskIdentity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),

@@ -1,3 +1,4 @@
+import CTaskIdentity
 import DequeModule
 import Foundation
 import Synchronization
@@ -69,14 +70,13 @@ public final class Dispatcher: Sendable {
     /// queue is kept for the next worker), so a copy that outlives its worker still points to a queue.
     @TaskLocal static var currentQueue: Unmanaged<WorkerQueue>?
 
-    /// The current task's address, 0 outside a task. Two tasks alive at once never share it.
+    /// The current task's address, 0 outside a task. Two tasks alive at once never share it. Read with the
+    /// runtime's own entry point (`swift_task_getCurrent`, through CTaskIdentity), which hands the pointer
+    /// out unretained: `withUnsafeCurrentTask` retains and releases the task on every call, a tenth of a
+    /// ping-pong message's cost.
     @inline(__always)
-    static func taskIdentity() -> UInt {
-        withUnsafeCurrentTask { task in
-            guard let task else { return 0 }
-            return unsafeBitCast(task, to: UInt.self)       // one pointer: the task object
-        }
-    }
+    static func taskIdentity() -> UInt { UInt(troupe_current_task_identity()) }
+
     static let maxStreak = 16
     /// Work queued from outside the workers (HTTP handlers, timers, restarts) is taken at least every this
     /// many slices, even while local work keeps every worker busy (Go checks its global queue every 61 ticks).
