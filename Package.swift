@@ -39,11 +39,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
-            ],
-            // The message path is generic over each actor's behaviour; cross-module optimisation lets
-            // client modules specialise it (2-4x on troupe-bench local). Unsafe flags keep a remote
-            // package from depending on Troupe by version: to be replaced by @inlinable on the hot path.
-            swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+            ]
+            // No unsafe flags, so that a package can depend on ActorRuntime by version: the message path is
+            // @inlinable instead, and a client module specialises it for its behaviours.
         ),
         // Test kit for ActorRuntime users: probes, event expectations, deadlines.
         .target(

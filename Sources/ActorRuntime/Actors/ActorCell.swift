@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// Hosts one actor: owns its behaviour instance, handles its messages in slices run by a
 /// ``Dispatcher`` worker, and carries out the lifecycle (start, failure, restart, stop) and its duties
@@ -7,25 +8,29 @@ import Logging
 /// `@unchecked Sendable`: at most one worker runs a cell at a time. The cell is handed over only through
 /// its mailbox's idle flag (set and cleared under the mailbox lock) and the dispatcher's queue, which
 /// also order the memory accesses. Other actors reach it only through its ``Mailbox``.
+///
+/// The message path (`runSlice`, `deliver`) is inlinable, so that the module defining a behaviour specialises
+/// it for that behaviour's message type; the rest (lifecycle, supervision) runs unspecialised, out of line.
+@usableFromInline
 final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     /// Messages a slice handles at most before the worker moves on to other cells (fairness).
-    static var sliceBudget: Int { 64 }
+    @inlinable static var sliceBudget: Int { 64 }
 
     let props: Props<B>
-    let mailbox: Mailbox<B.Message>
+    @usableFromInline let mailbox: Mailbox<B.Message>
     let logger: Logger
-    @exclusivity(unchecked) private var behavior: B?
-    @exclusivity(unchecked) private var context: ActorContext<B.Message>!
+    @usableFromInline @exclusivity(unchecked) var behavior: B?
+    @usableFromInline @exclusivity(unchecked) var context: ActorContext<B.Message>!
     // Hot path state, touched only by the worker running this cell: no dynamic exclusivity checks.
-    @exclusivity(unchecked) private var batch: [B.Message?] = []
-    @exclusivity(unchecked) private var cursor = 0
-    @exclusivity(unchecked) private var systemBatch: [SystemMessage] = []
+    @usableFromInline @exclusivity(unchecked) var batch: [B.Message?] = []
+    @usableFromInline @exclusivity(unchecked) var cursor = 0
+    @usableFromInline @exclusivity(unchecked) var systemBatch: [SystemMessage] = []
     private var lastFailure: (any Error)?
     private var pendingRestart: (reason: String, delay: Duration)?
     private var restartGeneration: UInt64 = 0
-    private var started = false
+    @usableFromInline var started = false
     /// A message that failed transiently and waits out its backoff; user messages wait behind it.
-    private var retrying: PendingRetry?
+    @usableFromInline var retrying: PendingRetry?
     /// Timer messages that fired during a retry backoff, delivered once the retried message is done.
     private var heldTimerMessages: [B.Message] = []
     private var retryGeneration: UInt64 = 0
@@ -41,7 +46,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     /// terminates its children before it exits).
     private var pendingEscalation: (any Error)?
 
-    private struct PendingRetry {
+    @usableFromInline
+    struct PendingRetry {
         let message: B.Message
         /// The attempt the retry will be.
         let attempt: Int
@@ -49,8 +55,9 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         let timer: DeadlineTimer.Token
     }
 
-    override var selfHandle: any SystemMessageTarget { mailbox }
+    @usableFromInline override var selfHandle: any SystemMessageTarget { mailbox }
 
+    @usableFromInline
     init(props: Props<B>, mailbox: Mailbox<B.Message>, system: ActorSystem, parent: (any SystemMessageTarget)?) {
         self.props = props
         self.mailbox = mailbox
@@ -63,6 +70,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
 
     // MARK: the loop
 
+    @inlinable
     func runSlice() async -> Bool {
         if !started {
             started = true
@@ -103,7 +111,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     }
 
     /// Hands one message to the behaviour, applying the failure policy to what it throws.
-    private func deliver(_ message: B.Message) async {
+    @inlinable
+    func deliver(_ message: B.Message) async {
         guard let behavior else { return }
         do {
             try await behavior.receive(message, context: context)
@@ -116,8 +125,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     /// unclassified. The backoff is a timer, not a sleep: meanwhile the cell handles system messages (stop,
     /// restart, supervision) and holds back user messages, so their order is kept. Out of line, so that the
     /// message path's frame stays small.
-    @inline(never)
-    private func recover(_ message: B.Message, from error: any Error, attempt: Int = 1) async {
+    @inline(never) @usableFromInline
+    func recover(_ message: B.Message, from error: any Error, attempt: Int = 1) async {
         if mailbox.givenUp.load(ordering: .relaxed) {        // a forced stop cancelled the handler: not a crash
             deadLetter(message, reason: "recipient did not stop within its shutdown timeout; its handler was cancelled: \(error)",
                        attempts: attempt)
@@ -180,8 +189,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
 
     /// Out of line: system messages carry types of unknown size (clock instants), whose buffers would
     /// otherwise be allocated on every slice.
-    @inline(never)
-    private func handleSystemBatch() async {
+    @inline(never) @usableFromInline
+    func handleSystemBatch() async {
         for message in systemBatch { await handleSystem(message) }
         systemBatch.removeAll(keepingCapacity: true)
     }
@@ -255,8 +264,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private var lastFailureDescription = ""
     private var lastDelay: Duration = .zero
 
-    @inline(never)
-    private func startInstance(restartReason: String?, delay: Duration) async {
+    @inline(never) @usableFromInline
+    func startInstance(restartReason: String?, delay: Duration) async {
         let fresh = props.factory()
         behavior = fresh
         lastFailure = nil
@@ -435,7 +444,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
 
     /// `context.stop()`: a permanent actor ends only to be restarted (OTP restarts a permanent child whatever
     /// its exit reason); a transient or temporary one, or one without a parent, stops for good.
-    private func stopItself() async {
+    @usableFromInline
+    func stopItself() async {
         stopSelfRequested = false
         guard props.restart == .permanent, let parent, phase == .running || phase == .starting else {
             return await beginStop()
@@ -517,7 +527,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
 
     /// The parent gave up waiting for this actor: its children are given up on too (each runs its own stop
     /// when it can), then it stops.
-    private func stopGivenUp() async {
+    @usableFromInline
+    func stopGivenUp() async {
         if let waiting = stoppingChild { DeadlineTimer.shared.cancel(waiting.timer) }
         stoppingChild = nil
         for child in children.reversed() {

@@ -9,7 +9,7 @@ public final class ActorContext<Message: Sendable> {
     public let timers: TimerScheduler<Message>
     /// A logger carrying `troupe.actor.path`.
     public var logger: Logger
-    unowned let core: CellCore
+    @usableFromInline unowned let core: CellCore
 
     init(myself: ActorRef<Message>, core: CellCore, logger: Logger) {
         self.myself = myself
@@ -28,6 +28,7 @@ public final class ActorContext<Message: Sendable> {
     public var children: [ActorPath] { core.children.map(\.path) }
 
     /// Starts a child supervised by this actor (name generated when nil).
+    @inlinable
     public func spawn<C: ActorBehavior>(_ props: Props<C>, name: String? = nil) throws(ActorSystemError) -> ActorRef<C.Message> {
         try core.spawnChild(props, name: name)
     }

@@ -1,9 +1,9 @@
 /// A handle to send messages to an actor. Stays valid across restarts; once the actor has stopped,
 /// messages sent to it become dead letters.
 public struct ActorRef<Message: Sendable>: Sendable, Hashable, CustomStringConvertible {
-    let mailbox: Mailbox<Message>
+    @usableFromInline let mailbox: Mailbox<Message>
 
-    init(_ mailbox: Mailbox<Message>) { self.mailbox = mailbox }
+    @usableFromInline init(_ mailbox: Mailbox<Message>) { self.mailbox = mailbox }
 
     /// Where the actor lives.
     public var path: ActorPath { mailbox.path }
@@ -13,12 +13,13 @@ public struct ActorRef<Message: Sendable>: Sendable, Hashable, CustomStringConve
 
     /// Sends a message, suspending while the mailbox is full (backpressure). Messages from one sender
     /// arrive in the order sent. To a stopped actor, the message becomes a dead letter.
+    @inlinable
     public func tell(_ message: consuming Message) async {
         _ = await mailbox.send(message)
     }
 
     /// Offers a message without waiting: `.full` leaves it with the caller, `.closed` dead-letters it.
-    @discardableResult
+    @inlinable @discardableResult
     public func trySend(_ message: consuming Message) -> EnqueueResult { mailbox.offer(message) }
 
     /// Sends a message that carries a ``ReplyTo`` and waits for the answer.

@@ -55,8 +55,8 @@ public final class ActorSystem: Sendable {
     public let events: EventStream
     /// Where undeliverable messages go.
     public let deadLetters: DeadLetterOffice
-    private let guardian: Mailbox<Never>
-    private let dispatcher: Dispatcher
+    @usableFromInline let guardian: Mailbox<Never>
+    @usableFromInline let dispatcher: Dispatcher
     private let state = Mutex(TerminationState())
 
     /// The path top-level actors live under.
@@ -76,24 +76,39 @@ public final class ActorSystem: Sendable {
     }
 
     /// Starts a top-level actor at `/user/<name>`, supervised by the guardian.
+    /// Inlinable (as the message path it starts): a client module specialises the actor's cell for its behaviour.
+    @inlinable
     public func spawn<B: ActorBehavior>(_ props: Props<B>, name: String) throws(ActorSystemError) -> ActorRef<B.Message> {
+        let path = try reserveTopLevelName(name, significantPermanent: props.significant && props.restart == .permanent)
+        let mailbox = Mailbox<B.Message>(id: .next(), path: path, capacity: props.mailboxCapacity,
+                                         pushTimeout: props.mailboxPushTimeout, deadLetters: deadLetters)
+        try adoptTopLevel(ChildRecord(handle: mailbox, props: props))
+        launch(props, mailbox: mailbox, parent: guardian)
+        return ActorRef(mailbox)
+    }
+
+    /// The checks of ``spawn(_:name:)``: a valid, free name, a system still accepting actors.
+    @usableFromInline
+    func reserveTopLevelName(_ name: String, significantPermanent: Bool) throws(ActorSystemError) -> ActorPath {
         guard ActorPath.isValidName(name) else { throw .invalidName(name) }
         let path = Self.userPath.appending(name)
-        guard !(props.significant && props.restart == .permanent) else { throw .permanentSignificant(path) }
+        guard !significantPermanent else { throw .permanentSignificant(path) }
         let error = state.withLock { s -> ActorSystemError? in
             guard s.accepting else { return .notRunning(Self.userPath) }
             guard s.topLevelNames.insert(name).inserted else { return .duplicateName(path) }
             return nil
         }
         if let error { throw error }
-        let mailbox = Mailbox<B.Message>(id: .next(), path: path, capacity: props.mailboxCapacity,
-                                         pushTimeout: props.mailboxPushTimeout, deadLetters: deadLetters)
-        guard guardian.sendSystem(.adopt(ChildRecord(handle: mailbox, props: props))) else {
-            releaseTopLevelName(name)
+        return path
+    }
+
+    /// Hands a new top-level actor to the guardian; its name is released when the guardian has stopped.
+    @usableFromInline
+    func adoptTopLevel(_ record: ChildRecord) throws(ActorSystemError) {
+        guard guardian.sendSystem(.adopt(record)) else {
+            releaseTopLevelName(record.path.name)
             throw .notRunning(Self.userPath)
         }
-        launch(props, mailbox: mailbox, parent: guardian)
-        return ActorRef(mailbox)
     }
 
     /// Stops every actor and waits until all have stopped: each supervisor stops its children one at a time,
@@ -127,6 +142,7 @@ public final class ActorSystem: Sendable {
 
     // MARK: internals
 
+    @inlinable
     func startCell<B: ActorBehavior>(_ props: Props<B>, path: ActorPath, parent: any SystemMessageTarget) -> Mailbox<B.Message> {
         let mailbox = Mailbox<B.Message>(id: .next(), path: path, capacity: props.mailboxCapacity,
                                          pushTimeout: props.mailboxPushTimeout, deadLetters: deadLetters)
@@ -134,7 +150,8 @@ public final class ActorSystem: Sendable {
         return mailbox
     }
 
-    private func launch<B: ActorBehavior>(_ props: Props<B>, mailbox: Mailbox<B.Message>, parent: (any SystemMessageTarget)?) {
+    @inlinable
+    func launch<B: ActorBehavior>(_ props: Props<B>, mailbox: Mailbox<B.Message>, parent: (any SystemMessageTarget)?) {
         let cell = ActorCell(props: props, mailbox: mailbox, system: self, parent: parent)
         let runnable = Runnable { await cell.runSlice() }
         mailbox.attach(cell: runnable, dispatcher: dispatcher)

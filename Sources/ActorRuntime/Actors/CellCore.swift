@@ -1,6 +1,8 @@
 /// The non-generic half of an actor cell: its place in the tree, its children, its watchers.
 /// Confined to the cell's run loop, like the behaviour it hosts.
+@usableFromInline
 class CellCore {
+    @usableFromInline
     enum Phase: Equatable {
         case starting
         case running
@@ -13,19 +15,19 @@ class CellCore {
         case terminated
     }
 
-    let system: ActorSystem
+    @usableFromInline let system: ActorSystem
     let parent: (any SystemMessageTarget)?
     let strategy: SupervisorStrategy
     var window: RestartWindow
-    @exclusivity(unchecked) var phase: Phase = .starting
-    var children: [ChildRecord] = []
+    @usableFromInline @exclusivity(unchecked) var phase: Phase = .starting
+    @usableFromInline var children: [ChildRecord] = []
     var watchers: [ActorID: any SystemMessageTarget] = [:]
     /// Whom this actor watches: told `unwatch` when it restarts or stops, so no watcher outlives its watch.
     var watching: [ActorID: any SystemMessageTarget] = [:]
-    @exclusivity(unchecked) var stopSelfRequested = false
+    @usableFromInline @exclusivity(unchecked) var stopSelfRequested = false
     private var generatedNames = 0
 
-    var selfHandle: any SystemMessageTarget { fatalError("subclass") }
+    @usableFromInline var selfHandle: any SystemMessageTarget { fatalError("subclass") }
     var path: ActorPath { selfHandle.path }
 
     init(system: ActorSystem, parent: (any SystemMessageTarget)?, strategy: SupervisorStrategy) {
@@ -35,7 +37,18 @@ class CellCore {
         self.window = RestartWindow(strategy.intensity)
     }
 
+    /// Inlinable: a client module specialises the child's cell for its behaviour.
+    @inlinable
     func spawnChild<C: ActorBehavior>(_ props: Props<C>, name: String?) throws(ActorSystemError) -> ActorRef<C.Message> {
+        let childPath = try reserveChildPath(name, significantPermanent: props.significant && props.restart == .permanent)
+        let mailbox = system.startCell(props, path: childPath, parent: selfHandle)
+        children.append(ChildRecord(handle: mailbox, props: props))
+        return ActorRef(mailbox)
+    }
+
+    /// The checks of ``spawnChild(_:name:)``: running, a valid and free name (generated when nil).
+    @usableFromInline
+    func reserveChildPath(_ name: String?, significantPermanent: Bool) throws(ActorSystemError) -> ActorPath {
         guard phase == .running || phase == .starting else { throw .notRunning(path) }
         let childName: String
         if let name {
@@ -47,9 +60,7 @@ class CellCore {
         }
         let childPath = path.appending(childName)
         guard !children.contains(where: { $0.path == childPath }) else { throw .duplicateName(childPath) }
-        guard !(props.significant && props.restart == .permanent) else { throw .permanentSignificant(childPath) }
-        let mailbox = system.startCell(props, path: childPath, parent: selfHandle)
-        children.append(ChildRecord(handle: mailbox, props: props))
-        return ActorRef(mailbox)
+        guard !significantPermanent else { throw .permanentSignificant(childPath) }
+        return childPath
     }
 }

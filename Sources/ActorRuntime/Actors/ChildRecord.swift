@@ -1,4 +1,5 @@
 /// A supervisor's bookkeeping for one child, in start order.
+@usableFromInline
 struct ChildRecord: Sendable {
     let handle: any SystemMessageTarget
     let restart: RestartType
@@ -15,6 +16,7 @@ struct ChildRecord: Sendable {
     var id: ActorID { handle.id }
     var path: ActorPath { handle.path }
 
+    @usableFromInline
     init<B>(handle: any SystemMessageTarget, props: Props<B>) {
         self.handle = handle
         self.restart = props.restart

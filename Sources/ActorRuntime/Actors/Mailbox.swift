@@ -11,53 +11,60 @@ import Synchronization
 /// The consumer takes the whole queue at once by swapping arrays, so in steady state no message costs an
 /// allocation and the consumer pays one lock per batch. System messages have their own queue, go first,
 /// and are never refused by capacity.
+@usableFromInline
 final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
-    struct Waiter {
-        var id: UInt64
-        var message: Message
-        var continuation: UnsafeContinuation<Admission, Never>
+    @usableFromInline
+    struct Waiter: Sendable {
+        @usableFromInline var id: UInt64
+        @usableFromInline var message: Message
+        @usableFromInline var continuation: UnsafeContinuation<Admission, Never>
     }
 
     /// How to wake the cell: a view without reference counting (the state keeps both alive), so that
     /// waking a cell touches no shared reference count.
-    struct Runner {
-        let dispatcher: Unmanaged<Dispatcher>
-        let cell: Unmanaged<Runnable>
+    @usableFromInline
+    struct Runner: Sendable {
+        @usableFromInline let dispatcher: Unmanaged<Dispatcher>
+        @usableFromInline let cell: Unmanaged<Runnable>
         /// `_withUnsafeGuaranteedRef`: the call neither retains nor releases the dispatcher, whose
         /// reference count every core would otherwise write on every wake-up.
+        @inlinable
         func wake() {
             dispatcher._withUnsafeGuaranteedRef { d in cell._withUnsafeGuaranteedRef { d.schedule($0) } }
         }
     }
 
+    @usableFromInline
     struct State: ~Copyable {
         /// Optional so that the consumer can move each message out (`take()`) instead of copying it.
-        var user: [Message?] = []
+        @usableFromInline var user: [Message?] = []
         /// Messages taken by the consumer and not yet all handled; they count against capacity.
-        var inFlight = 0
-        var system: [SystemMessage] = []
-        var blocked = Deque<Waiter>()
+        @usableFromInline var inFlight = 0
+        @usableFromInline var system: [SystemMessage] = []
+        @usableFromInline var blocked = Deque<Waiter>()
         /// The cell is not scheduled: the next message (a user one only if `idleWantsUser`) schedules it.
-        var idle = false
-        var idleWantsUser = false
-        var closed = false
+        @usableFromInline var idle = false
+        @usableFromInline var idleWantsUser = false
+        @usableFromInline var closed = false
         /// Who runs the cell, and the cell; cleared on close (the two refer to each other).
-        var owners: (Dispatcher, Runnable)?
-        var runner: Runner?
+        @usableFromInline var owners: (Dispatcher, Runnable)?
+        @usableFromInline var runner: Runner?
+        init() {}
     }
 
-    let id: ActorID
-    let path: ActorPath
-    let capacity: Int
+    @usableFromInline let id: ActorID
+    @usableFromInline let path: ActorPath
+    @usableFromInline let capacity: Int
     /// How long another actor's handler may wait for room before its message is dead-lettered.
     let pushTimeout: Duration?
-    private let state: Mutex<State>
-    private let systemPending = Atomic<Int>(0)
+    @usableFromInline let state: Mutex<State>
+    @usableFromInline let systemPending = Atomic<Int>(0)
     /// Set when the parent gave up waiting for this actor to stop (``forceClose(reason:)``).
-    let givenUp = Atomic<Bool>(false)
+    @usableFromInline let givenUp = Atomic<Bool>(false)
     private let waiterIDs = Atomic<UInt64>(0)
     let deadLetters: DeadLetterOffice
 
+    @usableFromInline
     init(id: ActorID, path: ActorPath, capacity: Int, pushTimeout: Duration? = nil, deadLetters: DeadLetterOffice) {
         precondition(capacity > 0, "mailbox capacity must be positive")
         self.id = id
@@ -69,6 +76,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     }
 
     /// Connects the mailbox to its cell and the dispatcher that runs it.
+    @usableFromInline
     func attach(cell: Runnable, dispatcher: Dispatcher) {
         state.withLock {
             $0.owners = (dispatcher, cell)
@@ -79,7 +87,8 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     // MARK: producers
 
     /// Enqueues without waiting; a message that was not enqueued is handed back.
-    private func tryEnqueue(_ message: consuming Message) -> (EnqueueResult, Message?) {
+    @inlinable
+    func tryEnqueue(_ message: consuming Message) -> (EnqueueResult, Message?) {
         var pending: Message? = consume message
         var wake: Runner?
         let result = state.withLock { s -> EnqueueResult in
@@ -94,6 +103,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     }
 
     /// Enqueues without waiting; to a stopped actor, the message becomes a dead letter.
+    @inlinable
     func offer(_ message: consuming Message) -> EnqueueResult {
         let (result, rest) = tryEnqueue(message)
         if result == .closed, let rest { deadLetterStopped(rest) }
@@ -101,6 +111,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     }
 
     /// What became of a message a sender waited to enqueue.
+    @usableFromInline
     enum Admission: Sendable, Equatable {
         case admitted
         /// The actor has stopped.
@@ -115,7 +126,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     /// actor has stopped, the push timeout passed (a sender that is another actor's handler), or the
     /// sender's task was cancelled; the message is then a dead letter with the reason. Inlined: the common
     /// case is a plain call with no async frame.
-    @inline(__always)
+    @inlinable
     func send(_ message: consuming Message) async -> Bool {
         let (result, rest) = tryEnqueue(message)
         guard let message = rest else { return true }
@@ -135,8 +146,8 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     }
 
     /// The mailbox was full or closed: admit a send from the actor's own handler, or wait for room.
-    @inline(never)
-    private func sendRefused(_ message: Message, _ result: EnqueueResult, deadline: ContinuousClock.Instant?) async -> Admission {
+    @inline(never) @usableFromInline
+    func sendRefused(_ message: Message, _ result: EnqueueResult, deadline: ContinuousClock.Instant?) async -> Admission {
         if result == .closed { return .closed }
         // This actor's own handler: nobody else would ever make room.
         if let cell = state.withLock({ $0.owners?.1 }), Dispatcher.currentTaskRuns(cell) {
@@ -208,7 +219,8 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     }
 
     /// A message that was not admitted.
-    private func deadLetterRefused(_ message: Message, _ admission: Admission) {
+    @usableFromInline
+    func deadLetterRefused(_ message: Message, _ admission: Admission) {
         switch admission {
         case .admitted: return
         case .closed: deadLetterStopped(message)
@@ -221,11 +233,12 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     }
 
     /// A message for an actor that has stopped.
-    private func deadLetterStopped(_ message: Message) {
+    @usableFromInline
+    func deadLetterStopped(_ message: Message) {
         deadLetters.publish(DeadLetter(recipient: path, message: message, reason: "recipient stopped"))
     }
 
-    @discardableResult
+    @usableFromInline @discardableResult
     func sendSystem(_ message: SystemMessage) -> Bool {
         var wake: Runner?
         let ok = state.withLock { s -> Bool in
@@ -242,12 +255,14 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     // MARK: consumer (the owning cell only)
 
     /// True when system messages wait; cheap enough to ask between user messages.
+    @inlinable
     var hasSystemMessages: Bool { systemPending.load(ordering: .acquiring) > 0 }
 
     /// Moves pending work into the consumer's buffers. `batch` must be empty when `takeUser` is true;
     /// it is swapped with the queue, so both arrays keep their storage. Returns false when there was nothing.
     /// With `idleIfEmpty`, finding nothing also marks the cell idle in the same critical section:
     /// the next message (a user one only if `takeUser`) schedules it again; the caller stops running it.
+    @inlinable
     func take(takeUser: Bool, idleIfEmpty: Bool = false, batch: inout [Message?], system: inout [SystemMessage]) -> Bool {
         var admitted: [UnsafeContinuation<Admission, Never>] = []
         let found = state.withLock { s -> Bool in
@@ -298,6 +313,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     /// that handler's task is cancelled (``Dispatcher/cancelHandler(of:)``). It runs its own stop when its
     /// handler returns. The references between mailbox and cell stay until then, since a sender may be
     /// waking the cell through them right now.
+    @usableFromInline
     func forceClose(reason: String) {
         givenUp.store(true, ordering: .relaxed)
         systemPending.add(1, ordering: .releasing)
@@ -334,6 +350,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
         return ((user.compactMap { $0 }, system), wake)
     }
 
+    @usableFromInline
     var hasStopped: Bool { state.withLock { $0.closed } }
 
     /// Messages queued now, including those the consumer holds (for metrics and tests).

@@ -1,5 +1,6 @@
 /// Runtime-internal messages between cells. They bypass the bounded user queue and are handled
 /// before user messages, so supervision works even when a mailbox is full.
+@usableFromInline
 enum SystemMessage: Sendable {
     /// child -> parent: the child's handler crashed; it waits for a decision.
     case childFailed(ActorID, any Error)
@@ -41,6 +42,7 @@ enum SystemMessage: Sendable {
 }
 
 /// Anything system messages can be sent to: a mailbox, seen without its user message type.
+@usableFromInline
 protocol SystemMessageTarget: AnyObject, Sendable {
     var id: ActorID { get }
     var path: ActorPath { get }

@@ -5,11 +5,13 @@ import Synchronization
 
 /// What a ``Dispatcher`` runs: one cell's slice of work, as a closure made where the cell's behaviour
 /// type is known, so the message path it calls is specialised for that behaviour.
+@usableFromInline
 final class Runnable: Sendable {
     /// Handles a slice of work. Returns true when more is waiting (run me again), false when the cell
     /// went idle or stopped (its mailbox will schedule it again when work arrives).
     let runSlice: nonisolated(nonsending) @Sendable () async -> Bool
 
+    @usableFromInline
     init(_ runSlice: nonisolated(nonsending) @escaping @Sendable () async -> Bool) { self.runSlice = runSlice }
 }
 
@@ -120,6 +122,7 @@ public final class Dispatcher: Sendable {
     public var workerCount: Int { shared.withLock { $0.workers } }
 
     /// Queues a cell that has work (called by its mailbox on the idle-to-busy edge).
+    @usableFromInline
     func schedule(_ runnable: Runnable) {
         if let current = Self.currentQueue {
             let pushed = current._withUnsafeGuaranteedRef { local -> Bool in

@@ -1,4 +1,4 @@
 #if TROUPE_TSAN
 /// In the ThreadSanitizer build, this module's `Mutex` is one the sanitizer can see (see SanitizerVisibleMutex).
-typealias Mutex<Value: ~Copyable> = SanitizerVisibleMutex<Value>
+@usableFromInline typealias Mutex<Value: ~Copyable> = SanitizerVisibleMutex<Value>
 #endif

@@ -7,7 +7,7 @@ import Glibc
 /// lock protects. This one is a pthread mutex, which ThreadSanitizer intercepts. Each module that runs
 /// under the sanitizer aliases `Mutex` to it in that build (`SanitizerMutexAlias.swift`); other builds
 /// use the standard `Mutex` untouched.
-package final class SanitizerVisibleMutex<Value: ~Copyable>: @unchecked Sendable {
+@usableFromInline package final class SanitizerVisibleMutex<Value: ~Copyable>: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var value: Value
 
@@ -21,7 +21,7 @@ package final class SanitizerVisibleMutex<Value: ~Copyable>: @unchecked Sendable
         mutex.deallocate()
     }
 
-    package func withLock<Result: ~Copyable, E: Error>(_ body: (inout sending Value) throws(E) -> sending Result) throws(E) -> sending Result {
+    @usableFromInline package func withLock<Result: ~Copyable, E: Error>(_ body: (inout sending Value) throws(E) -> sending Result) throws(E) -> sending Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)
