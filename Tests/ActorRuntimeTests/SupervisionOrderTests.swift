@@ -8,6 +8,7 @@ final class HookSupervisor: ActorBehavior {
         let name: String
         var restart: RestartType = .permanent
         var significant = false
+        var shutdownTimeout: Duration = .seconds(5)
     }
 
     enum Message: Sendable {
@@ -27,7 +28,9 @@ final class HookSupervisor: ActorBehavior {
     func preStart(context: ActorContext<Message>) async throws {
         let log = self.log
         refs = try specs.map { spec in
-            try context.spawn(Props(restart: spec.restart, significant: spec.significant) { HookRecorder(log: log, label: spec.name) },
+            try context.spawn(Props(restart: spec.restart, shutdownTimeout: spec.shutdownTimeout, significant: spec.significant) {
+                HookRecorder(log: log, label: spec.name)
+            },
                               name: spec.name)
         }
     }
@@ -40,6 +43,12 @@ final class HookSupervisor: ActorBehavior {
         case .stopChild(let index): context.stop(refs[index])
         }
     }
+}
+
+/// Stops itself in preStart (OTP's `ignore`).
+final class StopsInPreStart: ActorBehavior {
+    func preStart(context: ActorContext<Int>) async throws { context.stop() }
+    func receive(_ message: Int, context: ActorContext<Int>) async throws {}
 }
 
 /// OTP's supervision semantics: the order of one-for-all and rest-for-one restarts, restart types,
@@ -113,7 +122,55 @@ final class HookSupervisor: ActorBehavior {
         await kit.shutdown()
     }
 
+    @Test func aChildThatCannotBeTakenDownInTimeMakesTheSupervisorGiveUp() async throws {
+        let kit = ActorTestKit()
+        let (_, sup, kids) = try await supervisor(kit, .oneForAll(), [.init(name: "a"), .init(name: "b", shutdownTimeout: .milliseconds(200))])
+        let gate = Gate()
+        await kids[1].tell(.hold(gate))                             // b's handler does not return
+        await kids[0].tell(.crash)
+        // b is given up on; without it the plan cannot restart the children in order: the supervisor escalates.
+        let event = try await kit.expectEvent("the supervisor to escalate") { if case .escalated(sup.path, _) = $0 { true } else { false } }
+        #expect("\(event)".contains("was not taken down for its restart"))
+        try await kit.expectRestart(of: sup.path)
+        gate.open()
+        await kit.shutdown()
+    }
+
+    @Test func aChildThatCrashesWhileItsParentStopsItRestartsNoSibling() async throws {
+        let kit = ActorTestKit()
+        let (log, sup, kids) = try await supervisor(kit, .oneForAll(), [.init(name: "a"), .init(name: "b")])
+        let gate = Gate()
+        await kids[1].tell(.crashAfter(gate))
+        await sup.tell(.stopChild(1))
+        _ = try await sup.ask(timeout: .seconds(5)) { .children($0) }   // the stop is sent
+        gate.open()                                                 // b crashes, then sees its stop
+        #expect(try await hooks(log, 1) == ["b.postStop"])
+        try await kit.expectStopped(kids[1].path)
+        try await log.expectNoMessage(for: .milliseconds(100))      // a was not restarted
+        await kit.shutdown()
+    }
+
     // MARK: restart types
+
+    @Test func anActorThatStopsItselfAndThenCrashesIsRestarted() async throws {
+        let kit = ActorTestKit()
+        let log = try kit.probe(String.self)
+        let ref = try kit.spawn(Props { HookRecorder(log: log.ref, label: "x") }, name: "x")
+        #expect(try await log.expectMessage() == "x.preStart")
+        await ref.tell(.stopThenCrash)                              // the crash decides: restarted
+        try await kit.expectRestart(of: ref.path)
+        #expect(try await hooks(log, 2) == ["x.preRestart", "x.preStart"])
+        await kit.shutdown()
+    }
+
+    @Test func stoppingInPreStartStopsForGoodEvenAPermanentActor() async throws {
+        let kit = ActorTestKit()
+        let ref = try kit.spawn(Props { StopsInPreStart() }, name: "ignored")
+        try await kit.expectStopped(ref.path)
+        #expect(ref.trySend(0) == .closed)
+        #expect(!kit.history.contains { if case .restarted(ref.path, _, _) = $0 { true } else { false } })
+        await kit.shutdown()
+    }
 
     @Test func aPermanentActorThatStopsItselfIsRestarted() async throws {
         let kit = ActorTestKit()

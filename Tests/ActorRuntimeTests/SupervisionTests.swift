@@ -4,7 +4,7 @@ import Testing
 
 /// Records its lifecycle hooks, in order, to a probe.
 final class HookRecorder: ActorBehavior {
-    enum Message: Sendable { case crash, stop, spawnChild }
+    enum Message: Sendable { case crash, stop, spawnChild, hold(Gate), crashAfter(Gate), stopThenCrash }
     let log: ActorRef<String>
     let label: String
     init(log: ActorRef<String>, label: String) { self.log = log; self.label = label }
@@ -16,6 +16,13 @@ final class HookRecorder: ActorBehavior {
         switch message {
         case .crash: throw CounterActor.Boom()
         case .stop: context.stop()
+        case .hold(let gate): await gate.wait()
+        case .crashAfter(let gate):
+            await gate.wait()
+            throw CounterActor.Boom()
+        case .stopThenCrash:
+            context.stop()
+            throw CounterActor.Boom()
         case .spawnChild:
             let log = self.log
             _ = try context.spawn(Props { HookRecorder(log: log, label: "child") }, name: "child")

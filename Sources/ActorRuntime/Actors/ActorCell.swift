@@ -35,7 +35,9 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private var heldTimerMessages: [B.Message] = []
     private var retryGeneration: UInt64 = 0
     /// The child asked to stop, while children are stopped one at a time.
-    private var stoppingChild: (id: ActorID, timer: DeadlineTimer.Token)?
+    private var stoppingChild: (id: ActorID, timer: DeadlineTimer.Token, generation: UInt64)?
+    /// Numbers the shutdown-timeout timers, so that one from an earlier stop or plan round is told apart.
+    private var stopTimers: UInt64 = 0
     /// The one-for-all or rest-for-one restart of children under way.
     private var plan: RestartPlan?
     private var planGeneration: UInt64 = 0
@@ -231,8 +233,8 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             await supervise(childID: id, error: error)
         case .childTerminated(let id):
             await childTerminated(id)
-        case .childStopTimedOut(let id):
-            await childStopTimedOut(id)
+        case .childStopTimedOut(let id, let generation):
+            await childStopTimedOut(id, generation: generation)
         case .retryDue(let generation):
             await retryDue(generation)
         case .countWatchers(let reply):
@@ -286,13 +288,19 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         } else {
             system.events.publish(.started(path))
         }
-        if stopSelfRequested { await stopItself() }
+        // `context.stop()` in preStart is OTP's `ignore`: the actor stops for good, whatever its restart type
+        // (restarting it would only stop it again, until its supervisor gives up).
+        if stopSelfRequested {
+            stopSelfRequested = false
+            await beginStop()
+        }
     }
 
     /// The behaviour crashed: wait for the supervisor (or, at the root, stop the system).
     @inline(never)
     private func fail(_ error: any Error) async {
         phase = .failed
+        cancelPlan()                                   // its children wait for what its supervisor decides
         lastFailure = error
         logger.error("actor failed", metadata: [LogKey.reason: "\(error)"])
         system.events.publish(.failed(path, reason: "\(error)"))
@@ -307,21 +315,14 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private func supervise(childID: ActorID, error: any Error) async {
         guard let index = children.firstIndex(where: { $0.id == childID }) else { return }
         let failed = children[index]
+        guard !failed.stopRequested else { return }             // being stopped by us: its .stop is on its way
         guard phase == .running || phase == .starting, failed.restart != .temporary else {
             failed.handle.sendSystem(.stop)        // going down anyway, or never restarted
             return
         }
         let now = ContinuousClock.now
         guard window.allowRestart(at: now) else {
-            let escalation = SupervisionError.intensityExceeded(path, child: failed.path, strategy.intensity, cause: error)
-            logger.error("restart intensity exceeded, escalating", metadata: [LogKey.reason: "\(escalation)"])
-            system.events.publish(.escalated(path, reason: escalation.description))
-            // OTP: the supervisor terminates its children, then exits. Meanwhile it supervises no more.
-            phase = .failed
-            cancelPlan()
-            context.timers.cancelAll()
-            pendingEscalation = escalation
-            await stopNextChild()
+            await escalate(.intensityExceeded(path, child: failed.path, strategy.intensity, cause: error))
             return
         }
         let delay = children[index].nextRestartDelay(at: now)
@@ -341,6 +342,18 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             plan = RestartPlan(members: members, delay: delay)
         }
         await takeDownNext(below: plan!.members.count)
+    }
+
+    /// The supervisor gives up: as OTP's, it stops its children (last started first, within their timeouts),
+    /// then fails to its own parent. Meanwhile it supervises no more.
+    private func escalate(_ escalation: SupervisionError) async {
+        logger.error("supervisor gives up, escalating", metadata: [LogKey.reason: "\(escalation)"])
+        system.events.publish(.escalated(path, reason: escalation.description))
+        phase = .failed
+        cancelPlan()
+        context.timers.cancelAll()
+        pendingEscalation = escalation
+        await stopNextChild()
     }
 
     // MARK: one-for-all and rest-for-one restarts (RestartPlan)
@@ -369,8 +382,13 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         if member.temporary { children[at].stopRequested = true }  // not an end of its own
         let child = children[at]
         let me = mailbox
-        let timer = DeadlineTimer.shared.schedule(after: child.shutdownTimeout) { me.sendSystem(.childStopTimedOut(member.id)) }
+        stopTimers &+= 1
+        let generation = stopTimers
+        let timer = DeadlineTimer.shared.schedule(after: child.shutdownTimeout) {
+            me.sendSystem(.childStopTimedOut(member.id, generation: generation))
+        }
         p.step = .takingDown(index: i, timer: timer)
+        p.takeDownTimer = generation
         plan = p
         // A temporary child is stopped for good (OTP does not restart it, even with its siblings).
         child.handle.sendSystem(member.temporary ? .stop : .suspend(reason: member.reason))
@@ -447,9 +465,11 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     @usableFromInline
     func stopItself() async {
         stopSelfRequested = false
-        guard props.restart == .permanent, let parent, phase == .running || phase == .starting else {
+        guard phase != .failed else { return }                      // it crashed after asking: the crash decides
+        guard props.restart == .permanent, let parent, phase == .running else {
             return await beginStop()
         }
+        cancelPlan()
         phase = .failed
         lastFailure = ExitedNormally()
         logger.info("stopped itself; permanent, so its supervisor restarts it")
@@ -486,10 +506,10 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
 
     /// A child did not stop within its shutdown timeout: give up on it (its mailbox is closed, what it
     /// holds becomes dead letters; it runs its stop when its handler returns), report it, go on.
-    private func childStopTimedOut(_ id: ActorID) async {
+    private func childStopTimedOut(_ id: ActorID, generation: UInt64) async {
         let planWaits: Bool
-        if let p = plan, case .takingDown = p.step, p.awaited == id { planWaits = true } else { planWaits = false }
-        guard planWaits || stoppingChild?.id == id,
+        if let p = plan, case .takingDown = p.step, p.awaited == id, p.takeDownTimer == generation { planWaits = true } else { planWaits = false }
+        guard planWaits || (stoppingChild?.id == id && stoppingChild?.generation == generation),
               let index = children.lastIndex(where: { $0.id == id }) else { return }
         // Stopped right at its deadline: its childTerminated is on its way.
         guard !children[index].handle.hasStopped else { return }
@@ -500,7 +520,16 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                        metadata: [LogKey.reason: "\(child.path) after \(child.shutdownTimeout)"])
         system.didNotStopInTime(child.path, timeout: child.shutdownTimeout)
         child.handle.forceClose(reason: "recipient did not stop within its shutdown timeout (\(child.shutdownTimeout))")
-        if planWaits { await planLost(id) } else { await stopNextChild() }
+        if !planWaits {
+            await stopNextChild()
+        } else if child.restart == .temporary {
+            await planLost(id)                                      // it was to be stopped anyway
+        } else {
+            // Given up on, it cannot be started again behind its references: without it the plan cannot
+            // restore the children it supervises, so the supervisor gives up in turn (OTP would start a new
+            // process; a Troupe reference is one mailbox for good).
+            await escalate(.childNotTakenDownInTime(path, child: child.path, timeout: child.shutdownTimeout))
+        }
     }
 
     /// Stops the children one at a time, the last started first (OTP), each within its shutdown timeout;
@@ -520,8 +549,10 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         }
         let me = mailbox
         let id = child.id
-        let timer = DeadlineTimer.shared.schedule(after: child.shutdownTimeout) { me.sendSystem(.childStopTimedOut(id)) }
-        stoppingChild = (id, timer)
+        stopTimers &+= 1
+        let generation = stopTimers
+        let timer = DeadlineTimer.shared.schedule(after: child.shutdownTimeout) { me.sendSystem(.childStopTimedOut(id, generation: generation)) }
+        stoppingChild = (id, timer, generation)
         child.handle.sendSystem(.stop)
     }
 
@@ -589,6 +620,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private func beginStop() async {
         stopSelfRequested = false
         guard phase != .stopping, phase != .terminated else { return }
+        if parent == nil, let escalation = pendingEscalation { system.rootFailed(escalation) }   // not lost to the stop
         phase = .stopping
         pendingRestart = nil
         suspending = false

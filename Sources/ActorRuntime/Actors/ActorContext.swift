@@ -34,7 +34,8 @@ public final class ActorContext<Message: Sendable> {
     }
 
     /// Stops this actor once the current message is handled. Its parent restarts it if it is `permanent`
-    /// (OTP); a `transient` or `temporary` actor stops for good.
+    /// (OTP); a `transient` or `temporary` actor stops for good. Called in `preStart`, it stops for good
+    /// whatever its type (OTP's `ignore`); followed by a crash, the crash decides.
     public func stop() { core.stopSelfRequested = true }
 
     /// Stops one of this actor's children (ignored for other actors). A child stopped by its parent is not

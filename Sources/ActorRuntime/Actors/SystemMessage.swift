@@ -33,8 +33,9 @@ enum SystemMessage: Sendable {
     case timerFired(key: String, generation: UInt64)
     /// self: the backoff before retrying a message that failed transiently has passed.
     case retryDue(generation: UInt64)
-    /// self: a child asked to stop has not stopped within its shutdown timeout.
-    case childStopTimedOut(ActorID)
+    /// self: a child asked to stop (or to suspend) has not within its shutdown timeout; `generation` tells this
+    /// timer from an earlier one for the same child.
+    case childStopTimedOut(ActorID, generation: UInt64)
     /// test -> actor: how many actors watch it (for tests of death watch's bookkeeping).
     case countWatchers(ReplyTo<Int>)
     /// system -> guardian: a top-level actor was spawned under you.

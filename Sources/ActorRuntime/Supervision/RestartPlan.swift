@@ -24,6 +24,8 @@ struct RestartPlan {
     private(set) var members: [Member]
     private(set) var delay: Duration
     var step: Step?
+    /// Which shutdown-timeout message answers the current take-down (an earlier round's may still come).
+    var takeDownTimer: UInt64 = 0
 
     init(members: [Member], delay: Duration) {
         self.members = members

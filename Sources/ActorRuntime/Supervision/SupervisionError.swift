@@ -1,6 +1,6 @@
 /// Failures the runtime itself raises in a supervision tree.
 public struct SupervisionError: Error, CustomStringConvertible {
-    public enum Code: Sendable { case intensityExceeded, childFailedToStart }
+    public enum Code: Sendable { case intensityExceeded, childFailedToStart, childNotTakenDownInTime }
 
     public let code: Code
     /// The actor that gave up.
@@ -12,5 +12,10 @@ public struct SupervisionError: Error, CustomStringConvertible {
     static func intensityExceeded(_ supervisor: ActorPath, child: ActorPath, _ intensity: RestartIntensity, cause: any Error) -> Self {
         Self(code: .intensityExceeded, supervisor: supervisor,
              message: "restart intensity exceeded (more than \(intensity.maxRestarts) restart(s) in \(intensity.within)); last failure in \(child): \(cause)")
+    }
+
+    static func childNotTakenDownInTime(_ supervisor: ActorPath, child: ActorPath, timeout: Duration) -> Self {
+        Self(code: .childNotTakenDownInTime, supervisor: supervisor,
+             message: "\(child) was not taken down for its restart within its shutdown timeout (\(timeout)) and was given up on; its siblings cannot be restarted in order without it")
     }
 }
