@@ -21,6 +21,25 @@ final class TimerActor: ActorBehavior {
     }
 }
 
+/// Ticks every millisecond, each tick keeping its handler busy for 3 ms; records what it handled.
+final class BusyTicker: ActorBehavior {
+    enum Message: Sendable { case tick, work, report(ReplyTo<String>) }
+    var seen = ""
+    func preStart(context: ActorContext<Message>) async throws {
+        context.timers.startPeriodic(key: "tick", message: .tick, interval: .milliseconds(1))
+    }
+    func receive(_ message: Message, context: ActorContext<Message>) async throws {
+        switch message {
+        case .tick:
+            seen += "t"
+            let end = ContinuousClock.now + .milliseconds(3)
+            while ContinuousClock.now < end {}
+        case .work: seen += "w"
+        case .report(let reply): reply.send(seen)
+        }
+    }
+}
+
 @Suite struct TimerTests {
     /// A test kit with a TimerActor forwarding its ticks to a probe.
     func timerActor() throws -> (ActorTestKit, TestProbe<String>, ActorRef<TimerActor.Message>) {
@@ -62,6 +81,21 @@ final class TimerActor: ActorBehavior {
         try await probe.expectNoMessage(for: .milliseconds(200))
         await ref.tell(.single("fresh", .milliseconds(10)))        // the new instance's timers work
         #expect(try await probe.expectMessage() == "fresh")
+        await kit.shutdown()
+    }
+
+    /// A timer firing faster than its handler runs takes turns with user messages (one tick pending per timer,
+    /// each delivery one of the slice's budget), instead of being handled first every time.
+    @Test func aFastTimerTakesTurnsWithUserMessages() async throws {
+        let kit = ActorTestKit()
+        let ticker = try kit.spawn(Props { BusyTicker() }, name: "ticker")
+        // Ticking: each answer comes after at least one more tick.
+        while try await ticker.ask(timeout: .seconds(10), { .report($0) }).count < 5 {}
+        for _ in 0..<20 { await ticker.tell(.work) }
+        let seen = try await ticker.ask(timeout: .seconds(10)) { .report($0) }
+        let between = seen.drop { $0 != "w" }.reversed().drop { $0 != "w" }
+        #expect(between.filter { $0 == "w" }.count == 20)
+        #expect(!between.contains("tt"), "two ticks in a row between user messages: \(seen)")
         await kit.shutdown()
     }
 

@@ -31,8 +31,10 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     @usableFromInline var started = false
     /// A message that failed transiently and waits out its backoff; user messages wait behind it.
     @usableFromInline var retrying: PendingRetry?
-    /// Timer messages that fired during a retry backoff, delivered once the retried message is done.
-    private var heldTimerMessages: [B.Message] = []
+    /// Timers that fired and wait their turn among user messages (each takes one of the slice's budget, so a
+    /// fast periodic timer cannot starve them); at most one per timer. Checked again when delivered: a timer
+    /// cancelled meanwhile delivers nothing.
+    @usableFromInline var dueTimers: [(key: String, generation: UInt64)] = []
     private var retryGeneration: UInt64 = 0
     /// The child asked to stop, while children are stopped one at a time.
     private var stoppingChild: (id: ActorID, timer: DeadlineTimer.Token, generation: UInt64)?
@@ -81,9 +83,9 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         var budget = Self.sliceBudget
         while phase != .terminated {
             // While a retry waits out its backoff, only system messages are handled.
-            let busy = phase == .running && retrying == nil && cursor < batch.count
+            let busy = phase == .running && retrying == nil && (cursor < batch.count || !dueTimers.isEmpty)
             if !busy || mailbox.hasSystemMessages {
-                let wantUser = phase == .running && retrying == nil && !busy
+                let wantUser = phase == .running && retrying == nil && cursor >= batch.count
                 if wantUser, !batch.isEmpty {
                     batch.removeAll(keepingCapacity: true)
                     cursor = 0
@@ -100,7 +102,16 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                 continue
             }
             if budget <= 0 { return true }                         // more to do: back of the queue
-            while phase == .running, retrying == nil, cursor < batch.count, budget > 0 {
+            while phase == .running, retrying == nil, budget > 0 {
+                if !dueTimers.isEmpty {                        // a timer's turn, then a user message's
+                    budget -= 1
+                    await deliverDueTimer()
+                    if stopSelfRequested { await stopItself() }
+                    // Not a break for system messages here: a timer firing during its own handler would
+                    // otherwise come first again every time. They are looked at after the user message.
+                    guard phase == .running, retrying == nil, budget > 0 else { break }
+                }
+                guard cursor < batch.count else { break }
                 let message = batch[cursor].take()!            // moved out: no copy per message
                 cursor += 1
                 budget -= 1
@@ -167,16 +178,20 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         } catch {
             await recover(pending.message, from: error, attempt: pending.attempt)
         }
-        // Timer messages held during the backoff, unless the message is retried again.
-        while retrying == nil, phase == .running, !heldTimerMessages.isEmpty {
-            await deliver(heldTimerMessages.removeFirst())
-        }
         if stopSelfRequested { await stopItself() }
+    }
+
+    /// The oldest due timer's message, if the timer is still current.
+    @usableFromInline
+    func deliverDueTimer() async {
+        let (key, generation) = dueTimers.removeFirst()
+        guard let message = context.timers.fired(key: key, generation: generation) else { return }
+        await deliver(message)
     }
 
     /// A retry that will not happen (the actor stops or restarts): its message becomes a dead letter.
     private func dropPendingRetry(_ reason: String) {
-        heldTimerMessages.removeAll()                      // timers are cancelled on stop and restart
+        dueTimers.removeAll()                              // timers are cancelled on stop and restart
         guard let pending = retrying else { return }
         retrying = nil
         DeadlineTimer.shared.cancel(pending.timer)
@@ -248,13 +263,9 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             do { try await behavior.receiveSignal(.terminated(watchedPath), context: context) } catch { await fail(error) }
             if stopSelfRequested { await stopItself() }
         case .timerFired(let key, let generation):
-            guard phase == .running, let message = context.timers.fired(key: key, generation: generation) else { return }
-            if retrying != nil {
-                heldTimerMessages.append(message)          // after the retried message, in order
-                return
-            }
-            await deliver(message)
-            if stopSelfRequested { await stopItself() }
+            // Its turn comes in the user loop (after a retried message, too); one pending tick per timer.
+            guard phase == .running, !dueTimers.contains(where: { $0.key == key && $0.generation == generation }) else { return }
+            dueTimers.append((key, generation))
         case .adopt(let record):
             children.append(record)
             if phase == .stopping || phase == .restarting { record.handle.sendSystem(.stop) }
