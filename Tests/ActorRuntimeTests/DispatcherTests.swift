@@ -34,6 +34,25 @@ final class BlockingActor: ActorBehavior {
         gate.open()
         await system.shutdown()
     }
+
+    /// A dispatcher of one's own can be shut down: its workers and its monitor thread end, and the call returns.
+    @Test func aDispatcherShutsDownItsWorkersAndMonitor() async throws {
+        let dispatcher = Dispatcher(workers: 2)
+        let system = ActorSystem(name: "ending", configuration: .init(dispatcher: dispatcher))
+        let counter = try system.spawn(Props { CounterActor() }, name: "counter")
+        await counter.tell(.increment)
+        #expect(try await counter.ask(timeout: .seconds(5)) { .get($0) } == 1)
+        await system.shutdown()
+        #expect(dispatcher.workerCount > 0 && dispatcher.monitorIsRunning)
+        #expect(await outcome(within: .seconds(10)) { await dispatcher.shutdown() } != nil, "shutdown returns")
+        #expect(dispatcher.workerCount == 0)
+        #expect(!dispatcher.monitorIsRunning)
+        // Work scheduled afterwards still runs: a worker starts for it.
+        let late = ActorSystem(name: "late", configuration: .init(dispatcher: dispatcher))
+        let again = try late.spawn(Props { CounterActor() }, name: "counter")
+        #expect(try await again.ask(timeout: .seconds(5)) { .get($0) } == 0)
+        await late.shutdown()
+    }
 }
 
 /// Sends `count` numbered items to a target from inside one handler, blocking whenever its mailbox is full.

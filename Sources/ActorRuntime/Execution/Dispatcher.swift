@@ -93,6 +93,11 @@ public final class Dispatcher: Sendable {
         var spare: [WorkerQueue] = []
         var idle: [UnsafeContinuation<Runnable?, Never>] = []
         var workers = 0
+        /// Set by ``shutdown()``: workers end when they find nothing to do, the monitor ends.
+        var shutDown = false
+        var monitorRunning = true
+        /// Who waits in ``shutdown()`` for the last worker and the monitor to end.
+        var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let baseWorkers: Int
@@ -106,9 +111,11 @@ public final class Dispatcher: Sendable {
     private let idleCount = Atomic<Int>(0)
     private let monitorSignal = NSCondition()
     private let monitorAsleep = Atomic<Bool>(false)
+    /// ``Shared/shutDown``, for the monitor to read without the lock.
+    private let shuttingDown = Atomic<Bool>(false)
 
-    /// A dispatcher lives for the rest of the process: its monitor thread and parked workers never stop
-    /// (create few: normally only ``shared``).
+    /// A dispatcher's monitor thread and parked workers run until ``shutdown()`` (normally only ``shared``,
+    /// which lives as long as the process).
     /// - Parameter workers: how many workers run when nothing blocks (usually the core count).
     public init(workers: Int) {
         baseWorkers = max(1, workers)
@@ -120,6 +127,39 @@ public final class Dispatcher: Sendable {
     /// How many workers run now: the base count, plus those added while handlers held theirs (they
     /// retire when they find nothing to do).
     public var workerCount: Int { shared.withLock { $0.workers } }
+
+    /// Ends the dispatcher's monitor thread and its workers, once they have nothing to do, and returns when
+    /// they have: for a dispatcher of one's own, after the actor systems it runs have shut down. Work scheduled
+    /// later still runs (a worker starts for it and ends when done), so no message is lost, but nothing then
+    /// makes up for handlers that hold their workers.
+    public func shutdown() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let idle = shared.withLock { s -> [UnsafeContinuation<Runnable?, Never>] in
+                s.shutDown = true
+                shuttingDown.store(true, ordering: .sequentiallyConsistent)
+                s.shutdownWaiters.append(c)
+                let idle = s.idle
+                s.idle.removeAll()
+                idleCount.store(0, ordering: .sequentiallyConsistent)
+                return idle
+            }
+            for worker in idle { worker.resume(returning: nil) }          // look once more, then end (park)
+            monitorSignal.lock()
+            monitorAsleep.store(false, ordering: .sequentiallyConsistent)
+            monitorSignal.signal()
+            monitorSignal.unlock()
+        }
+    }
+
+    /// Whether the monitor thread still runs (false once ``shutdown()`` ended it).
+    public var monitorIsRunning: Bool { shared.withLock { $0.monitorRunning } }
+
+    /// Resumes ``shutdown()`` once no worker and no monitor is left. Called with the lock held.
+    private func finishShutdownIfDone(_ s: inout Shared) -> [CheckedContinuation<Void, Never>] {
+        guard s.shutDown, s.workers == 0, !s.monitorRunning else { return [] }
+        defer { s.shutdownWaiters.removeAll() }
+        return s.shutdownWaiters
+    }
 
     /// Queues a cell that has work (called by its mailbox on the idle-to-busy edge).
     @usableFromInline
@@ -223,6 +263,7 @@ public final class Dispatcher: Sendable {
             retire(queue)
             // Its task stays cancelled, so the worker ends and a fresh one takes its place (same count).
             if cancelled { startWorker() }
+            for waiter in shared.withLock({ finishShutdownIfDone(&$0) }) { waiter.resume() }
         }
         queue.task.withLock { $0 = task }
     }
@@ -359,7 +400,7 @@ public final class Dispatcher: Sendable {
         var decision = Decision.park
         let handed: Runnable? = await withUnsafeContinuation { (c: UnsafeContinuation<Runnable?, Never>) in
             decision = shared.withLock { s -> Decision in
-                if s.workers > baseWorkers, queued(in: s.queues) == 0 {
+                if s.workers > baseWorkers || s.shutDown, queued(in: s.queues) == 0 {
                     s.workers -= 1
                     return .retire
                 }
@@ -389,11 +430,18 @@ public final class Dispatcher: Sendable {
     /// the OS preempted it between slices) is not stuck: adding workers would not help it.
     private func monitor() {
         var last: [ObjectIdentifier: UInt64] = [:]
-        while true {
+        defer {
+            for waiter in shared.withLock({ s -> [CheckedContinuation<Void, Never>] in
+                s.monitorRunning = false
+                return finishShutdownIfDone(&s)
+            }) { waiter.resume() }
+        }
+        while !shuttingDown.load(ordering: .sequentiallyConsistent) {
             if totalQueued() == 0 {
                 monitorSignal.lock()
                 monitorAsleep.store(true, ordering: .sequentiallyConsistent)
-                while monitorAsleep.load(ordering: .sequentiallyConsistent) && totalQueued() == 0 {
+                while monitorAsleep.load(ordering: .sequentiallyConsistent) && totalQueued() == 0
+                        && !shuttingDown.load(ordering: .sequentiallyConsistent) {
                     monitorSignal.wait()
                 }
                 monitorAsleep.store(false, ordering: .sequentiallyConsistent)
