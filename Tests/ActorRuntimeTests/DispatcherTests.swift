@@ -52,6 +52,7 @@ final class BlockingActor: ActorBehavior {
         let again = try late.spawn(Props { CounterActor() }, name: "counter")
         #expect(try await again.ask(timeout: .seconds(5)) { .get($0) } == 0)
         await late.shutdown()
+        #expect(await outcome(within: .seconds(10)) { await dispatcher.shutdown() } != nil, "a second shutdown returns too")
     }
 }
 

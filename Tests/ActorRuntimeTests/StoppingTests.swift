@@ -270,7 +270,7 @@ func watcherCount<M>(of ref: ActorRef<M>) async -> Int {
     /// an 8 s backoff ran 3 s, not the 11 s since its previous crash.
     @Test func consecutiveRestartsResetOnlyAfterTheChildRanResetAfterSinceItsRestart() {
         let backoff = RestartBackoff.exponential(initial: .seconds(8), maximum: .seconds(60), resetAfter: .seconds(10), jitter: 0)
-        var record = ChildRecord(handle: Mailbox<Int>(id: .next(), path: ActorPath(["user", "x"]), capacity: 1,
+        let record = ChildRecord(handle: Mailbox<Int>(id: .next(), path: ActorPath(["user", "x"]), capacity: 1,
                                                       deadLetters: ActorSystem(name: "window").deadLetters),
                                  props: Props(restartBackoff: backoff) { HoldingCounter() })
         let t0 = ContinuousClock.now

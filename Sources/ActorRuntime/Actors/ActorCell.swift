@@ -16,9 +16,17 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     /// Messages a slice handles at most before the worker moves on to other cells (fairness).
     @inlinable static var sliceBudget: Int { 64 }
 
-    let props: Props<B>
+    /// What the cell keeps of its props (the rest went to its mailbox and its parent's record of it).
+    let factory: @Sendable () -> B
+    let customFailurePolicy: FailurePolicyBox?
+    let restartType: RestartType
     @usableFromInline let mailbox: Mailbox<B.Message>
-    let logger: Logger
+    /// Made when a line is logged (cold paths only): an idle actor keeps no logger of its own.
+    var logger: Logger {
+        var logger = system.logger
+        logger[metadataKey: LogKey.actorPath] = "\(mailbox.path)"
+        return logger
+    }
     @usableFromInline @exclusivity(unchecked) var behavior: B?
     @usableFromInline @exclusivity(unchecked) var context: ActorContext<B.Message>!
     // Hot path state, touched only by the worker running this cell: no dynamic exclusivity checks.
@@ -63,13 +71,12 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
 
     @usableFromInline
     init(props: Props<B>, mailbox: Mailbox<B.Message>, system: ActorSystem, parent: (any SystemMessageTarget)?) {
-        self.props = props
+        self.factory = props.factory
+        self.customFailurePolicy = props.customFailurePolicy
+        self.restartType = props.restart
         self.mailbox = mailbox
-        var logger = system.logger
-        logger[metadataKey: LogKey.actorPath] = "\(mailbox.path)"
-        self.logger = logger
         super.init(system: system, parent: parent, strategy: props.supervision)
-        self.context = ActorContext(myself: ActorRef(mailbox), core: self, logger: logger)
+        self.context = ActorContext(myself: ActorRef(mailbox), core: self)
     }
 
     // MARK: the loop
@@ -91,8 +98,13 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                     cursor = 0
                 }
                 // Finding nothing when not busy marks the cell idle in the same critical section.
-                if mailbox.take(takeUser: wantUser, idleIfEmpty: !busy, batch: &batch, system: &systemBatch) {
+                var wentIdle = false
+                if mailbox.take(takeUser: wantUser, idleIfEmpty: !busy, batch: &batch, system: &systemBatch, wentIdle: &wentIdle) {
                     if !systemBatch.isEmpty { await handleSystemBatch() }
+                } else if wentIdle {
+                    // Idle: whoever wakes us (a message, or a give-up's forceClose) schedules the next slice,
+                    // which may already run: this one must not touch the cell any more.
+                    return false
                 } else if mailbox.givenUp.load(ordering: .relaxed) {
                     await stopGivenUp()                            // the parent stopped waiting: stop now
                     return false
@@ -107,6 +119,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                     budget -= 1
                     await deliverDueTimer()
                     if stopSelfRequested { await stopItself() }
+                    if mailbox.givenUp.load(ordering: .relaxed) { break }   // given up on: no more messages
                     // Not a break for system messages here: a timer firing during its own handler would
                     // otherwise come first again every time. They are looked at after the user message.
                     guard phase == .running, retrying == nil, budget > 0 else { break }
@@ -145,7 +158,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
                        attempts: attempt)
             return
         }
-        let policy = props.failurePolicy
+        let policy = customFailurePolicy?.policy ?? .default
         switch policy.classify(error) {
         case .transient where policy.retry.shouldRetry(afterAttempt: attempt):
             let delay = policy.retry.delay(afterAttempt: attempt)
@@ -185,7 +198,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     @usableFromInline
     func deliverDueTimer() async {
         let (key, generation) = dueTimers.removeFirst()
-        guard let message = context.timers.fired(key: key, generation: generation) else { return }
+        guard let message = context.startedTimers?.fired(key: key, generation: generation) else { return }
         await deliver(message)
     }
 
@@ -240,9 +253,9 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         case .planBackoffDone(let generation):
             guard let p = plan, case .backoff(generation, _) = p.step else { return }
             await startMember(0)
-        case .restartNow(let generation):
+        case .restartNow(let generation, let reason, let delay):
             if phase == .restarting, pendingRestart == nil, behavior == nil, generation == restartGeneration {
-                await startInstance(restartReason: lastFailureDescription, delay: lastDelay)
+                await startInstance(restartReason: reason, delay: delay)
             }
         case .childFailed(let id, let error):
             await supervise(childID: id, error: error)
@@ -274,12 +287,10 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
 
     // MARK: lifecycle
 
-    private var lastFailureDescription = ""
-    private var lastDelay: Duration = .zero
 
     @inline(never) @usableFromInline
     func startInstance(restartReason: String?, delay: Duration) async {
-        let fresh = props.factory()
+        let fresh = factory()
         behavior = fresh
         lastFailure = nil
         stopSelfRequested = false
@@ -345,7 +356,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             RestartPlan.Member(id: child.id, temporary: child.restart == .temporary,
                                reason: child.id == childID ? "\(error)" : "restarted with \(failed.path) (\(strategy.kind.rawValue)): \(error)")
         }
-        if var current = plan {
+        if let current = plan {
             cancelPlanTimer(current)
             current.merge(members, delay: delay, order: children.map(\.id))
             plan = current
@@ -362,7 +373,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         system.events.publish(.escalated(path, reason: escalation.description))
         phase = .failed
         cancelPlan()
-        context.timers.cancelAll()
+        context.startedTimers?.cancelAll()
         pendingEscalation = escalation
         await stopNextChild()
     }
@@ -372,7 +383,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     /// Takes down the plan's member just below `index` (the last started first), within its shutdown timeout;
     /// when none is left, waits out the backoff.
     private func takeDownNext(below index: Int) async {
-        guard var p = plan else { return }
+        guard let p = plan else { return }
         let i = index - 1
         guard i >= 0 else {
             guard p.delay > .zero else { return await startMember(0) }
@@ -407,7 +418,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
 
     /// Starts the plan's member at `index` again (its predecessors run); past the last, the plan is done.
     private func startMember(_ index: Int) async {
-        guard var p = plan else { return }
+        guard let p = plan else { return }
         var i = index
         while i < p.members.count, p.members[i].temporary { i += 1 }
         guard i < p.members.count, let child = children.first(where: { $0.id == p.members[i].id }) else {
@@ -427,7 +438,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
 
     /// A member of the plan is gone (stopped, or given up on): the step waiting for it goes on without it.
     private func planLost(_ id: ActorID) async {
-        guard var p = plan else { return }
+        guard let p = plan else { return }
         let step = p.step
         let awaited = p.remove(id)
         plan = p
@@ -466,7 +477,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         pendingRestart = (reason, .zero)
         cancelPlan()
         pendingEscalation = nil
-        context.timers.cancelAll()
+        context.startedTimers?.cancelAll()
         dropPendingRetry("actor restarted during the message's retry backoff")
         await stopNextChild()
     }
@@ -477,7 +488,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     func stopItself() async {
         stopSelfRequested = false
         guard phase != .failed else { return }                      // it crashed after asking: the crash decides
-        guard props.restart == .permanent, let parent, phase == .running else {
+        guard restartType == .permanent, let parent, phase == .running else {
             return await beginStop()
         }
         cancelPlan()
@@ -593,7 +604,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         pendingRestart = (reason, delay)
         cancelPlan()
         pendingEscalation = nil
-        context.timers.cancelAll()
+        context.startedTimers?.cancelAll()
         dropPendingRetry("actor restarted during the message's retry backoff")
         await stopNextChild()
     }
@@ -612,15 +623,13 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             parent?.sendSystem(.childSuspended(mailbox.id))
             return
         }
-        lastFailureDescription = reason
-        lastDelay = delay
         if delay > .zero {
             restartGeneration &+= 1
             let generation = restartGeneration
             let mailbox = self.mailbox
-            Task.detached {
-                try? await Task.sleep(for: delay)
-                mailbox.sendSystem(.restartNow(generation: generation))
+            // The shared timer thread, not a sleeping task: a stop meanwhile makes the generation stale.
+            _ = DeadlineTimer.shared.schedule(after: delay) {
+                mailbox.sendSystem(.restartNow(generation: generation, reason: reason, delay: delay))
             }
         } else {
             await startInstance(restartReason: reason, delay: .zero)
@@ -638,7 +647,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         awaitingResume = false
         cancelPlan()
         pendingEscalation = nil
-        context.timers.cancelAll()
+        context.startedTimers?.cancelAll()
         dropPendingRetry("recipient stopped")
         await stopNextChild()
     }

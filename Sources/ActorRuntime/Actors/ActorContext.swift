@@ -5,17 +5,26 @@ import Logging
 public final class ActorContext<Message: Sendable> {
     /// This actor's own reference (to give to others, or to send itself messages).
     public let myself: ActorRef<Message>
-    /// This actor's timers.
-    public let timers: TimerScheduler<Message>
-    /// A logger carrying `troupe.actor.path`.
-    public var logger: Logger
+    /// This actor's timers (made on first use: an actor without timers keeps none).
+    public var timers: TimerScheduler<Message> {
+        if let startedTimers { return startedTimers }
+        let made = TimerScheduler<Message>(target: myself.mailbox)
+        startedTimers = made
+        return made
+    }
+    /// The timers, if any were ever asked for.
+    private(set) var startedTimers: TimerScheduler<Message>?
+    /// A logger carrying `troupe.actor.path` (made on first use).
+    public lazy var logger: Logger = {
+        var logger = core.system.logger
+        logger[metadataKey: LogKey.actorPath] = "\(path)"
+        return logger
+    }()
     @usableFromInline unowned let core: CellCore
 
-    init(myself: ActorRef<Message>, core: CellCore, logger: Logger) {
+    init(myself: ActorRef<Message>, core: CellCore) {
         self.myself = myself
         self.core = core
-        self.logger = logger
-        self.timers = TimerScheduler(target: myself.mailbox)
     }
 
     /// Where this actor lives.

@@ -263,7 +263,8 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
     /// With `idleIfEmpty`, finding nothing also marks the cell idle in the same critical section:
     /// the next message (a user one only if `takeUser`) schedules it again; the caller stops running it.
     @inlinable
-    func take(takeUser: Bool, idleIfEmpty: Bool = false, batch: inout [Message?], system: inout [SystemMessage]) -> Bool {
+    func take(takeUser: Bool, idleIfEmpty: Bool = false, batch: inout [Message?], system: inout [SystemMessage],
+              wentIdle: inout Bool) -> Bool {
         var admitted: [UnsafeContinuation<Admission, Never>] = []
         let found = state.withLock { s -> Bool in
             var found = false
@@ -293,6 +294,7 @@ final class Mailbox<Message: Sendable>: SystemMessageTarget, Sendable {
             if !found, idleIfEmpty, !s.closed, s.system.isEmpty, !(takeUser && !s.blocked.isEmpty) {
                 s.idle = true
                 s.idleWantsUser = takeUser
+                wentIdle = true
             }
             return found
         }

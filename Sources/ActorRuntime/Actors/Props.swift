@@ -21,8 +21,13 @@ public struct Props<Behavior: ActorBehavior>: Sendable {
     /// closes its mailbox (what is queued becomes dead letters), reports it and goes on stopping the rest.
     /// Default 5 s; give a supervisor of slow children the sum of theirs (OTP uses `infinity` for supervisors).
     public var shutdownTimeout: Duration
-    /// How handler errors are classified and retried.
-    public var failurePolicy: FailurePolicy
+    /// How handler errors are classified and retried. Default: ``FailurePolicy/default``.
+    public var failurePolicy: FailurePolicy {
+        get { customFailurePolicy?.policy ?? .default }
+        set { customFailurePolicy = FailurePolicyBox(newValue) }
+    }
+    /// Nil for the default policy: an actor with it keeps a nil instead of the whole policy.
+    private(set) var customFailurePolicy: FailurePolicyBox?
     /// OTP's significant child: when it stops on its own (not stopped by its parent), its supervisor may stop
     /// too, as its ``SupervisorStrategy/autoShutdown`` says. Only for `transient` or `temporary` actors (a
     /// permanent one never stops on its own); spawning a significant permanent actor throws. Default false.
@@ -30,7 +35,7 @@ public struct Props<Behavior: ActorBehavior>: Sendable {
 
     public init(mailboxCapacity: Int = 1024, mailboxPushTimeout: Duration? = .seconds(10), supervision: SupervisorStrategy = SupervisorStrategy(),
                 restart: RestartType = .permanent, restartBackoff: RestartBackoff = .none,
-                shutdownTimeout: Duration = .seconds(5), failurePolicy: FailurePolicy = .default, significant: Bool = false,
+                shutdownTimeout: Duration = .seconds(5), failurePolicy: FailurePolicy? = nil, significant: Bool = false,
                 _ factory: @escaping @Sendable () -> Behavior) {
         self.factory = factory
         self.mailboxCapacity = mailboxCapacity
@@ -39,7 +44,13 @@ public struct Props<Behavior: ActorBehavior>: Sendable {
         self.restart = restart
         self.restartBackoff = restartBackoff
         self.shutdownTimeout = shutdownTimeout
-        self.failurePolicy = failurePolicy
+        self.customFailurePolicy = failurePolicy.map(FailurePolicyBox.init)
         self.significant = significant
     }
+}
+
+/// A failure policy other than the default, shared by the actors spawned from one ``Props`` value.
+final class FailurePolicyBox: Sendable {
+    let policy: FailurePolicy
+    init(_ policy: FailurePolicy) { self.policy = policy }
 }

@@ -8,8 +8,8 @@ enum SystemMessage: Sendable {
     case childTerminated(ActorID)
     /// parent -> child: restart after `delay` (a fresh instance from props).
     case restart(reason: String, delay: Duration)
-    /// self: the restart backoff has elapsed.
-    case restartNow(generation: UInt64)
+    /// self: the restart backoff has elapsed; restart for `reason`, after `delay`.
+    case restartNow(generation: UInt64, reason: String, delay: Duration)
     /// parent -> child: taken down for a one-for-all or rest-for-one restart (children stopped, `preRestart`
     /// run, instance dropped); answer `childSuspended`, then wait for `resume`.
     case suspend(reason: String)

@@ -129,20 +129,22 @@ public final class Dispatcher: Sendable {
     public var workerCount: Int { shared.withLock { $0.workers } }
 
     /// Ends the dispatcher's monitor thread and its workers, once they have nothing to do, and returns when
-    /// they have: for a dispatcher of one's own, after the actor systems it runs have shut down. Work scheduled
+    /// they have: for a dispatcher of one's own, after the actor systems it runs have shut down (a handler that
+    /// never returns holds its worker, and this call with it; do not call it from a handler). Work scheduled
     /// later still runs (a worker starts for it and ends when done), so no message is lost, but nothing then
     /// makes up for handlers that hold their workers.
     public func shutdown() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let idle = shared.withLock { s -> [UnsafeContinuation<Runnable?, Never>] in
+            let (idle, done) = shared.withLock { s -> ([UnsafeContinuation<Runnable?, Never>], [CheckedContinuation<Void, Never>]) in
                 s.shutDown = true
                 shuttingDown.store(true, ordering: .sequentiallyConsistent)
                 s.shutdownWaiters.append(c)
                 let idle = s.idle
                 s.idle.removeAll()
                 idleCount.store(0, ordering: .sequentiallyConsistent)
-                return idle
+                return (idle, finishShutdownIfDone(&s))                   // already done (a second call)
             }
+            for waiter in done { waiter.resume() }
             for worker in idle { worker.resume(returning: nil) }          // look once more, then end (park)
             monitorSignal.lock()
             monitorAsleep.store(false, ordering: .sequentiallyConsistent)
@@ -257,15 +259,17 @@ public final class Dispatcher: Sendable {
             s.queues.append(q)
             return q
         }
-        let task = Task.detached { [self] in
+        // The handle is stored before the worker runs a slice (its first step waits for this lock), so that
+        // cancelHandler never reads a missing or stale handle for a marked slice.
+        queue.task.withLock { slot in slot = Task.detached { [self] in
+            queue.task.withLock { _ in }
             queue.owner.store(Self.taskIdentity(), ordering: .relaxed)
             let cancelled = await Self.$currentQueue.withValue(.passUnretained(queue)) { await work(queue) }
             retire(queue)
             // Its task stays cancelled, so the worker ends and a fresh one takes its place (same count).
             if cancelled { startWorker() }
             for waiter in shared.withLock({ finishShutdownIfDone(&$0) }) { waiter.resume() }
-        }
-        queue.task.withLock { $0 = task }
+        } }
     }
 
     /// Cancels the task running `cell`'s handler now, if one does: for an actor that did not stop within its

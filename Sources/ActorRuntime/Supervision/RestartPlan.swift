@@ -4,8 +4,8 @@
 ///
 /// A failure during the plan (a child whose restart fails, another child crashing) does not start a second
 /// plan beside it: the plan is merged (``merge(_:delay:)``) and begins again from taking down, so the order
-/// holds whatever happens meanwhile.
-struct RestartPlan {
+/// holds whatever happens meanwhile. A class: a cell not restarting children keeps only a nil reference.
+final class RestartPlan {
     struct Member {
         let id: ActorID
         let temporary: Bool
@@ -34,7 +34,7 @@ struct RestartPlan {
 
     /// Adds the members of another failure's plan, keeping start order (`order` is the children's ids in start
     /// order), and goes back to taking down: a child already started again is taken down again.
-    mutating func merge(_ other: [Member], delay: Duration, order: [ActorID]) {
+    func merge(_ other: [Member], delay: Duration, order: [ActorID]) {
         var byID: [ActorID: Member] = [:]
         for m in members { byID[m.id] = m }
         for m in other { byID[m.id] = m }          // the newer failure's reason
@@ -44,7 +44,7 @@ struct RestartPlan {
     }
 
     /// Drops a member that is gone (stopped or given up on); returns whether it was the one the step waits for.
-    mutating func remove(_ id: ActorID) -> Bool {
+    func remove(_ id: ActorID) -> Bool {
         guard let index = members.firstIndex(where: { $0.id == id }) else { return false }
         members.remove(at: index)
         switch step {
