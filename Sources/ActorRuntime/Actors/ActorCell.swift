@@ -36,13 +36,19 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
     private var lastFailure: (any Error)?
     private var pendingRestart: (reason: String, delay: Duration)?
     private var restartGeneration: UInt64 = 0
-    @usableFromInline var started = false
+    // Read by the inlined loop from client modules: without `unchecked`, every read is a dynamic exclusivity
+    // check (the compiler can no longer see all accesses, as it could while these were private).
+    @usableFromInline @exclusivity(unchecked) var started = false
     /// A message that failed transiently and waits out its backoff; user messages wait behind it.
-    @usableFromInline var retrying: PendingRetry?
+    @usableFromInline @exclusivity(unchecked) var retrying: PendingRetry?
     /// Timers that fired and wait their turn among user messages (each takes one of the slice's budget, so a
     /// fast periodic timer cannot starve them); at most one per timer. Checked again when delivered: a timer
     /// cancelled meanwhile delivers nothing.
-    @usableFromInline var dueTimers: [(key: String, generation: UInt64)] = []
+    private var dueTimers: [(key: String, generation: UInt64)] = [] {
+        didSet { hasDueTimers = !dueTimers.isEmpty }
+    }
+    /// `!dueTimers.isEmpty`, for the inlined loop: a flag reads without touching the array.
+    @usableFromInline @exclusivity(unchecked) var hasDueTimers = false
     private var retryGeneration: UInt64 = 0
     /// The child asked to stop, while children are stopped one at a time.
     private var stoppingChild: (id: ActorID, timer: DeadlineTimer.Token, generation: UInt64)?
@@ -90,7 +96,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         var budget = Self.sliceBudget
         while phase != .terminated {
             // While a retry waits out its backoff, only system messages are handled.
-            let busy = phase == .running && retrying == nil && (cursor < batch.count || !dueTimers.isEmpty)
+            let busy = phase == .running && retrying == nil && (cursor < batch.count || hasDueTimers)
             if !busy || mailbox.hasSystemMessages {
                 let wantUser = phase == .running && retrying == nil && cursor >= batch.count
                 if wantUser, !batch.isEmpty {
@@ -115,7 +121,7 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             }
             if budget <= 0 { return true }                         // more to do: back of the queue
             while phase == .running, retrying == nil, budget > 0 {
-                if !dueTimers.isEmpty {                        // a timer's turn, then a user message's
+                if hasDueTimers {                              // a timer's turn, then a user message's
                     budget -= 1
                     await deliverDueTimer()
                     if stopSelfRequested { await stopItself() }
