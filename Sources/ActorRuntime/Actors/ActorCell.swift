@@ -293,7 +293,6 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
 
     // MARK: lifecycle
 
-
     @inline(never) @usableFromInline
     func startInstance(restartReason: String?, delay: Duration) async {
         let fresh = factory()
