@@ -1,5 +1,6 @@
 import ActorRuntime
 import ActorRuntimeTesting
+import Synchronization
 import Testing
 
 /// Records its lifecycle hooks, in order, to a probe.
@@ -7,9 +8,17 @@ final class HookRecorder: ActorBehavior {
     enum Message: Sendable { case crash, stop, spawnChild, hold(Gate), crashAfter(Gate), stopThenCrash }
     let log: ActorRef<String>
     let label: String
-    init(log: ActorRef<String>, label: String) { self.log = log; self.label = label }
+    /// When armed, the next preStart fails (once).
+    let failStart: FailOnce?
+    init(log: ActorRef<String>, label: String, failStart: FailOnce? = nil) { self.log = log; self.label = label; self.failStart = failStart }
 
-    func preStart(context: ActorContext<Message>) async throws { await log.tell("\(label).preStart") }
+    func preStart(context: ActorContext<Message>) async throws {
+        if let failStart, failStart.take() {
+            await log.tell("\(label).preStartFailed")
+            throw CounterActor.Boom()
+        }
+        await log.tell("\(label).preStart")
+    }
     func postStop(context: ActorContext<Message>) async { await log.tell("\(label).postStop") }
     func preRestart(reason: any Error, context: ActorContext<Message>) async { await log.tell("\(label).preRestart(\(reason))") }
     func receive(_ message: Message, context: ActorContext<Message>) async throws {
@@ -28,6 +37,13 @@ final class HookRecorder: ActorBehavior {
             _ = try context.spawn(Props { HookRecorder(log: log, label: "child") }, name: "child")
         }
     }
+}
+
+/// A switch that is on until taken once.
+final class FailOnce: Sendable {
+    private let armed = Mutex(false)
+    func arm() { armed.withLock { $0 = true } }
+    func take() -> Bool { armed.withLock { value in defer { value = false }; return value } }
 }
 
 @Suite struct SupervisionTests {
