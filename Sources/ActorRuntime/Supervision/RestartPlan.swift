@@ -3,7 +3,7 @@
 /// once the one before it runs. A temporary child among them is stopped for good instead of restarted.
 ///
 /// A failure during the plan (a child whose restart fails, another child crashing) does not start a second
-/// plan beside it: the plan is merged (``merge(_:delay:)``) and begins again from taking down, so the order
+/// plan beside it: the plan is merged (``merge(_:delay:order:)``) and begins again from taking down, so the order
 /// holds whatever happens meanwhile. A class: a cell not restarting children keeps only a nil reference.
 final class RestartPlan {
     struct Member {
