@@ -364,7 +364,6 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         if let current = plan {
             cancelPlanTimer(current)
             current.merge(members, delay: delay, order: children.map(\.id))
-            plan = current
         } else {
             plan = RestartPlan(members: members, delay: delay)
         }
@@ -397,13 +396,11 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             let me = mailbox
             let timer = DeadlineTimer.shared.schedule(after: p.delay) { me.sendSystem(.planBackoffDone(generation: generation)) }
             p.step = .backoff(generation: generation, timer: timer)
-            plan = p
             return
         }
         let member = p.members[i]
         guard let at = children.firstIndex(where: { $0.id == member.id }) else {
             _ = p.remove(member.id)                                 // gone meanwhile
-            plan = p
             return await takeDownNext(below: i)
         }
         if member.temporary { children[at].stopRequested = true }  // not an end of its own
@@ -416,7 +413,6 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         }
         p.step = .takingDown(index: i, timer: timer)
         p.takeDownTimer = generation
-        plan = p
         // A temporary child is stopped for good (OTP does not restart it, even with its siblings).
         child.handle.sendSystem(member.temporary ? .stop : .suspend(reason: member.reason))
     }
@@ -430,14 +426,12 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
             if i < p.members.count {                                 // gone meanwhile
                 _ = p.remove(p.members[i].id)
                 p.step = nil
-                plan = p
                 return await startMember(i)
             }
             plan = nil
             return
         }
         p.step = .starting(index: i)
-        plan = p
         child.handle.sendSystem(.resume(reason: p.members[i].reason, delay: p.delay))
     }
 
@@ -446,7 +440,6 @@ final class ActorCell<B: ActorBehavior>: CellCore, @unchecked Sendable {
         guard let p = plan else { return }
         let step = p.step
         let awaited = p.remove(id)
-        plan = p
         guard awaited else { return }
         switch step {
         case .takingDown(let index, let timer):

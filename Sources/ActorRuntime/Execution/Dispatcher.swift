@@ -146,10 +146,7 @@ public final class Dispatcher: Sendable {
             }
             for waiter in done { waiter.resume() }
             for worker in idle { worker.resume(returning: nil) }          // look once more, then end (park)
-            monitorSignal.lock()
-            monitorAsleep.store(false, ordering: .sequentiallyConsistent)
-            monitorSignal.signal()
-            monitorSignal.unlock()
+            signalMonitor()
         }
     }
 
@@ -247,6 +244,11 @@ public final class Dispatcher: Sendable {
     /// is awake), after publishing its count, so a push is never missed.
     private func wakeMonitorIfAsleep() {
         guard monitorAsleep.load(ordering: .sequentiallyConsistent) else { return }
+        signalMonitor()
+    }
+
+    /// Wakes the monitor from its wait (it then looks at the queues and the shutdown flag).
+    private func signalMonitor() {
         monitorSignal.lock()
         monitorAsleep.store(false, ordering: .sequentiallyConsistent)
         monitorSignal.signal()

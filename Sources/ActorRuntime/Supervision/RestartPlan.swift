@@ -4,7 +4,8 @@
 ///
 /// A failure during the plan (a child whose restart fails, another child crashing) does not start a second
 /// plan beside it: the plan is merged (``merge(_:delay:order:)``) and begins again from taking down, so the order
-/// holds whatever happens meanwhile. A class: a cell not restarting children keeps only a nil reference.
+/// holds whatever happens meanwhile. A class: a cell not restarting children keeps only a nil reference, and
+/// the cell's steps change the one plan in place.
 final class RestartPlan {
     struct Member {
         let id: ActorID
