@@ -103,7 +103,8 @@ let package = Package(
         .testTarget(name: "ActorRuntimeTests", dependencies: ["ActorRuntime", "ActorRuntimeTesting"]),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Bridges", "ActorRuntimeTesting"]),
         .testTarget(name: "BridgesTests", dependencies: ["Bridges", "ActorRuntimeTesting"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Domain", "Bridges", "ActorRuntimeTesting"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Domain", "Bridges", "ActorRuntimeTesting",
+                                                      .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ],
     swiftLanguageModes: [.v6]
 )

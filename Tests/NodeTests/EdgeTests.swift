@@ -28,11 +28,12 @@ extension ComponentQueues {
 
         /// - Parameter withoutOrderQueue: delete `troupe.order-queue` first, as on a broker where no node hosting
         ///   OrderQueue has run yet (the edge node here hosts Analytics only).
-        static func start(withoutOrderQueue: Bool = false) async throws -> Fixture {
+        /// - Parameter settings: more top-level members of topology.json (`"analytics": {...},`), ending in a comma.
+        static func start(withoutOrderQueue: Bool = false, settings: String = "") async throws -> Fixture {
             if withoutOrderQueue { try AMQPConnection(url: AMQPURL(amqpURL)).deleteQueue(WireTopology.queue("order-queue")) }
             let port = try FreePort.pick(in: 20_000...29_999)
             let path = try CLI.writeTopology("""
-                { "broker": { "url": "\(amqpURL)" }, "database": { "url": "\(databaseURL)" }, "security": { "apiKeySecret": "\(secret)", "adminToken": "\(adminToken)" },
+                { "broker": { "url": "\(amqpURL)" }, "database": { "url": "\(databaseURL)" }, "security": { "apiKeySecret": "\(secret)", "adminToken": "\(adminToken)" }, \(settings)
                   "nodes": [ { "name": "edge", "http": { "host": "127.0.0.1", "port": \(port) }, "components": [ { "name": "analytics" } ] },
                              { "name": "rest", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
                                                                { "name": "brand-sync" }, { "name": "notification" } ] } ] }
@@ -86,7 +87,7 @@ extension ComponentQueues {
             return found
         }
 
-        struct Reply: Sendable { let status: Int; let json: JSONValue; let correlation: String? }
+        struct Reply: Sendable { let status: Int; let json: JSONValue; let correlation: String?; var retryAfter: String? = nil }
 
         static func get(_ url: URL, key: String? = nil) async throws -> Reply {
             var request = URLRequest(url: url)
@@ -108,7 +109,7 @@ extension ComponentQueues {
             let (data, response) = try await URLSession.shared.data(for: request)
             let http = response as! HTTPURLResponse
             return Reply(status: http.statusCode, json: (try? JSONValue(parsing: Array(data))) ?? .null,
-                         correlation: http.value(forHTTPHeaderField: "x-correlation-id"))
+                         correlation: http.value(forHTTPHeaderField: "x-correlation-id"), retryAfter: http.value(forHTTPHeaderField: "retry-after"))
         }
 
         static func order(_ f: Fixture, ref: String, face: String = "25", quantity: Int = 2) -> String {

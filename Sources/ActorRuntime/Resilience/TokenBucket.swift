@@ -36,6 +36,19 @@ public struct TokenBucket: Sendable {
         return .wait(.seconds((1 - tokens) / ratePerSecond))
     }
 
+    /// What ``acquire(at:)`` would decide, without taking the token.
+    public func peek(at now: ContinuousClock.Instant) -> Decision {
+        var copy = self
+        return copy.acquire(at: now)
+    }
+
+    /// True when the bucket has refilled to its capacity by `now` (its client has been quiet long enough to
+    /// be forgotten: a new bucket would be the same).
+    public func isFull(at now: ContinuousClock.Instant) -> Bool {
+        if let until = blockedUntil, now < until { return false }
+        return tokens + max(0, (now - updated).inSeconds) * ratePerSecond >= capacity
+    }
+
     /// The outside system said "retry after `delay`": nothing is granted before then, and the bucket is emptied.
     public mutating func honourRetryAfter(_ delay: Duration, at now: ContinuousClock.Instant) {
         let until = now + delay

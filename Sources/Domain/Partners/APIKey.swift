@@ -18,6 +18,16 @@ public struct APIKey: Sendable {
 
     public init(text: String) { self.text = text }
 
+    /// True for text of a key's shape (`tk_` and 43 base64url characters): anything else cannot be a key,
+    /// and is refused without a database lookup.
+    public static func isWellFormed(_ text: String) -> Bool {
+        let utf8 = text.utf8
+        guard utf8.count == 46, text.hasPrefix("tk_") else { return false }
+        return utf8.dropFirst(3).allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x2d || b == 0x5f
+        }
+    }
+
     /// The first characters, stored beside the hash so operators can tell keys apart.
     public var prefix: String { String(text.prefix(10)) }
 

@@ -41,6 +41,11 @@ public struct PartnerRegistry: Sendable {
                 try db.query("INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key) VALUES ($1, 'topup', $2, $3)",
                              [id, wallet, "\(id.lowercasedString):initial-topup"])
             }
+            try TransactionalOutbox.emit(Envelope(topic: DomainTopic.partnerCreated, producerId: Component.payment.rawValue,
+                                                  correlationId: "partner-\(id.lowercasedString)", payload: .object([
+                "partnerId": .string(id.lowercasedString), "name": .string(name),
+                "pricePercent": .number(NSDecimalNumber(decimal: pricePercent).doubleValue), "wallet": Money.json(wallet),
+            ])), on: db)
         }
         return Created(id: id, name: name, key: key, wallet: wallet, pricePercent: pricePercent)
     }

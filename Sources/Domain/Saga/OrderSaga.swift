@@ -76,6 +76,17 @@ public enum OrderSaga {
                  payload: .object(fields.merging(["orderId": order.idText]) { a, _ in a }))
     }
 
+    /// `order.completed` or `order.failed`, the documented domain events (docs/EVENTS.md, version 1):
+    /// what Notification and Analytics need without reading OrderQueue's tables.
+    static func outcome(_ topic: String, for order: OrderFacts, reason: String?) -> Envelope {
+        var fields: [String: JSONValue] = [
+            "partnerId": .string(order.partner.lowercasedString), "productId": .number(Double(order.product)),
+            "quantity": .number(Double(order.quantity)), "faceValue": Money.json(order.faceValue), "total": Money.json(order.total),
+        ]
+        if let reason { fields["reason"] = .string(reason) }
+        return command(topic, for: order, fields)
+    }
+
     /// The command an order waiting in `step` needs (re-sent by a replayed `order.created`).
     static func pendingCommand(of order: OrderFacts) -> Envelope? {
         switch order.step {
@@ -133,7 +144,7 @@ public enum OrderSaga {
     static func reserveFailed(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let p = Payload(e), reason = (try? p.string("reason")) ?? "reservation failed"
         guard let order = try transition(db, try p.uuid("orderId"), from: [.reserving], to: .failed, set: "failure_reason = $2", [reason]) else { return }
-        try emit(command(SagaTopic.orderFailed, for: order, ["reason": .string(reason)]))
+        try emit(outcome(SagaTopic.orderFailed, for: order, reason: reason))
     }
 
     /// A debit refused (insufficient funds). Ignored when the ledger holds the order's debit after all: a
@@ -178,11 +189,11 @@ public enum OrderSaga {
             """, [id]).rows
         guard let row = rows.first else { return }
         let reason: String = (try row.decode("failure_reason", as: String?.self)) ?? "failed"
-        try emit(command(SagaTopic.orderFailed, for: try OrderFacts(row), ["reason": .string(reason)]))
+        try emit(outcome(SagaTopic.orderFailed, for: try OrderFacts(row), reason: reason))
     }
 
     static func confirmed(_ e: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         guard let order = try transition(db, try Payload(e).uuid("orderId"), from: [.confirming], to: .completed) else { return }
-        try emit(command(SagaTopic.orderCompleted, for: order, [:]))
+        try emit(outcome(SagaTopic.orderCompleted, for: order, reason: nil))
     }
 }

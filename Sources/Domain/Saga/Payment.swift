@@ -20,7 +20,7 @@ public enum Payment {
     static func debit(_ envelope: Envelope, _ db: PostgresConnection, emit: (Envelope) throws -> Void) throws {
         let p = Payload(envelope)
         let order = try p.uuid("orderId"), partner = try p.uuid("partnerId"), amount = try p.money("amount")
-        let fields: [String: JSONValue] = ["amount": Money.json(amount)]
+        let fields: [String: JSONValue] = ["amount": Money.json(amount), "partnerId": .string(partner.lowercasedString)]
         let key = debitKey(order)
         // One statement (one round trip while the wallet row is locked): a replay changes nothing; else the
         // balance pays if it can, and the entry is written only when it did. A concurrent debit of the same
@@ -58,6 +58,7 @@ public enum Payment {
             }
             refunded = amount
         }
-        try emit(Payload.reply(SagaTopic.refunded, to: envelope, from: .payment, order: order, ["amount": Money.json(refunded)]))
+        try emit(Payload.reply(SagaTopic.refunded, to: envelope, from: .payment, order: order,
+                               ["amount": Money.json(refunded), "partnerId": .string(partner.lowercasedString)]))
     }
 }

@@ -2,8 +2,12 @@ import ActorRuntime
 import Bridges
 
 /// A component's handlers by topic, as one `EnvelopeConsumer.Handler`: the topics are what its queue
-/// binds; an envelope on any other topic is a permanent failure, dead-lettered with the reason.
+/// binds; an envelope on any other topic is a permanent failure, dead-lettered with the reason. A route
+/// for ``everyTopic`` (`#`) takes whatever has no route of its own.
 public struct TopicRouter: Sendable {
+    /// The binding that matches every routing key.
+    public static let everyTopic = "#"
+
     public let component: Component
     private let routes: [String: EnvelopeConsumer.Handler]
     /// The consumer's prepare step (outside calls before the transaction), if the component has one.
@@ -20,7 +24,7 @@ public struct TopicRouter: Sendable {
     public var handler: EnvelopeConsumer.Handler {
         let routes = self.routes, component = self.component
         return { envelope, context in
-            guard let route = routes[envelope.topic] else { throw UnhandledTopic(component: component, topic: envelope.topic) }
+            guard let route = routes[envelope.topic] ?? routes[Self.everyTopic] else { throw UnhandledTopic(component: component, topic: envelope.topic) }
             try route(envelope, context)
         }
     }

@@ -7,6 +7,8 @@ struct EdgeError: HTTPResponseError {
     let status: HTTPResponse.Status
     let code: String
     let message: String
+    /// Seconds the client should wait before trying again (`Retry-After`), for 429 and 503.
+    var retryAfter: Int? = nil
 
     static func badRequest(_ message: String) -> EdgeError { EdgeError(status: .badRequest, code: "bad_request", message: message) }
     static func unauthorized(_ message: String) -> EdgeError { EdgeError(status: .unauthorized, code: "unauthorized", message: message) }
@@ -14,10 +16,18 @@ struct EdgeError: HTTPResponseError {
     static func conflict(_ message: String) -> EdgeError { EdgeError(status: .conflict, code: "conflict", message: message) }
     static func tooLarge(_ message: String) -> EdgeError { EdgeError(status: .contentTooLarge, code: "payload_too_large", message: message) }
     static func unprocessable(_ message: String) -> EdgeError { EdgeError(status: .unprocessableContent, code: "unprocessable", message: message) }
+    static func tooManyRequests(_ message: String, retryAfter: Int) -> EdgeError {
+        EdgeError(status: .tooManyRequests, code: "rate_limited", message: message, retryAfter: retryAfter)
+    }
+    static func unavailable(_ message: String, retryAfter: Int) -> EdgeError {
+        EdgeError(status: .serviceUnavailable, code: "unavailable", message: message, retryAfter: retryAfter)
+    }
     static let internalError = EdgeError(status: .internalServerError, code: "internal", message: "internal error; the correlation id identifies it in the logs")
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        EdgeJSON.response(status, .object(["error": .object(["code": .string(code), "message": .string(message)])]))
+        var response = EdgeJSON.response(status, .object(["error": .object(["code": .string(code), "message": .string(message)])]))
+        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
     }
 }
 

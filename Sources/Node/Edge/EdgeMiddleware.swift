@@ -7,21 +7,26 @@ import Logging
 
 /// The first middleware of every request: gives it a correlation id (the caller's `x-correlation-id`
 /// when it is sane, else a new one) and echoes it, turns every error into the brief's JSON error (an
-/// unexpected one into a 500 that says nothing internal, logged with the id), and counts and times each
-/// request for `/metrics`.
+/// unexpected one into a 500 that says nothing internal, logged with the id), counts and times each
+/// request for `/metrics`, and hands Analytics its request log (never the body, key or query).
 struct EdgeMiddleware: RouterMiddleware {
     typealias Context = EdgeContext
     static let correlationHeader = HTTPField.Name("x-correlation-id")!
     let logger: Logger
     let metrics: EdgeMetrics
+    let analytics: AnalyticsBuffer?
+    /// Limits anonymous routes (`/v1/...`) per client IP; the partner and admin routes limit themselves
+    /// by credential. `/health` and `/metrics` are not limited: monitoring must not be turned away.
+    let limits: EdgeRateLimits
 
     func handle(_ request: Request, context: EdgeContext, next: @concurrent (Request, EdgeContext) async throws -> Response) async throws -> Response {
         var context = context
-        let start = ContinuousClock.now
+        let start = ContinuousClock.now, received = Date()
         let id = request.headers[Self.correlationHeader].flatMap(Self.acceptable) ?? "req-" + UUID.v7().lowercasedString
         context.correlationID = id
         var response: Response
         do {
+            if request.uri.path.hasPrefix("/v1/") { try limits.take(.anonymous, client: context.clientIP) }
             response = try await next(request, context)
         } catch let error as EdgeError {
             response = try error.response(from: request, context: context)
@@ -36,7 +41,10 @@ struct EdgeMiddleware: RouterMiddleware {
         response.headers[Self.correlationHeader] = id
         // by route template (`/api/orders/{id}`), so ids do not make a series each; unmatched paths as one
         let route = context.endpointPath ?? "unmatched"
-        metrics.record(method: request.method.rawValue, route: route, status: response.status.code, seconds: (ContinuousClock.now - start).inSeconds)
+        let seconds = (ContinuousClock.now - start).inSeconds
+        metrics.record(method: request.method.rawValue, route: route, status: response.status.code, seconds: seconds)
+        analytics?.record(RequestLog(receivedAt: received, method: request.method.rawValue, route: route, status: response.status.code,
+                                     durationMilliseconds: seconds * 1000, partner: context.facts.partner.withLock { $0 }, correlationId: id))
         return response
     }
 
@@ -48,15 +56,23 @@ struct EdgeMiddleware: RouterMiddleware {
 }
 
 /// Under `/api`: the partner is the owner of the `x-api-key` (checked against its stored HMAC hash,
-/// remembered for a while); a missing or unknown key is a 401.
+/// remembered for a while); a missing or unknown key is a 401. Each key has its rate limit; a client
+/// that sends keys that are not valid is limited per IP, and text that is not of a key's shape is refused
+/// without a database lookup.
 struct APIKeyMiddleware: RouterMiddleware {
     typealias Context = EdgeContext
     static let header = HTTPField.Name("x-api-key")!
     let callers: CallerCache
+    let limits: EdgeRateLimits
 
     func handle(_ request: Request, context: EdgeContext, next: @concurrent (Request, EdgeContext) async throws -> Response) async throws -> Response {
         guard let key = request.headers[Self.header], !key.isEmpty else { throw EdgeError.unauthorized("the x-api-key header is missing") }
-        guard let caller = try await callers.caller(forKey: key) else { throw EdgeError.unauthorized("the API key is not valid") }
+        try limits.check(.badCredentials, client: context.clientIP)
+        guard APIKey.isWellFormed(key), let caller = try await callers.caller(forKey: key) else {
+            try limits.take(.badCredentials, client: context.clientIP)
+            throw EdgeError.unauthorized("the API key is not valid")
+        }
+        try limits.take(.partner, client: caller.partnerID.lowercasedString + "|" + APIKey(text: key).prefix)
         var context = context
         context.caller = caller
         return try await next(request, context)

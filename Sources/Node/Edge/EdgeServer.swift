@@ -7,17 +7,20 @@ import Hummingbird
 import Logging
 
 /// The HTTP edge of a node with an `http` listener (Hummingbird 2): partners' API under `/api`
-/// (x-api-key), `/health` for liveness and readiness, `/metrics` in Prometheus' format. Runs as a service of the node's group, so
+/// (x-api-key), anonymous tracking under `/v1/analytics` (``AnalyticsRoutes``), `/health` for liveness and readiness, `/metrics` in Prometheus' format. Runs as a service of the node's group, so
 /// SIGTERM stops it taking requests first.
 enum EdgeServer {
     /// Largest request body accepted (bigger: 413).
     static let bodyLimit = 64 * 1024
 
     static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, amqpURL: String, keySecret: String,
-                            adminToken: String?, vault: CardVault, logger: Logger) -> some ApplicationProtocol {
+                            adminToken: String?, vault: CardVault, analytics: AnalyticsBuffer, rateLimits: Topology.RateLimits,
+                            logger: Logger) -> some ApplicationProtocol {
         let router = Router(context: EdgeContext.self)
         let metrics = EdgeMetrics()
-        router.add(middleware: EdgeMiddleware(logger: logger, metrics: metrics))
+        let limits = EdgeRateLimits(rateLimits)
+        let admin = AdminToken(token: adminToken, limits: limits)
+        router.add(middleware: EdgeMiddleware(logger: logger, metrics: metrics, analytics: analytics, limits: limits))
         let desk = OrderDesk(pool: pool)
 
         router.get("/health") { _, _ -> Response in
@@ -39,7 +42,7 @@ enum EdgeServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
 
-        let api = router.group("/api").add(middleware: APIKeyMiddleware(callers: CallerCache(registry: PartnerRegistry(pool: pool, keySecret: keySecret))))
+        let api = router.group("/api").add(middleware: APIKeyMiddleware(callers: CallerCache(registry: PartnerRegistry(pool: pool, keySecret: keySecret)), limits: limits))
         api.post("/orders") { request, context -> Response in
             let caller = context.caller!
             let body: ByteBuffer
@@ -77,10 +80,8 @@ enum EdgeServer {
         }
 
         // Admin: re-drive the orders of a date range that have no vendor order id and are not terminal.
-        router.post("/api/orderqueue/queue-by-date-range") { request, _ -> Response in
-            guard let adminToken else { throw EdgeError.notFound("the admin API is off (topology.json: security.adminToken)") }
-            let given = request.headers[HTTPField.Name("x-admin-token")!] ?? ""
-            guard APIKey.constantTimeEqual(Array(given.utf8), Array(adminToken.utf8)) else { throw EdgeError.unauthorized("the admin token is not valid") }
+        router.post("/api/orderqueue/queue-by-date-range") { request, context -> Response in
+            try admin.check(request, context: context)
             let body = try await request.body.collect(upTo: bodyLimit)
             guard let json = try? JSONValue(parsing: Array(buffer: body)) else { throw EdgeError.badRequest("the body is not valid JSON") }
             func date(_ key: String) throws -> Date {
@@ -94,6 +95,8 @@ enum EdgeServer {
             logger.info("orders re-driven by an admin", metadata: ["count": "\(queued)"])
             return EdgeJSON.response(.accepted, .object(["queued": .number(Double(queued))]))
         }
+
+        AnalyticsRoutes.add(to: router, buffer: analytics, pool: pool, admin: admin)
 
         return Application(router: router, configuration: .init(address: .hostname(http.host, port: http.port), serverName: "troupe"),
                            logger: logger)

@@ -37,7 +37,8 @@ struct ComponentWiring: Sendable {
         case .orderQueue: ComponentWiring(OrderSaga.router(vendor: vendor))
         case .inventory: ComponentWiring(Inventory.router(reservationTTL: reservationTTL))
         case .payment: ComponentWiring(Payment.router)
-        case .brandSync, .notification, .analytics: ComponentWiring(TopicRouter(component, [:]))
+        case .analytics: ComponentWiring(Analytics.router)
+        case .brandSync, .notification: ComponentWiring(TopicRouter(component, [:]))
         }
     }
 }

@@ -90,9 +90,13 @@ struct NodeRuntime {
                                   successTerminationBehavior: .ignore, serviceName: "first catalog sync"))
         }
         if let http = node.http, let apiKeySecret {
+            // Listed before the edge, so a shutdown stops the edge taking events first, then flushes them all.
+            let analytics = AnalyticsBuffer(pool: pool, configuration: topology.analytics, logger: logger)
+            services.append(.init(service: AnalyticsFlushService(buffer: analytics), serviceName: "analytics buffer"))
             // near the end of the list: among the first services a shutdown stops
             let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, amqpURL: topology.broker.url, keySecret: apiKeySecret,
-                                              adminToken: topology.security.adminToken, vault: vault, logger: logger)
+                                              adminToken: topology.security.adminToken, vault: vault, analytics: analytics,
+                                              rateLimits: topology.rateLimits, logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
         }
         services.append(.init(service: BrokerShutdownNotice(publisher: publisher), serviceName: "broker shutdown notice"))

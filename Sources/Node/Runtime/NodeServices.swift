@@ -1,4 +1,5 @@
 import Bridges
+import Domain
 import Logging
 import ServiceLifecycle
 
@@ -56,6 +57,21 @@ struct RelayService: Service {
         } catch {
             logger.warning("the outbox was not drained at shutdown; its envelopes stay for the next relay", metadata: ["reason": "\(error)"])
         }
+    }
+}
+
+/// Flushes the edge's ``AnalyticsBuffer`` while the node runs; at shutdown (after the edge stopped taking
+/// requests) flushes every row left.
+struct AnalyticsFlushService: Service {
+    let buffer: AnalyticsBuffer
+
+    func run() async throws {
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await buffer.run()
+        } onCancelOrGracefulShutdown: {
+            buffer.stop()
+        }
+        await buffer.drain()
     }
 }
 

@@ -123,11 +123,23 @@ struct Topology: Sendable, Equatable {
         var reservationTTL = Domain.Inventory.reservationTTL
     }
 
+    /// Requests per minute each client may send to an edge node (a token bucket per client, refilled
+    /// evenly, as deep as the minute's allowance), by kind of route: anonymous per IP (the reference's
+    /// tracking limit, 100/min), partner routes per API key, admin routes per token.
+    struct RateLimits: Sendable, Equatable {
+        var anonymousPerMinute = 100
+        var partnerPerMinute = 600
+        var adminPerMinute = 60
+    }
+
     var broker: Broker
     var database: Database
     var security: Security
     var vendor: Vendor?
     var inventory = Inventory()
+    /// The edge's analytics buffer: rows at most, rows per flush, time between flushes.
+    var analytics = AnalyticsBuffer.Configuration()
+    var rateLimits = RateLimits()
     var nodes: [Node]
 
     /// A few lines for operators; passwords in URLs are masked.

@@ -43,7 +43,7 @@ enum TopologyLoader {
         let root: JSONValue
         do { root = try JSONValue(parsing: data) } catch { throw fail("", "is not valid JSON (\(error))") }
         let top = try JSONReader(root, path: "", fail: fail)
-        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "nodes"])
+        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "analytics", "rateLimits", "nodes"])
 
         let b = try top.object("broker")
         try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry"])
@@ -171,7 +171,24 @@ enum TopologyLoader {
             try i.rejectUnknownKeys(["reservationTTL"])
             inventory.reservationTTL = try duration(i, "reservationTTL", default: "15m")
         }
-        return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory, nodes: nodes)
+        var analytics = AnalyticsBuffer.Configuration()
+        if top.has("analytics") {
+            let a = try top.object("analytics")
+            try a.rejectUnknownKeys(["bufferCapacity", "flushRows", "flushInterval"])
+            analytics.capacity = try a.int("bufferCapacity", default: analytics.capacity, in: 1_000...10_000_000)
+            analytics.batchSize = try a.int("flushRows", default: analytics.batchSize, in: 1...100_000)
+            analytics.interval = try duration(a, "flushInterval", default: "10s")
+        }
+        var limits = Topology.RateLimits()
+        if top.has("rateLimits") {
+            let r = try top.object("rateLimits")
+            try r.rejectUnknownKeys(["anonymousPerMinute", "partnerPerMinute", "adminPerMinute"])
+            limits.anonymousPerMinute = try r.int("anonymousPerMinute", default: limits.anonymousPerMinute, in: 1...10_000_000)
+            limits.partnerPerMinute = try r.int("partnerPerMinute", default: limits.partnerPerMinute, in: 1...10_000_000)
+            limits.adminPerMinute = try r.int("adminPerMinute", default: limits.adminPerMinute, in: 1...10_000_000)
+        }
+        return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory,
+                        analytics: analytics, rateLimits: limits, nodes: nodes)
     }
 
     static func validateURL(_ url: String, schemes: [String], file: String, at path: String) throws {

@@ -1,0 +1,8 @@
+/// Domain events other components (and outside consumers) may rely on, besides the saga's
+/// (``SagaTopic``): documented with their payloads in docs/EVENTS.md, version 1.
+public enum DomainTopic {
+    /// `troupe partner add` created a partner (producer `payment`: the partner's wallet is opened with it).
+    public static let partnerCreated = "partner.created"
+    /// Something an operator must look at (e.g. a notification that could not be delivered in time).
+    public static let alertRaised = "alert.raised"
+}
