@@ -23,11 +23,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // C libraries, found through pkg-config; scripts/services.sh installs their -dev packages.
         .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // libcurl, for email over SMTP (Notification): a kept client instead of hand-written protocol code.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // The actor runtime: no broker, database or HTTP code may be imported here.
         // The running task's identity without retaining it (Dispatcher's check that a task is a worker).
@@ -52,14 +55,14 @@ let package = Package(
         .target(
             name: "Domain",
             dependencies: ["ActorRuntime", "Bridges", .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "Logging", package: "swift-log")],
-            resources: [.copy("Migrations")]
+                           .product(name: "Logging", package: "swift-log"), .product(name: "Mustache", package: "swift-mustache")],
+            resources: [.copy("Migrations"), .copy("Notification/Templates")]
         ),
-        // Real I/O: AMQP (librabbitmq), PostgreSQL (libpq), HTTP.
+        // Real I/O: AMQP (librabbitmq), PostgreSQL (libpq), SMTP (libcurl).
         .target(
             name: "Bridges",
             dependencies: [
-                "ActorRuntime", "CRabbitMQ", "CLibPQ",
+                "ActorRuntime", "CRabbitMQ", "CLibPQ", "CCurl",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/services.sh start
 eval "$(scripts/services.sh env)"
-export TROUPE_AMQP_URL TROUPE_DATABASE_URL
+export TROUPE_AMQP_URL TROUPE_DATABASE_URL TROUPE_SMTP_URL TROUPE_MAILDIR
 swift build --product troupe
 swift build --product troupe-vendor-sim
 cat <<'HOWTO'

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Troupe's development services: a private RabbitMQ and a private PostgreSQL on 127.0.0.1, run as this
-# checkout's own processes (no systemd), with their data under .troupe/ (git-ignored).
+# Troupe's development services: a private RabbitMQ, a private PostgreSQL and an SMTP server (aiosmtpd,
+# which keeps every message it gets in a Maildir) on 127.0.0.1, run as this checkout's own processes (no
+# systemd), with their data under .troupe/ (git-ignored; mail in .troupe/mail/new).
 #
 # usage: scripts/services.sh start|stop|status|env|rabbitmqctl ARGS...|restart-rabbitmq
-#   start   install what is missing (apt), start both, wait until both accept connections (idempotent)
-#   stop    stop both (idempotent)
-#   status  say what is up and on which ports; exit 0 only when both are up
-#   env     print TROUPE_AMQP_URL=... and TROUPE_DATABASE_URL=... lines, for `eval "$(scripts/services.sh env)"`
+#   start   install what is missing (apt), start all three, wait until they accept connections (idempotent)
+#   stop    stop them (idempotent)
+#   status  say what is up and on which ports; exit 0 only when all are up
+#   env     print TROUPE_AMQP_URL=..., TROUPE_DATABASE_URL=..., TROUPE_SMTP_URL=... and TROUPE_MAILDIR=... lines,
+#           for `eval "$(scripts/services.sh env)"`
 #   rabbitmqctl ARGS...  the project broker's rabbitmqctl (e.g. list_queues, close_all_connections why)
 #   restart-rabbitmq     stop and start the broker (the outage tests use it)
 #
-# env: TROUPE_RMQ_PORT (default 5679), TROUPE_PG_PORT (default 5439) — chosen not to clash with a system
-#      RabbitMQ (5672) or PostgreSQL (5432). The broker also uses PORT+20000 (Erlang distribution) and
+# env: TROUPE_RMQ_PORT (default 5679), TROUPE_PG_PORT (default 5439), TROUPE_SMTP_PORT (default 2526) —
+#      chosen not to clash with a system RabbitMQ (5672), PostgreSQL (5432) or mail server (25). The broker also uses PORT+20000 (Erlang distribution) and
 #      PORT+21000 (its own epmd), all on 127.0.0.1.
 set -euo pipefail
 
@@ -27,6 +29,8 @@ PG_DIR="$DATA/postgres"
 PGDATA="$PG_DIR/data"
 PG_SOCK="/tmp/troupe-pg-$PG_PORT"      # unix socket paths are limited to 107 bytes: keep it short
 PG_USER=troupe PG_PASSWORD=troupe PG_DB=troupe
+SMTP_PORT=${TROUPE_SMTP_PORT:-2526}
+MAIL_DIR="$DATA/mail"
 
 log() { printf 'services: %s\n' "$*"; }
 die() { printf 'services: %s\n' "$*" >&2; exit 1; }
@@ -47,6 +51,9 @@ install_missing() {
   [ -f /usr/include/amqp.h ] || [ -f /usr/include/rabbitmq-c/amqp.h ] || need+=(librabbitmq-dev)
   [ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
   command -v pkg-config >/dev/null || need+=(pkgconf)
+  [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/aarch64-linux-gnu/curl/curl.h ] ||
+    [ -f /usr/include/curl/curl.h ] || need+=(libcurl4-openssl-dev)
+  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
   [ ${#need[@]} -eq 0 ] && return 0
   [ "$(id -u)" = 0 ] || die "missing packages (${need[*]}): run as root or install them with apt"
   log "installing ${need[*]} (apt)"
@@ -216,6 +223,37 @@ pg_stop() {
   fi
 }
 
+# ---------------------------------------------------------------- SMTP (aiosmtpd: every message into a Maildir)
+smtp_up() { alive "$DATA/smtp.pid" && port_open "$SMTP_PORT"; }
+
+smtp_start() {
+  if smtp_up; then log "smtp already up on 127.0.0.1:$SMTP_PORT"; return 0; fi
+  port_open "$SMTP_PORT" && die "smtp: 127.0.0.1:$SMTP_PORT is already in use (set TROUPE_SMTP_PORT)"
+  local t0; t0=$(date +%s%N)
+  mkdir -p "$MAIL_DIR/new" "$MAIL_DIR/cur" "$MAIL_DIR/tmp"       # a Maildir: aiosmtpd does not make one in an existing folder
+  setsid /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAIL_DIR" \
+    >"$DATA/smtp.log" 2>&1 </dev/null &
+  echo $! > "$DATA/smtp.pid"
+  local deadline=$((SECONDS + 30))
+  until port_open "$SMTP_PORT"; do
+    alive "$DATA/smtp.pid" || { tail -20 "$DATA/smtp.log" >&2; die "smtp died during startup; see $DATA/smtp.log"; }
+    [ $SECONDS -lt $deadline ] || die "smtp: not listening after 30 s; see $DATA/smtp.log"
+    sleep 0.1
+  done
+  log "smtp up on 127.0.0.1:$SMTP_PORT in $(ms_since "$t0") ms (mail in $MAIL_DIR/new)"
+}
+
+smtp_stop() {
+  if alive "$DATA/smtp.pid"; then
+    local pid; pid=$(cat "$DATA/smtp.pid")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do pid_alive "$pid" || break; sleep 0.1; done
+    pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    log "smtp stopped"
+  fi
+  rm -f "$DATA/smtp.pid"
+}
+
 # ---------------------------------------------------------------- commands
 status() {
   local rc=0
@@ -223,17 +261,21 @@ status() {
   else echo "rabbitmq: down (port $RMQ_PORT)"; rc=3; fi
   if [ -n "$(pg_bin)" ] && pg_up; then echo "postgres: up on 127.0.0.1:$PG_PORT (database $PG_DB, data $PGDATA)"
   else echo "postgres: down (port $PG_PORT)"; rc=3; fi
+  if smtp_up; then echo "smtp: up on 127.0.0.1:$SMTP_PORT (mail in $MAIL_DIR/new)"
+  else echo "smtp: down (port $SMTP_PORT)"; rc=3; fi
   return $rc
 }
 
 print_env() {
   echo "TROUPE_AMQP_URL=amqp://guest:guest@127.0.0.1:$RMQ_PORT/%2F"
   echo "TROUPE_DATABASE_URL=postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
+  echo "TROUPE_SMTP_URL=smtp://127.0.0.1:$SMTP_PORT"
+  echo "TROUPE_MAILDIR=$MAIL_DIR"
 }
 
 case "${1:-}" in
-  start) install_missing; pg_start; rmq_start ;;
-  stop) rmq_stop; [ -n "$(pg_bin)" ] && pg_stop; true ;;
+  start) install_missing; pg_start; rmq_start; smtp_start ;;
+  stop) smtp_stop; rmq_stop; [ -n "$(pg_bin)" ] && pg_stop; true ;;
   status) status ;;
   env) print_env ;;
   # for operators and the outage tests: the project broker's rabbitmqctl, and a broker restart

@@ -17,7 +17,7 @@ if ! scripts/services.sh status >/dev/null 2>&1; then
   [ "${TROUPE_KEEP_SERVICES:-0}" = 1 ] || trap 'scripts/services.sh stop' EXIT
 fi
 eval "$(scripts/services.sh env)"
-export TROUPE_AMQP_URL TROUPE_DATABASE_URL
+export TROUPE_AMQP_URL TROUPE_DATABASE_URL TROUPE_SMTP_URL TROUPE_MAILDIR
 swift build --build-tests
 swift test --skip-build --disable-xctest "$@"
 # The broker-outage tests close every broker connection and restart the broker: they run alone, after;

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Tells the outbox relays of this process that envelopes were committed, so they publish them at once
 /// instead of at their next poll. Rung after the commit, in process: a `pg_notify` inside each
@@ -8,21 +7,13 @@ import Synchronization
 /// capped every node's handled-and-committed rate. Every node runs a relay, so the local one is enough;
 /// an envelope written by a process without one is published at the next poll.
 public enum OutboxBell {
-    private static let listeners = Mutex<[UUID: @Sendable () -> Void]>([:])
+    private static let bell = InProcessBell()
 
     /// Calls `wake` on every ring until the token is passed to ``stopListening(_:)``.
-    static func listen(_ wake: @escaping @Sendable () -> Void) -> UUID {
-        let token = UUID()
-        listeners.withLock { $0[token] = wake }
-        return token
-    }
+    static func listen(_ wake: @escaping @Sendable () -> Void) -> UUID { bell.listen(wake) }
 
-    static func stopListening(_ token: UUID) {
-        _ = listeners.withLock { $0.removeValue(forKey: token) }
-    }
+    static func stopListening(_ token: UUID) { bell.stopListening(token) }
 
     /// Wakes this process's relays.
-    public static func ring() {
-        for wake in listeners.withLock({ Array($0.values) }) { wake() }
-    }
+    public static func ring() { bell.ring() }
 }

@@ -3,7 +3,8 @@ import Bridges
 import Crypto
 import Foundation
 
-/// Seals the vendor's cards (codes, PINs) before they are stored: AES-256-GCM, the order's id as
+/// Seals secrets Troupe must read back before they are stored (the vendor's cards, partners' webhook
+/// signing secrets). For cards: AES-256-GCM, the order's id as
 /// authenticated data (a sealed value moved to another order does not open). Stored in the order's `cards`
 /// column as `{"sealed": base64(nonce | ciphertext | tag), "v": 1}`; opened only for the API's answer to the
 /// order's own partner.
@@ -37,18 +38,24 @@ public struct CardVault: Sendable, Equatable {
     }()
 
     /// `cards` sealed for order `order`.
-    public func seal(_ cards: JSONValue, order: UUID) throws -> JSONValue {
-        let box = try AES.GCM.seal(cards.jsonBytes, using: key, authenticating: Array(order.lowercasedString.utf8))
+    public func seal(_ cards: JSONValue, order: UUID) throws -> JSONValue { try seal(cards, context: order.lowercasedString) }
+
+    /// The cards of order `order` as stored, opened; a value stored before sealing (not sealed) comes back
+    /// as it is.
+    public func open(_ stored: JSONValue, order: UUID) throws -> JSONValue { try open(stored, context: order.lowercasedString) }
+
+    /// `value` sealed with `context` as authenticated data (what it belongs to: it opens only with the same).
+    public func seal(_ value: JSONValue, context: String) throws -> JSONValue {
+        let box = try AES.GCM.seal(value.jsonBytes, using: key, authenticating: Array(context.utf8))
         guard let combined = box.combined else { throw KeyError(description: "AES-GCM gave no combined form") }
         return .object(["sealed": .string(combined.base64EncodedString()), "v": .number(1)])
     }
 
-    /// The cards of order `order` as stored, opened; a value stored before sealing (not sealed) comes back
-    /// as it is.
-    public func open(_ stored: JSONValue, order: UUID) throws -> JSONValue {
+    /// A value ``seal(_:context:)`` made, opened; a value that is not sealed comes back as it is.
+    public func open(_ stored: JSONValue, context: String) throws -> JSONValue {
         guard case .string(let text)? = stored["sealed"] else { return stored }
-        guard let data = Data(base64Encoded: text) else { throw KeyError(description: "sealed cards of \(order.lowercasedString) are not base64") }
-        let plain = try AES.GCM.open(try AES.GCM.SealedBox(combined: data), using: key, authenticating: Array(order.lowercasedString.utf8))
+        guard let data = Data(base64Encoded: text) else { throw KeyError(description: "the sealed value of \(context) is not base64") }
+        let plain = try AES.GCM.open(try AES.GCM.SealedBox(combined: data), using: key, authenticating: Array(context.utf8))
         return try JSONValue(parsing: Array(plain))
     }
 

@@ -67,3 +67,38 @@ public struct PartnerRegistry: Sendable {
         return Caller(partnerID: try row.decode("id"), name: try row.decode("name"))
     }
 }
+
+extension PartnerRegistry {
+    /// A partner's name was not found.
+    public struct UnknownPartner: Error, CustomStringConvertible {
+        public let name: String
+        public var description: String { "no partner named '\(name)'" }
+    }
+
+    /// Points partner `name`'s webhook at `url` with a new signing secret, which it returns (the only copy
+    /// in plain; stored sealed with `vault`, since Troupe must read it to sign).
+    public func setWebhook(partner name: String, url: String, vault: CardVault) async throws -> String {
+        let secret = WebhookSignature.newSecret()
+        try await pool.transaction { db in
+            guard let row = try db.query("SELECT id FROM partners WHERE name = $1", [name]).rows.first else { throw UnknownPartner(name: name) }
+            let id: UUID = try row.decode("id")
+            let sealed = try vault.seal(.string(secret), context: Self.webhookContext(id))
+            try db.query("""
+                INSERT INTO partner_webhooks (partner_id, url, secret_sealed) VALUES ($1, $2, $3)
+                ON CONFLICT (partner_id) DO UPDATE SET url = excluded.url, secret_sealed = excluded.secret_sealed, updated_at = now()
+                """, [id, url, sealed])
+        }
+        return secret
+    }
+
+    /// Sets partner `name`'s email address (nil: no email).
+    public func setEmail(partner name: String, email: String?) async throws {
+        let updated = try await pool.withConnection { db in
+            try db.query("UPDATE partners SET email = $2 WHERE name = $1", [name, email]).affectedRows
+        }
+        guard updated == 1 else { throw UnknownPartner(name: name) }
+    }
+
+    /// What a partner's sealed webhook secret is authenticated with.
+    public static func webhookContext(_ partner: UUID) -> String { "webhook:\(partner.lowercasedString)" }
+}

@@ -3,13 +3,95 @@ import Bridges
 import Domain
 import Foundation
 
-/// `troupe partner add NAME`: partners of the HTTP API.
+/// `troupe partner add NAME`, `partner webhook NAME URL`, `partner email NAME ADDRESS`: partners of the
+/// HTTP API and where their notifications go.
 struct PartnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "partner",
         abstract: "Manage API partners.",
-        subcommands: [Add.self]
+        subcommands: [Add.self, Webhook.self, Email.self]
     )
+
+    /// Runs `body` with a one-connection pool of `topology` (migrated), mapping database errors to CLI errors.
+    static func withRegistry(_ topology: Topology, keySecret: String, command: String,
+                             _ body: (PartnerRegistry) async throws -> Void) async throws {
+        let pool = PostgresPool(.init(url: topology.database.url, size: 1, applicationName: "troupe \(command)"))
+        do {
+            _ = try await Migrator(pool: pool, migrations: DomainSchema.allMigrations()).run()
+            try await body(PartnerRegistry(pool: pool, keySecret: keySecret))
+            await pool.shutdown()
+        } catch let error as PartnerRegistry.UnknownPartner {
+            await pool.shutdown()
+            throw CLIError(message: error.description, exitCode: 1)
+        } catch let error as PostgresError {
+            await pool.shutdown()
+            if error.isConnectionFailure {
+                throw CLIError(message: "cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
+            }
+            throw CLIError(message: "\(command) failed: \(error.message)", exitCode: 1)
+        }
+    }
+
+    struct Webhook: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "webhook",
+            abstract: "Send the partner's notifications to a webhook URL, and print its new signing secret once.",
+            discussion: """
+            Each notification is a JSON POST with `Troupe-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` \
+            and `Troupe-Event-Id`. Running it again sets a new URL and a new secret (the old one stops working).
+            """
+        )
+
+        @Argument(help: "The partner's name.")
+        var name: String
+
+        @Argument(help: "The URL notifications are POSTed to (http or https).")
+        var url: String
+
+        @OptionGroup var options: TopologyOption
+
+        func run() async throws {
+            let topology = try options.load()
+            guard let parsed = URLComponents(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host?.isEmpty == false,
+                  url.utf8.count <= 2048 else {
+                throw CLIError.usage("URL: '\(url)' is not an http:// or https:// URL with a host")
+            }
+            let vault = try options.cardVault(of: topology)
+            try await PartnerCommand.withRegistry(topology, keySecret: topology.security.apiKeySecret ?? "", command: "partner webhook") { registry in
+                let secret = try await registry.setWebhook(partner: name, url: url, vault: vault)
+                print("""
+                    Partner '\(name)': notifications go to \(url)
+                    Signing secret (shown only now; Troupe keeps it sealed with the card key):
+                      \(secret)
+                    """)
+            }
+        }
+    }
+
+    struct Email: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "email",
+            abstract: "Email the partner's notifications to an address (when topology.json configures notification.smtp)."
+        )
+
+        @Argument(help: "The partner's name.")
+        var name: String
+
+        @Argument(help: "The address, or 'none' to stop emailing the partner.")
+        var address: String
+
+        @OptionGroup var options: TopologyOption
+
+        func run() async throws {
+            let topology = try options.load()
+            let email: String? = address == "none" ? nil : address
+            if let email, !EmailMessage.isAddress(email) { throw CLIError.usage("ADDRESS: '\(email)' is not an email address") }
+            try await PartnerCommand.withRegistry(topology, keySecret: topology.security.apiKeySecret ?? "", command: "partner email") { registry in
+                try await registry.setEmail(partner: name, email: email)
+                print(email.map { "Partner '\(name)': notifications are emailed to \($0)" } ?? "Partner '\(name)': no email")
+            }
+        }
+    }
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -24,10 +24,15 @@ struct TopologyOption: ParsableArguments {
         }
     }
 
-    /// The card vault of a node that stores or shows cards (OrderQueue, the HTTP edge); the development
-    /// vault for the others, which never touch cards.
+    /// The card vault of a node that stores or shows cards (OrderQueue, the HTTP edge) or signs webhooks
+    /// (Notification); the development vault for the others, which never open a sealed value.
     func cardVault(of topology: Topology, for node: Topology.Node) throws -> CardVault {
-        guard node.http != nil || node.components.contains(where: { $0.component == .orderQueue }) else { return .development }
+        guard node.http != nil || node.components.contains(where: { [.orderQueue, .notification].contains($0.component) }) else { return .development }
+        return try cardVault(of: topology)
+    }
+
+    /// The card vault of `topology`, or a usage error when it needs a key it does not have.
+    func cardVault(of topology: Topology) throws -> CardVault {
         do {
             return try topology.security.requireCardVault(databaseURL: topology.database.url, file: self.topology)
         } catch {

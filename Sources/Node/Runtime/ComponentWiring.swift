@@ -25,20 +25,24 @@ struct ComponentWiring: Sendable {
         let wire = topology.broker.wire
         var seen = Set<Component>()
         for hosted in topology.nodes.flatMap(\.components) where seen.insert(hosted.component).inserted {
-            try wire.declare(component: hosted.component.rawValue, topics: of(hosted.component, vendor: vendor).topics, on: connection)
+            let topics = hosted.component == .notification ? Notification.topics : of(hosted.component, vendor: vendor).topics
+            try wire.declare(component: hosted.component.rawValue, topics: topics, on: connection)
         }
     }
 
     /// The wiring of `component` on a node. `vendor` serves OrderQueue's vendor steps (one breaker per
-    /// node, shared by its instances). Components without flows yet consume their queue (bound to
+    /// node, shared by its instances); `notification` Notification's (its templates and channels; without
+    /// them Notification binds nothing). Components without flows yet consume their queue (bound to
     /// nothing) and dead-letter anything sent to it directly.
-    static func of(_ component: Component, vendor: VendorSteps, reservationTTL: Duration = Inventory.reservationTTL) -> ComponentWiring {
+    static func of(_ component: Component, vendor: VendorSteps, reservationTTL: Duration = Inventory.reservationTTL,
+                   notification: Notification.Settings? = nil) -> ComponentWiring {
         switch component {
         case .orderQueue: ComponentWiring(OrderSaga.router(vendor: vendor))
         case .inventory: ComponentWiring(Inventory.router(reservationTTL: reservationTTL))
         case .payment: ComponentWiring(Payment.router)
         case .analytics: ComponentWiring(Analytics.router)
-        case .brandSync, .notification: ComponentWiring(TopicRouter(component, [:]))
+        case .notification: ComponentWiring(notification.map(Notification.router) ?? TopicRouter(component, [:]))
+        case .brandSync: ComponentWiring(TopicRouter(component, [:]))
         }
     }
 }

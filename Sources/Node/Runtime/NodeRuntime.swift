@@ -67,8 +67,14 @@ struct NodeRuntime {
                                                                           coolDown: topology.vendor?.breakerCoolDown ?? .seconds(30)))
         var vendor = VendorSteps(adapter: topology.vendor.map(BambooClient.init), breaker: breaker, orders: pool, vault: vault)
         vendor.notFoundGrace = topology.vendor?.notFoundGrace ?? vendor.notFoundGrace
+        let hosts = Set(node.components.map(\.component))
+        let notification = hosts.contains(.notification)
+            ? Notification.Settings(templates: try NotificationTemplates.bundled(), email: topology.notification.smtp != nil,
+                                    alertEmail: topology.notification.alertEmail, retryFor: topology.notification.retryFor)
+            : nil
         let trees = node.components.map { hosted in
-            let wiring = ComponentWiring.of(hosted.component, vendor: vendor, reservationTTL: topology.inventory.reservationTTL)
+            let wiring = ComponentWiring.of(hosted.component, vendor: vendor, reservationTTL: topology.inventory.reservationTTL,
+                                            notification: notification)
             let configuration = EnvelopeConsumer.Configuration(
                 component: hosted.component.rawValue, topics: wiring.topics, prefetch: hosted.mailboxCapacity,
                 batchSize: min(64, hosted.mailboxCapacity), topology: wire)
@@ -79,7 +85,10 @@ struct NodeRuntime {
         }
         services.append(.init(service: ComponentTreeService(node: node.name, hosted: trees, pool: pool, stats: stats, logger: logger),
                               serviceName: "component trees"))
-        let hosts = Set(node.components.map(\.component))
+        if notification != nil {
+            services.append(.init(service: NotificationSender(pool: pool, settings: topology.notification, vault: vault, logger: logger),
+                                  serviceName: "notification sender"))
+        }
         let jobs = (hosts.contains(.orderQueue) ? [SagaJobs.backfill, SagaJobs.reconcile] : [])
             + (hosts.contains(.inventory) ? [SagaJobs.expireReservations(ttl: topology.inventory.reservationTTL)] : [])
         if !jobs.isEmpty {

@@ -132,6 +132,22 @@ struct Topology: Sendable, Equatable {
         var adminPerMinute = 60
     }
 
+    /// Notification's channels and delivery rules.
+    struct Notification: Sendable, Equatable {
+        /// Email goes out only when SMTP is configured.
+        var smtp: SMTPClient.Configuration?
+        /// Where `alert.raised` is emailed.
+        var alertEmail: String?
+        /// The delay before each retry of a failed delivery (doubling, ±20 % jitter)...
+        var retry = RetryPolicy(maxAttempts: 1_000_000, initialDelay: .seconds(10), maxDelay: .seconds(3600), jitter: 0.2)
+        /// ...for this long after the event; then the delivery is `failed` and an alert raised.
+        var retryFor: Duration = .seconds(86_400)
+        /// One webhook request's limit.
+        var webhookTimeout: Duration = .seconds(10)
+        /// Deliveries a node sends at once.
+        var concurrency = 64
+    }
+
     var broker: Broker
     var database: Database
     var security: Security
@@ -140,6 +156,7 @@ struct Topology: Sendable, Equatable {
     /// The edge's analytics buffer: rows at most, rows per flush, time between flushes.
     var analytics = AnalyticsBuffer.Configuration()
     var rateLimits = RateLimits()
+    var notification = Notification()
     var nodes: [Node]
 
     /// A few lines for operators; passwords in URLs are masked.

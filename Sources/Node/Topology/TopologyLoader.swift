@@ -43,7 +43,7 @@ enum TopologyLoader {
         let root: JSONValue
         do { root = try JSONValue(parsing: data) } catch { throw fail("", "is not valid JSON (\(error))") }
         let top = try JSONReader(root, path: "", fail: fail)
-        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "analytics", "rateLimits", "nodes"])
+        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "analytics", "rateLimits", "notification", "nodes"])
 
         let b = try top.object("broker")
         try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry"])
@@ -187,8 +187,37 @@ enum TopologyLoader {
             limits.partnerPerMinute = try r.int("partnerPerMinute", default: limits.partnerPerMinute, in: 1...10_000_000)
             limits.adminPerMinute = try r.int("adminPerMinute", default: limits.adminPerMinute, in: 1...10_000_000)
         }
+        var notification = Topology.Notification()
+        if top.has("notification") {
+            let n = try top.object("notification")
+            try n.rejectUnknownKeys(["smtp", "alertEmail", "retry", "webhookTimeout", "concurrency"])
+            if n.has("smtp") {
+                let m = try n.object("smtp")
+                try m.rejectUnknownKeys(["url", "from", "username", "password"])
+                var smtp = SMTPClient.Configuration(url: try m.string("url"), from: try m.string("from"))
+                try validateURL(smtp.url, schemes: ["smtp", "smtps"], file: file, at: "notification.smtp.url")
+                guard EmailMessage.isAddress(smtp.from) else { throw m.error("from", "'\(smtp.from)' is not an email address") }
+                if m.has("username") { smtp.username = try m.string("username") }
+                if m.has("password") { smtp.password = try m.string("password") }
+                notification.smtp = smtp
+            }
+            if n.has("alertEmail") {
+                let address = try n.string("alertEmail")
+                guard EmailMessage.isAddress(address) else { throw n.error("alertEmail", "'\(address)' is not an email address") }
+                notification.alertEmail = address
+            }
+            if n.has("retry") {
+                let r = try n.object("retry")
+                try r.rejectUnknownKeys(["initialDelay", "maxDelay", "retryFor"])
+                notification.retry = RetryPolicy(maxAttempts: 1_000_000, initialDelay: try duration(r, "initialDelay", default: "10s"),
+                                                  maxDelay: try duration(r, "maxDelay", default: "1h"), jitter: 0.2)
+                notification.retryFor = try duration(r, "retryFor", default: "24h")
+            }
+            notification.webhookTimeout = try duration(n, "webhookTimeout", default: "10s")
+            notification.concurrency = try n.int("concurrency", default: notification.concurrency, in: 1...1024)
+        }
         return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory,
-                        analytics: analytics, rateLimits: limits, nodes: nodes)
+                        analytics: analytics, rateLimits: limits, notification: notification, nodes: nodes)
     }
 
     static func validateURL(_ url: String, schemes: [String], file: String, at path: String) throws {
