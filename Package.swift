@@ -55,7 +55,8 @@ let package = Package(
         .target(
             name: "Domain",
             dependencies: ["ActorRuntime", "Bridges", .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "Logging", package: "swift-log"), .product(name: "Mustache", package: "swift-mustache")],
+                           .product(name: "Logging", package: "swift-log"), .product(name: "Mustache", package: "swift-mustache"),
+                           .product(name: "DequeModule", package: "swift-collections")],
             resources: [.copy("Migrations"), .copy("Notification/Templates")]
         ),
         // Real I/O: AMQP (librabbitmq), PostgreSQL (libpq), SMTP (libcurl).
@@ -98,6 +99,9 @@ let package = Package(
             name: "Bench",
             dependencies: [
                 "ActorRuntime", "Bridges", "Domain", "BenchRawLoops", "CLibPQ",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The amqp benchmark's baseline: plain C loops over librabbitmq, no Troupe code.

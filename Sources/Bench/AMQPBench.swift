@@ -129,7 +129,9 @@ enum AMQPBench {
     // MARK: end to end
 
     /// Publish -> consume -> handler (inbox row + one state row, one transaction per batch) -> ack.
-    static func endToEnd() async throws {
+    /// Publishes events to a consumer that records each in its inbox and a table; returns the events/s.
+    @discardableResult
+    static func endToEnd() async throws -> Double {
         let schema = "bench_e2e"
         let setup = PostgresPool(.init(url: databaseURL, size: 1))
         try await setup.withConnection { db in
@@ -202,6 +204,7 @@ enum AMQPBench {
         report("amqp.e2e_inbox_stream_rate", Double(sent) / 5, "events/s")
         report("amqp.e2e_inbox_p50", percentile(sorted, 0.50), "ms")
         report("amqp.e2e_inbox_p99", percentile(sorted, 0.99), "ms")
+        return rate
     }
 
     static func percentile(_ sorted: [Double], _ p: Double) -> Double {

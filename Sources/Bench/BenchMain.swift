@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// `troupe-bench AREA`: prints one line per figure, `AREA.case value unit`. Each area measures its
 /// baseline in the same run, because these machines are shared and noisy.
@@ -8,9 +9,17 @@ struct BenchMain {
         "local": LocalBench.run,
         "amqp": AMQPBench.run,
         "orders": OrdersBench.run,
+        "analytics": AnalyticsBench.run,
+        "notify": NotifyBench.run,
     ]
 
     static func main() async {
+        // Figures go to stdout, one per line; logs (migrations, servers) only when they matter, to stderr.
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
         let args = CommandLine.arguments.dropFirst()
         guard let area = args.first, let run = areas[area] else {
             let known = areas.keys.sorted().joined(separator: ", ")

@@ -80,4 +80,22 @@ import Testing
         #expect(PostgresTime.parse("yesterday") == nil)
         #expect(PostgresTime.format(Date(timeIntervalSince1970: 1_795_468_793.25)) == "2026-11-23T21:19:53.250000Z")
     }
+
+    /// The digit-by-digit timestamp writer against Calendar and String(format:) (what it replaced), over
+    /// dates from 1900 to 2200, leap days and times before 1970 among them.
+    @Test func timestampsAreWrittenAsCalendarWritesThem() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        func reference(_ date: Date) -> String {
+            let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+            let seconds = micros >= 0 ? micros / 1_000_000 : -((-micros + 999_999) / 1_000_000)
+            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+            return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!, Int(micros - seconds * 1_000_000))
+        }
+        var generator = SystemRandomNumberGenerator()
+        var dates = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: -0.5), Date(timeIntervalSince1970: 951_782_400),   // 2000-02-29
+                     Date(timeIntervalSince1970: -2_208_988_800), Date(timeIntervalSince1970: 7_258_118_399.999999)]
+        for _ in 0..<5000 { dates.append(Date(timeIntervalSince1970: Double.random(in: -2_208_988_800...7_258_118_400, using: &generator))) }
+        for date in dates { #expect(PostgresTime.format(date) == reference(date), "\(date.timeIntervalSince1970)") }
+    }
 }

@@ -72,15 +72,21 @@ import Testing
     @Test func aFailedFlushKeepsItsRowsForTheNextOne() async throws {
         let db = try await DomainDatabase()
         defer { Task { await db.drop() } }
-        let buffer = AnalyticsBuffer(pool: db.pool)
+        var configuration = AnalyticsBuffer.Configuration()
+        configuration.batchSize = 2                                 // 5 rows: batches of 2, 2 and 1, two at once
+        let buffer = AnalyticsBuffer(pool: db.pool, configuration: configuration)
         for i in 0..<5 { #expect(buffer.offer(Self.tracked(i))) }
         try await db.pool.withConnection { try $0.query("ALTER TABLE analytics_tracked_events RENAME TO away") }
         await #expect(throws: PostgresError.self) { try await buffer.flush(all: true) }
-        #expect(buffer.pending == 5 && buffer.stats.failedFlushes == 1)
+        #expect(buffer.pending == 5 && buffer.stats.failedFlushes == 2, "both batches in flight failed and went back")
         try await db.pool.withConnection { try $0.query("ALTER TABLE away RENAME TO analytics_tracked_events") }
         try await buffer.flush(all: true)
-        #expect(buffer.pending == 0)
+        #expect(buffer.pending == 0 && buffer.stats.flushes == 3)
         #expect(try await Self.count("analytics_tracked_events", db) == 5)
+        let order = try await db.pool.withConnection {
+            try $0.query("SELECT (properties->>'i')::int AS i FROM analytics_tracked_events ORDER BY ctid").rows.map { try $0.decode("i", as: Int.self) }
+        }
+        #expect(Set(order) == Set(0..<5), "every row once: \(order)")
     }
 
     @Test func aDomainEventIsStoredAndCountedOnceHoweverOftenItArrives() async throws {

@@ -31,9 +31,9 @@ public struct ChildProcess: Sendable {
 
     /// Starts `executable` with `arguments` (not including argv[0]) and this process's environment plus
     /// `environment` (how a secret reaches a child without showing in its command line); its standard
-    /// output goes to the file `stdout` when given.
+    /// output goes to the file `stdout` when given, its standard error (its logs) to the file `stderr`.
     public static func spawn(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                             stdout: String? = nil) throws(SpawnError) -> ChildProcess {
+                             stdout: String? = nil, stderr: String? = nil) throws(SpawnError) -> ChildProcess {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
@@ -53,6 +53,7 @@ public struct ChildProcess: Sendable {
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         if let stdout { posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600) }
+        if let stderr { posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600) }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard rc == 0 else { throw SpawnError(description: "cannot start \(executable): \(String(cString: strerror(rc)))") }

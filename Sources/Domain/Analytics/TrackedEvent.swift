@@ -66,7 +66,8 @@ public struct TrackedEvent: Sendable, Equatable {
         case .string(let s): return s.utf8.contains(0) ? path : nil
         case .array(let a): return a.indices.lazy.compactMap { nulPath(a[$0], at: "\(path)[\($0)]") }.first
         case .object(let o):
-            for (k, v) in o.sorted(by: { $0.key < $1.key }) {
+            guard o.contains(where: { $0.key.utf8.contains(0) || nulPath($0.value, at: "") != nil }) else { return nil }
+            for (k, v) in o.sorted(by: { $0.key < $1.key }) {           // sorted only to name the first one found
                 if k.utf8.contains(0) { return path }
                 if let p = nulPath(v, at: "\(path).\(k)") { return p }
             }

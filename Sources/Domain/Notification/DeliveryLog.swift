@@ -53,14 +53,16 @@ public enum DeliveryLog {
         case failed(reason: String)
     }
 
-    /// Claims up to `limit` due deliveries, at most `perRecipient` of one recipient and none of `busy`.
+    /// Claims up to `limit` due deliveries, at most `perRecipient` of one recipient and none of `busy`. It
+    /// looks at the `8 × limit` longest due: a recipient with a long backlog fills that window only until
+    /// it is busy (at `perRecipient` in flight), and from then on is left out of it.
     public static func claim(limit: Int, busy: [String], perRecipient: Int, lease: Duration, on db: PostgresConnection) throws -> [Claimed] {
         try db.query("""
             WITH due AS (
                 SELECT id, recipient, next_attempt_at FROM notification_deliveries
                 WHERE status IN ('pending', 'retrying') AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
                   AND NOT (recipient = ANY($2::text[]))
-                ORDER BY next_attempt_at LIMIT 2000
+                ORDER BY next_attempt_at LIMIT $1 * 8
             ), candidates AS (
                 SELECT id FROM (SELECT id, next_attempt_at, row_number() OVER (PARTITION BY recipient ORDER BY next_attempt_at, id) AS rn FROM due) r
                 WHERE rn <= $3 ORDER BY next_attempt_at, id LIMIT $1
@@ -81,49 +83,69 @@ public enum DeliveryLog {
         }
     }
 
-    /// Records `attempt` of `delivery` and decides what comes next: delivered; a retry after the schedule's
-    /// delay (at least the receiver's `Retry-After`) while that is before the delivery's give-up time; else
-    /// failed, with an `alert.raised` event (in the same transaction). A sender whose lease ran out and
-    /// whose delivery another sender claimed again changes nothing but the attempts log.
+    /// Records `attempt` of `delivery` and decides what comes next: see ``record(_:schedule:now:on:)``.
     @discardableResult
     public static func record(_ attempt: Attempt, of delivery: Claimed, schedule: RetryPolicy, now: Date = Date(),
                               on db: PostgresConnection) throws -> Outcome {
-        let outcome: Outcome
-        if attempt.error == nil {
-            outcome = .delivered
-        } else if attempt.permanent {
-            outcome = .failed(reason: "refused: \(attempt.error!)")
-        } else {
-            var delay = schedule.delay(afterAttempt: delivery.attempt)
-            if let asked = attempt.retryAfter, asked > delay { delay = asked }
-            let next = now.addingTimeInterval(delay.inSeconds)
-            outcome = next < delivery.giveUpAt ? .retry(at: next)
-                : .failed(reason: "gave up after \(delivery.attempt) attempts: \(attempt.error!)")
-        }
-        let (word, status, next): (String, String, Date?) = switch outcome {
-        case .delivered: ("delivered", "delivered", nil)
-        case .retry(let at): ("retry", "retrying", at)
-        case .failed: ("failed", "failed", nil)
+        try record([(attempt, delivery)], schedule: schedule, now: now, on: db)[0]
+    }
+
+    /// What comes after `attempt` of `delivery`: delivered; a retry after the schedule's delay (at least
+    /// the receiver's `Retry-After`) while that is before the delivery's give-up time; else failed.
+    public static func outcome(of attempt: Attempt, _ delivery: Claimed, schedule: RetryPolicy, now: Date) -> Outcome {
+        guard let error = attempt.error else { return .delivered }
+        if attempt.permanent { return .failed(reason: "refused: \(error)") }
+        var delay = schedule.delay(afterAttempt: delivery.attempt)
+        if let asked = attempt.retryAfter, asked > delay { delay = asked }
+        let next = now.addingTimeInterval(delay.inSeconds)
+        return next < delivery.giveUpAt ? .retry(at: next) : .failed(reason: "gave up after \(delivery.attempt) attempts: \(error)")
+    }
+
+    /// Records attempts in one transaction's two statements (one per table, whatever their number) and
+    /// returns each one's ``outcome(of:_:schedule:now:)``. A delivery that failed for good raises an
+    /// `alert.raised` event in the same transaction. A sender whose lease ran out and whose delivery another
+    /// sender claimed again changes nothing but the attempts log (the update is guarded by the attempt).
+    @discardableResult
+    public static func record(_ attempts: [(Attempt, Claimed)], schedule: RetryPolicy, now: Date = Date(),
+                              on db: PostgresConnection) throws -> [Outcome] {
+        let outcomes = attempts.map { outcome(of: $0.0, $0.1, schedule: schedule, now: now) }
+        let rows = zip(attempts, outcomes).map { pair, outcome -> (Attempt, Claimed, word: String, status: String, next: Date?) in
+            switch outcome {
+            case .delivered: (pair.0, pair.1, "delivered", "delivered", nil)
+            case .retry(let at): (pair.0, pair.1, "retry", "retrying", at)
+            case .failed: (pair.0, pair.1, "failed", "failed", nil)
+            }
         }
         try db.query("""
             INSERT INTO notification_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error)
-            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
-            """, [delivery.id, delivery.attempt, attempt.started, attempt.duration.inSeconds * 1000, word, attempt.code, attempt.error])
-        let updated = try db.query("""
-            UPDATE notification_deliveries SET status = $3, last_code = $4, last_error = $5, next_attempt_at = coalesce($6, next_attempt_at),
-                   lease_until = NULL, updated_at = now(), delivered_at = CASE WHEN $3 = 'delivered' THEN now() END
-            WHERE id = $1 AND attempts = $2 AND status IN ('pending', 'retrying')
-            """, [delivery.id, delivery.attempt, status, attempt.code, attempt.error, next]).affectedRows
-        if updated == 1, case .failed(let reason) = outcome, delivery.topic != DomainTopic.alertRaised {
-            try TransactionalOutbox.emit(Envelope(topic: DomainTopic.alertRaised, producerId: Component.notification.rawValue,
-                                                  correlationId: "delivery-\(delivery.id)", payload: .object([
+            SELECT * FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::float8[], $5::text[], $6::int[], $7::text[])
+            ON CONFLICT DO NOTHING
+            """, [PostgresArray(rows) { $0.1.id }, PostgresArray(rows) { $0.1.attempt }, PostgresArray(rows) { $0.0.started },
+                  PostgresArray(rows) { $0.0.duration.inSeconds * 1000 }, PostgresArray(rows) { $0.word }, PostgresArray(rows) { $0.0.code },
+                  PostgresArray(rows) { $0.0.error }])
+        let updated = Set(try db.query("""
+            UPDATE notification_deliveries d SET status = u.status, last_code = u.code, last_error = u.error,
+                   next_attempt_at = coalesce(u.next, d.next_attempt_at), lease_until = NULL, updated_at = now(),
+                   delivered_at = CASE WHEN u.status = 'delivered' THEN now() END
+            FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[], $5::text[], $6::timestamptz[]) AS u(id, attempt, status, code, error, next)
+            WHERE d.id = u.id AND d.attempts = u.attempt AND d.status IN ('pending', 'retrying')
+            RETURNING d.id
+            """, [PostgresArray(rows) { $0.1.id }, PostgresArray(rows) { $0.1.attempt }, PostgresArray(rows) { $0.status },
+                  PostgresArray(rows) { $0.0.code }, PostgresArray(rows) { $0.0.error }, PostgresArray(rows) { $0.next }])
+            .rows.map { try $0.decode("id", as: Int64.self) })
+        var alerts: [Envelope] = []
+        for ((_, delivery), outcome) in zip(attempts, outcomes) where updated.contains(delivery.id) && delivery.topic != DomainTopic.alertRaised {
+            guard case .failed(let reason) = outcome else { continue }
+            alerts.append(Envelope(topic: DomainTopic.alertRaised, producerId: Component.notification.rawValue,
+                                   correlationId: "delivery-\(delivery.id)", payload: .object([
                 "kind": .string("notification.failed"),
                 "message": .string("The \(delivery.channel) notification of \(delivery.topic) (event \(delivery.eventID.lowercasedString)) was not delivered: \(reason)"),
                 "eventId": .string(delivery.eventID.lowercasedString), "deliveryId": .number(Double(delivery.id)),
                 "channel": .string(delivery.channel), "topic": .string(delivery.topic),
                 "partnerId": delivery.partner.map { .string($0.lowercasedString) } ?? .null,
-            ])), on: db)
+            ])))
         }
-        return outcome
+        try TransactionalOutbox.emit(alerts, on: db)
+        return outcomes
     }
 }

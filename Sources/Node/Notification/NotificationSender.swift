@@ -45,13 +45,22 @@ struct NotificationSender: Service {
         }
         let inFlight = InFlight()
         let lease = settings.webhookTimeout * 2 + .seconds(30)
+        // Attempts are recorded by one task, in batches (a transaction for whatever ended meanwhile).
+        let ended = Ended()
+        let (recordWake, recordRing) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let recorder = Task {
+            for await _ in recordWake { await record(ended) }
+            await record(ended)
+        }
+        // A claim is a query: made when a few slots are free (or none is busy), not after every send.
+        let claimAt = max(1, min(16, settings.concurrency / 4))
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for await _ in wake {
                     let (busy, free) = inFlight.counts.withLock { counts in
                         (counts.filter { $0.value >= Self.perRecipient }.map(\.key), settings.concurrency - counts.values.reduce(0, +))
                     }
-                    guard free > 0 else { continue }
+                    guard free >= claimAt || free == settings.concurrency else { continue }
                     let claimed: [DeliveryLog.Claimed]
                     do {
                         claimed = try await pool.transaction { db in
@@ -64,7 +73,9 @@ struct NotificationSender: Service {
                     for delivery in claimed {
                         inFlight.counts.withLock { $0[delivery.recipient, default: 0] += 1 }
                         group.addTask {
-                            await deliver(delivery, http: http, smtp: smtp)
+                            let attempt = await send(delivery, http: http, smtp: smtp)
+                            ended.attempts.withLock { $0.append((attempt, delivery)) }
+                            recordRing.yield()
                             inFlight.counts.withLock { counts in
                                 counts[delivery.recipient]! -= 1
                                 if counts[delivery.recipient] == 0 { counts[delivery.recipient] = nil }
@@ -78,6 +89,8 @@ struct NotificationSender: Service {
         } onGracefulShutdown: {
             ring.finish()
         }
+        recordRing.finish()
+        await recorder.value
         ticker.cancel()
         Notification.bell.stopListening(token)
         try? await http.shutdown()
@@ -88,19 +101,31 @@ struct NotificationSender: Service {
         let counts = Mutex<[String: Int]>([:])
     }
 
-    private func deliver(_ delivery: DeliveryLog.Claimed, http: HTTPClient, smtp: SMTPClient?) async {
-        let attempt = switch delivery.channel {
+    /// Sends that ended and are not recorded yet.
+    private final class Ended: Sendable {
+        let attempts = Mutex<[(DeliveryLog.Attempt, DeliveryLog.Claimed)]>([])
+    }
+
+    private func send(_ delivery: DeliveryLog.Claimed, http: HTTPClient, smtp: SMTPClient?) async -> DeliveryLog.Attempt {
+        switch delivery.channel {
         case "webhook": await sendWebhook(delivery, http: http)
         default: await sendEmail(delivery, smtp: smtp)
         }
+    }
+
+    /// Records every attempt that ended, in one transaction.
+    private func record(_ ended: Ended) async {
+        let batch = ended.attempts.withLock { attempts in defer { attempts = [] }; return attempts }
+        guard !batch.isEmpty else { return }
         do {
-            let outcome = try await pool.transaction { [settings] db in try DeliveryLog.record(attempt, of: delivery, schedule: settings.retry, on: db) }
-            if case .failed(let reason) = outcome {
+            let outcomes = try await pool.transaction { [settings] db in try DeliveryLog.record(batch, schedule: settings.retry, on: db) }
+            for ((_, delivery), outcome) in zip(batch, outcomes) {
+                guard case .failed(let reason) = outcome else { continue }
                 logger.warning("notification not delivered", metadata: ["delivery": "\(delivery.id)", "channel": "\(delivery.channel)", "reason": "\(reason)"])
             }
         } catch {
-            // the lease runs out and the delivery is sent again
-            logger.warning("notification attempt not recorded", metadata: ["delivery": "\(delivery.id)", "reason": "\(error)"])
+            // their leases run out and they are sent again
+            logger.warning("notification attempts not recorded", metadata: ["count": "\(batch.count)", "reason": "\(error)"])
         }
     }
 
