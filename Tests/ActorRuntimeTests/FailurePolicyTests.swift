@@ -103,4 +103,16 @@ final class Attempts: Sendable {
         #expect(!p.shouldRetry(afterAttempt: 6))
         #expect(!RetryPolicy.never.shouldRetry(afterAttempt: 1))
     }
+
+    /// A retry schedule that runs for hours (Notification's: 10 s doubling to 1 h for a day) reaches attempts
+    /// whose factor overflows `Duration`'s arithmetic: the delay stays at the cap instead of trapping.
+    @Test func aLateAttemptsDelayStaysAtTheCap() {
+        let policy = RetryPolicy(maxAttempts: 1_000_000, initialDelay: .seconds(10), maxDelay: .seconds(3600), jitter: 0.2)
+        for attempt in [30, 64, 65, 100, 1_000, 999_999] {
+            #expect(policy.baseDelay(afterAttempt: attempt) == .seconds(3600))
+            let jittered = policy.delay(afterAttempt: attempt)
+            #expect(jittered >= .seconds(2880) && jittered <= .seconds(4320))
+        }
+        #expect(policy.baseDelay(afterAttempt: 3) == .seconds(40))
+    }
 }

@@ -94,7 +94,8 @@ import Testing
         }
         var generator = SystemRandomNumberGenerator()
         var dates = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: -0.5), Date(timeIntervalSince1970: 951_782_400),   // 2000-02-29
-                     Date(timeIntervalSince1970: -2_208_988_800), Date(timeIntervalSince1970: 7_258_118_399.999999)]
+                     Date(timeIntervalSince1970: -2_208_988_800), Date(timeIntervalSince1970: 7_258_118_399.999999),
+                     Date(timeIntervalSince1970: 253_402_300_800), Date(timeIntervalSince1970: 400_000_000_000)]     // 10000-01-01 and later
         for _ in 0..<5000 { dates.append(Date(timeIntervalSince1970: Double.random(in: -2_208_988_800...7_258_118_400, using: &generator))) }
         for date in dates { #expect(PostgresTime.format(date) == reference(date), "\(date.timeIntervalSince1970)") }
     }

@@ -84,9 +84,9 @@ import Testing
         let (partner, order, _) = try await Self.partnerWithOrder(db)
         let event = Self.completed(order, partner: partner)
         try await db.pool.transaction { try Notification.enqueue(event, Notification.Settings(templates: try .bundled(), retryFor: .seconds(60)), on: $0) }
-        let first = try await db.pool.transaction { try DeliveryLog.claim(limit: 10, busy: [], perRecipient: 4, lease: .seconds(30), on: $0) }
+        let first = try await db.pool.transaction { try DeliveryLog.claim(limit: 10, inFlight: [:], perRecipient: 4, lease: .seconds(30), on: $0) }
         #expect(first.count == 1 && first[0].attempt == 1 && first[0].sealedSecret != nil)
-        #expect(try await db.pool.transaction { try DeliveryLog.claim(limit: 10, busy: [], perRecipient: 4, lease: .seconds(30), on: $0) }.isEmpty,
+        #expect(try await db.pool.transaction { try DeliveryLog.claim(limit: 10, inFlight: [:], perRecipient: 4, lease: .seconds(30), on: $0) }.isEmpty,
                 "leased: no second sender")
         let schedule = RetryPolicy(maxAttempts: 100, initialDelay: .seconds(1), maxDelay: .seconds(10), jitter: 0)
         let now = Date()
@@ -95,9 +95,9 @@ import Testing
         }
         #expect(retry == .retry(at: now.addingTimeInterval(7)), "Retry-After beats the 1 s backoff")
         try await db.pool.withConnection { try $0.query("UPDATE notification_deliveries SET next_attempt_at = now()") }
-        let second = try await db.pool.transaction { try DeliveryLog.claim(limit: 10, busy: [], perRecipient: 4, lease: .seconds(30), on: $0) }
+        let second = try await db.pool.transaction { try DeliveryLog.claim(limit: 10, inFlight: [:], perRecipient: 4, lease: .seconds(30), on: $0) }
         #expect(second.count == 1 && second[0].attempt == 2)
-        #expect(try await db.pool.transaction { try DeliveryLog.claim(limit: 10, busy: [], perRecipient: 4, lease: .seconds(30), on: $0) }.isEmpty)
+        #expect(try await db.pool.transaction { try DeliveryLog.claim(limit: 10, inFlight: [:], perRecipient: 4, lease: .seconds(30), on: $0) }.isEmpty)
         // a stale sender (attempt 1) cannot overwrite what attempt 2 decides
         let stale = try await db.pool.transaction {
             try DeliveryLog.record(.init(started: now, duration: .zero, code: 200, error: nil), of: first[0], schedule: schedule, on: $0)
@@ -115,20 +115,29 @@ import Testing
         #expect(alert.count == 1, "a delivery that failed for good raises one alert")
     }
 
-    @Test func aSlowRecipientKeepsOnlyItsOwnSlots() async throws {
+    @Test func aRecipientWithABacklogKeepsOnlyItsOwnSlots() async throws {
         let db = try await DomainDatabase()
         defer { Task { await db.drop() } }
-        let (partner, order, _) = try await Self.partnerWithOrder(db)
-        let settings = Notification.Settings(templates: try .bundled())
-        for _ in 0..<10 { try await db.pool.transaction { try Notification.enqueue(Self.completed(order, partner: partner), settings, on: $0) } }
-        // another recipient's one delivery, recorded last
-        try await db.pool.withConnection { try $0.query("UPDATE partner_webhooks SET url = 'http://127.0.0.1:9/other'") }
-        let last = Self.completed(order, partner: partner)
-        try await db.pool.transaction { try Notification.enqueue(last, settings, on: $0) }
-        let claimed = try await db.pool.transaction { try DeliveryLog.claim(limit: 8, busy: [], perRecipient: 4, lease: .seconds(30), on: $0) }
-        #expect(claimed.filter { $0.recipient == "http://127.0.0.1:9/hook" }.count == 4, "at most 4 to one recipient")
-        #expect(claimed.contains { $0.eventID == last.id }, "the other recipient is not behind the first one's backlog")
-        let busy = try await db.pool.transaction { try DeliveryLog.claim(limit: 8, busy: ["http://127.0.0.1:9/hook"], perRecipient: 4, lease: .seconds(30), on: $0) }
-        #expect(busy.isEmpty, "a busy recipient gets nothing more")
+        let (partner, _, _) = try await Self.partnerWithOrder(db)
+        let x = "http://127.0.0.1:9/backlog", y = "http://127.0.0.1:9/other"
+        // 600 deliveries to x, due longer than y's one (an endpoint that fails fast keeps its retries in front)
+        try await db.pool.withConnection { c in
+            try c.query("""
+                INSERT INTO notification_deliveries (event_id, topic, channel, recipient, partner_id, subject, body, give_up_at, next_attempt_at)
+                SELECT gen_random_uuid(), 'order.completed', 'webhook', $1, $2, 's', '{}', now() + interval '1 day', now() - interval '1 hour' + i * interval '1 ms'
+                FROM generate_series(1, 600) i
+                """, [x, partner])
+            try c.query("""
+                INSERT INTO notification_deliveries (event_id, topic, channel, recipient, partner_id, subject, body, give_up_at)
+                VALUES (gen_random_uuid(), 'order.completed', 'webhook', $1, $2, 's', '{}', now() + interval '1 day')
+                """, [y, partner])
+        }
+        let claimed = try await db.pool.transaction { try DeliveryLog.claim(limit: 8, inFlight: [:], perRecipient: 4, lease: .seconds(30), on: $0) }
+        #expect(claimed.filter { $0.recipient == x }.count == 4, "at most 4 to one recipient")
+        #expect(claimed.contains { $0.recipient == y }, "the other recipient is not behind the first one's backlog")
+        let more = try await db.pool.transaction { try DeliveryLog.claim(limit: 8, inFlight: [x: 3], perRecipient: 4, lease: .seconds(30), on: $0) }
+        #expect(more.count == 1 && more[0].recipient == x, "3 in flight: one more, not four")
+        let none = try await db.pool.transaction { try DeliveryLog.claim(limit: 8, inFlight: [x: 4], perRecipient: 4, lease: .seconds(30), on: $0) }
+        #expect(none.isEmpty, "a recipient at its limit gets nothing more")
     }
 }

@@ -155,6 +155,25 @@ extension ComponentQueues {
             try await Self.stop(node)
         }
 
+        /// A redirect is not followed: AsyncHTTPClient would turn the POST into a GET without the body (and take the
+        /// signature to another URL), so a 3xx is a failed attempt, retried like a 5xx.
+        @Test func aRedirectIsNotFollowedButRetried() async throws {
+            let f = try await Self.fixture()
+            defer { Task { await f.pool.shutdown() } }
+            let sink = try await WebhookSink { _, nth in (nth == 1 ? 302 : 200, nil, .zero) }
+            defer { sink.stop() }
+            let hook = "moved-\(UUID().uuidString.prefix(8))"
+            let p = try await Self.partner(f, webhook: sink.url(hook))
+            let event = try await Self.outcome(f, partner: p.id, completed: true)
+            let node = try await Self.node("n1", f)
+            defer { node.kill() }
+            try await Self.publish([event])
+            try await eventually("delivered") { try await Self.deliveries(f, event: event.id).first.map { $0.status != "pending" && $0.status != "retrying" } ?? false }
+            #expect(try await Self.deliveries(f, event: event.id).first.map { "\($0.status) \($0.attempts)" } == "delivered 2")
+            #expect(sink.requests(hook).count == 2 && sink.requests("\(hook)-moved").isEmpty)
+            try await Self.stop(node)
+        }
+
         @Test func aReceiverDownLongerThanTheLimitEndsFailedWithAnAlert() async throws {
             let f = try await Self.fixture(retryFor: "2s")
             defer { Task { await f.pool.shutdown() } }

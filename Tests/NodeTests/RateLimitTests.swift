@@ -64,7 +64,7 @@ extension ComponentQueues {
                 // well-formed, unknown: looked up, and the lookup fails here — the test can tell a lookup
                 let looked = try await status(APIKey.generate().text)
                 #expect(looked == 500)
-                for i in 0..<100 {
+                for i in 0..<99 {                               // the lookup above counted as the first bad key
                     let answer = try await status(i % 2 == 0 ? "tk_short" : "not a key at all \(i)")
                     #expect(answer == 401)
                 }

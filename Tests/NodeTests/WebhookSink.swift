@@ -17,6 +17,7 @@ final class WebhookSink: Sendable {
     }
 
     /// What to answer the `nth` request (from 1) to `/hook/<name>`: a status, maybe a Retry-After, after a delay.
+    /// A 3xx points to `/hook/<name>-moved`.
     typealias Script = @Sendable (_ name: String, _ nth: Int) -> (status: Int, retryAfter: Int?, delay: Duration)
 
     private final class Log: Sendable {
@@ -45,6 +46,7 @@ final class WebhookSink: Sendable {
             log.answered.withLock { $0[name, default: 0] += 1 }
             var response = Response(status: .init(code: status))
             if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+            if (300..<400).contains(status) { response.headers[.location] = "/hook/\(name)-moved" }   // redirects point next door
             return response
         }
         let (ready, signal) = AsyncStream.makeStream(of: Void.self)

@@ -30,9 +30,9 @@ public struct RetryPolicy: Sendable, Hashable {
     /// The delay before the retry that follows attempt `attempt` (1-based), before jitter.
     public func baseDelay(afterAttempt attempt: Int) -> Duration {
         let factor = Foundation.pow(multiplier, Double(max(0, attempt - 1)))
-        guard factor.isFinite else { return maxDelay }
-        let d = factor == factor.rounded() && factor < 1e9 ? initialDelay * Int(factor) : initialDelay * factor
-        return d > maxDelay ? maxDelay : d
+        // Compared in seconds first: a late attempt's factor (2^64 and more) overflows Duration's arithmetic.
+        guard factor.isFinite, initialDelay.inSeconds * factor < maxDelay.inSeconds else { return maxDelay }
+        return factor == factor.rounded() && factor < 1e9 ? initialDelay * Int(factor) : initialDelay * factor
     }
 
     /// The delay with jitter; `unitRandom` in [0, 1) is injected for tests.

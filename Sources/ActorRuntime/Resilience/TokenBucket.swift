@@ -36,10 +36,10 @@ public struct TokenBucket: Sendable {
         return .wait(.seconds((1 - tokens) / ratePerSecond))
     }
 
-    /// What ``acquire(at:)`` would decide, without taking the token.
-    public func peek(at now: ContinuousClock.Instant) -> Decision {
-        var copy = self
-        return copy.acquire(at: now)
+    /// Puts back a token taken for something that turned out not to count (at most up to the capacity).
+    public mutating func refund(at now: ContinuousClock.Instant) {
+        refill(now)
+        tokens = min(capacity, tokens + 1)
     }
 
     /// True when the bucket has refilled to its capacity by `now` (its client has been quiet long enough to

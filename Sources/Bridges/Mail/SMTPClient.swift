@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Synchronization
 
 /// Sends email over SMTP with libcurl (a kept client, not hand-written protocol code): one blocking
 /// session per message, on a thread of its own, never on Swift's cooperative pool.
@@ -31,11 +32,47 @@ public final class SMTPClient: Sendable {
         self.configuration = configuration
     }
 
-    /// Sends `message`; throws an ``SMTPError`` saying whether trying again may help.
+    /// Sends `message`; throws an ``SMTPError`` saying whether trying again may help. Cancelling the caller
+    /// returns at once with `CancellationError` (the session's thread finishes on its own, its outcome
+    /// unknown: the delivery is sent again later).
     public func send(_ message: EmailMessage) async throws {
         let configuration = self.configuration
         let bytes = try message.rfc5322(from: configuration.from)
-        try await DedicatedThread.run("troupe.smtp") { try Self.perform(bytes, to: message.to, configuration) }
+        let outcome = Outcome()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                guard outcome.set(c) else { return c.resume(throwing: CancellationError()) }
+                DedicatedThread.start("troupe.smtp") {
+                    outcome.finish(Result { try Self.perform(bytes, to: message.to, configuration) })
+                }
+            }
+        } onCancel: {
+            outcome.finish(.failure(CancellationError()))
+        }
+    }
+
+    /// Resumes the caller once: with the session's result, or at cancellation, whichever comes first.
+    private final class Outcome: Sendable {
+        private let state = Mutex<(continuation: CheckedContinuation<Void, any Error>?, finished: Result<Void, any Error>?)>((nil, nil))
+
+        /// False when it already finished (cancelled before it began).
+        func set(_ c: CheckedContinuation<Void, any Error>) -> Bool {
+            state.withLock { s in
+                guard s.finished == nil else { return false }
+                s.continuation = c
+                return true
+            }
+        }
+
+        func finish(_ result: Result<Void, any Error>) {
+            let c = state.withLock { s -> CheckedContinuation<Void, any Error>? in
+                guard s.finished == nil else { return nil }
+                s.finished = result
+                defer { s.continuation = nil }
+                return s.continuation
+            }
+            c?.resume(with: result)
+        }
     }
 
     private final class Upload {
@@ -57,7 +94,9 @@ public final class SMTPClient: Sendable {
             if code == CURLE_OK { code = troupe_curl_set_list(curl, CURLOPT_MAIL_RCPT, recipients) }
             if code == CURLE_OK, let user = configuration.username { code = troupe_curl_set_string(curl, CURLOPT_USERNAME, user) }
             if code == CURLE_OK, let password = configuration.password { code = troupe_curl_set_string(curl, CURLOPT_PASSWORD, password) }
-            if code == CURLE_OK { code = troupe_curl_set_long(curl, CURLOPT_USE_SSL, Int(CURLUSESSL_TRY.rawValue)) }
+            // With credentials, TLS is required (AUTH must never go in the clear); without, it is used when offered.
+            let tls = configuration.username != nil || configuration.password != nil ? CURLUSESSL_ALL : CURLUSESSL_TRY
+            if code == CURLE_OK { code = troupe_curl_set_long(curl, CURLOPT_USE_SSL, Int(tls.rawValue)) }
             if code == CURLE_OK { code = troupe_curl_set_long(curl, CURLOPT_TIMEOUT_MS, Int(configuration.timeout.inSeconds * 1000)) }
             if code == CURLE_OK { code = troupe_curl_set_long(curl, CURLOPT_NOSIGNAL, 1) }
             if code == CURLE_OK { code = troupe_curl_set_long(curl, CURLOPT_UPLOAD, 1) }

@@ -21,6 +21,10 @@ enum PostgresTime {
         let day = dayOfYear - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = Int(era) * 400 + yearOfEra + (month <= 2 ? 1 : 0)
+        guard (0...9999).contains(year) else {                  // not four digits: the slow, general way
+            let c = Calendar.utc.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+            return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!, fraction)
+        }
         return String(unsafeUninitializedCapacity: 27) { buffer in
             var i = 0
             func digits(_ value: Int, _ count: Int) {

@@ -26,8 +26,8 @@ public enum Analytics {
         guard stored == 1 else { return }
         let partnerKey = partner?.lowercasedString ?? ""
         try count("event", at: envelope.timestamp, partner: partnerKey, key: envelope.topic, on: db)
-        if envelope.topic == SagaTopic.orderCompleted, case .number(let product)? = envelope.payload["productId"] {
-            try count("product", at: envelope.timestamp, partner: partnerKey, key: String(Int64(product)), on: db)
+        if envelope.topic == SagaTopic.orderCompleted, case .number(let number)? = envelope.payload["productId"], let product = Int64(exactly: number) {
+            try count("product", at: envelope.timestamp, partner: partnerKey, key: String(product), on: db)
         }
     }
 

@@ -103,6 +103,7 @@ public final class AnalyticsBuffer: Sendable {
                 if due { state.withLock { $0.tickDue = true } }
                 logger.warning("analytics flush failed; its rows stay in the buffer", metadata: ["reason": "\(error)", "pending": "\(pending)"])
                 try? await Task.sleep(for: configuration.retryDelay)
+                ring.yield()                                            // and tries again
             }
         }
     }

@@ -27,6 +27,9 @@ public enum DeliveryLog {
         public let giveUpAt: Date
         /// The partner's webhook signing secret, sealed (webhooks only).
         public let sealedSecret: JSONValue?
+
+        /// What its sends count against: its URL for a webhook; `smtp` for every email (one server takes them).
+        public var slot: String { channel == "email" ? "smtp" : recipient }
     }
 
     /// What one attempt gave.
@@ -53,19 +56,38 @@ public enum DeliveryLog {
         case failed(reason: String)
     }
 
-    /// Claims up to `limit` due deliveries, at most `perRecipient` of one recipient and none of `busy`. It
-    /// looks at the `8 × limit` longest due: a recipient with a long backlog fills that window only until
-    /// it is busy (at `perRecipient` in flight), and from then on is left out of it.
-    public static func claim(limit: Int, busy: [String], perRecipient: Int, lease: Duration, on db: PostgresConnection) throws -> [Claimed] {
-        try db.query("""
+    /// Claims up to `limit` due deliveries, none for a slot (a webhook URL; `smtp` for every email) already
+    /// at `perRecipient` in flight (`inFlight`), and at most as many more as it has left. Each query looks at
+    /// the `8 × limit` longest due; a round repeats it leaving out the slots it has claimed for, so a slot
+    /// with a long backlog (an endpoint that fails fast, whose retries keep coming due first) gets its few
+    /// and the others theirs, instead of filling the window.
+    public static func claim(limit: Int, inFlight: [String: Int], perRecipient: Int, lease: Duration, on db: PostgresConnection) throws -> [Claimed] {
+        var claimed: [Claimed] = [], counts = inFlight
+        for _ in 0..<8 where claimed.count < limit {
+            let excluded = counts.filter { $0.value >= perRecipient }.map(\.key) + Set(claimed.map(\.slot)).filter { (counts[$0] ?? 0) < perRecipient }
+            let more = try claimOnce(limit: limit - claimed.count, excluded: excluded, inFlight: counts, perRecipient: perRecipient, lease: lease, on: db)
+            if more.isEmpty { break }
+            for d in more { counts[d.slot, default: 0] += 1 }
+            claimed += more
+        }
+        return claimed
+    }
+
+    private static func claimOnce(limit: Int, excluded: [String], inFlight: [String: Int], perRecipient: Int, lease: Duration,
+                                  on db: PostgresConnection) throws -> [Claimed] {
+        let slots = Array(inFlight)
+        return try db.query("""
             WITH due AS (
-                SELECT id, recipient, next_attempt_at FROM notification_deliveries
+                SELECT id, next_attempt_at, CASE WHEN channel = 'email' THEN 'smtp' ELSE recipient END AS slot FROM notification_deliveries
                 WHERE status IN ('pending', 'retrying') AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
-                  AND NOT (recipient = ANY($2::text[]))
+                  AND NOT ((CASE WHEN channel = 'email' THEN 'smtp' ELSE recipient END) = ANY($2::text[]))
                 ORDER BY next_attempt_at LIMIT $1 * 8
+            ), ranked AS (
+                SELECT due.id, due.next_attempt_at, coalesce(f.n, 0) AS busy,
+                       row_number() OVER (PARTITION BY due.slot ORDER BY due.next_attempt_at, due.id) AS rn
+                FROM due LEFT JOIN unnest($5::text[], $6::int[]) AS f(slot, n) ON f.slot = due.slot
             ), candidates AS (
-                SELECT id FROM (SELECT id, next_attempt_at, row_number() OVER (PARTITION BY recipient ORDER BY next_attempt_at, id) AS rn FROM due) r
-                WHERE rn <= $3 ORDER BY next_attempt_at, id LIMIT $1
+                SELECT id FROM ranked WHERE rn <= $3 - busy ORDER BY next_attempt_at, id LIMIT $1
             ), claimed AS (
                 SELECT d.id FROM notification_deliveries d
                 WHERE d.id IN (SELECT id FROM candidates) AND d.status IN ('pending', 'retrying') AND (d.lease_until IS NULL OR d.lease_until < now())
@@ -75,12 +97,13 @@ public enum DeliveryLog {
             FROM claimed WHERE d.id = claimed.id
             RETURNING d.id, d.event_id, d.topic, d.channel, d.recipient, d.partner_id, d.subject, d.body, d.attempts, d.give_up_at,
                       (SELECT w.secret_sealed FROM partner_webhooks w WHERE w.partner_id = d.partner_id) AS secret_sealed
-            """, [limit, PostgresArray(busy), perRecipient, lease.inSeconds]).rows.map { row in
-            Claimed(id: try row.decode("id"), eventID: try row.decode("event_id"), topic: try row.decode("topic"), channel: try row.decode("channel"),
-                    recipient: try row.decode("recipient"), partner: try row.decode("partner_id"), subject: try row.decode("subject"),
-                    body: try row.decode("body"), attempt: try row.decode("attempts"), giveUpAt: try row.decode("give_up_at"),
-                    sealedSecret: try row.decode("secret_sealed"))
-        }
+            """, [limit, PostgresArray(excluded), perRecipient, lease.inSeconds, PostgresArray(slots.map(\.key)), PostgresArray(slots.map(\.value))])
+            .rows.map { row in
+                Claimed(id: try row.decode("id"), eventID: try row.decode("event_id"), topic: try row.decode("topic"), channel: try row.decode("channel"),
+                        recipient: try row.decode("recipient"), partner: try row.decode("partner_id"), subject: try row.decode("subject"),
+                        body: try row.decode("body"), attempt: try row.decode("attempts"), giveUpAt: try row.decode("give_up_at"),
+                        sealedSecret: try row.decode("secret_sealed"))
+            }
     }
 
     /// Records `attempt` of `delivery` and decides what comes next: see ``record(_:schedule:now:on:)``.

@@ -12,12 +12,12 @@ struct AdminToken: Sendable {
 
     func check(_ request: Request, context: EdgeContext) throws {
         guard let token else { throw EdgeError.notFound("the admin API is off (topology.json: security.adminToken)") }
-        try limits.check(.badCredentials, client: context.clientIP)
+        try limits.take(.badCredentials, client: context.clientIP)          // given back when the token is right
         let given = request.headers[Self.header] ?? ""
         guard APIKey.constantTimeEqual(Array(given.utf8), Array(token.utf8)) else {
-            try limits.take(.badCredentials, client: context.clientIP)
             throw EdgeError.unauthorized("the admin token is not valid")
         }
+        limits.giveBack(.badCredentials, client: context.clientIP)
         try limits.take(.admin, client: "token")
     }
 }

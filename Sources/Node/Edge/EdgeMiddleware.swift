@@ -67,11 +67,12 @@ struct APIKeyMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: EdgeContext, next: @concurrent (Request, EdgeContext) async throws -> Response) async throws -> Response {
         guard let key = request.headers[Self.header], !key.isEmpty else { throw EdgeError.unauthorized("the x-api-key header is missing") }
-        try limits.check(.badCredentials, client: context.clientIP)
+        // Taken before the lookup (given back when the key is valid), so concurrent guesses are all counted.
+        try limits.take(.badCredentials, client: context.clientIP)
         guard APIKey.isWellFormed(key), let caller = try await callers.caller(forKey: key) else {
-            try limits.take(.badCredentials, client: context.clientIP)
             throw EdgeError.unauthorized("the API key is not valid")
         }
+        limits.giveBack(.badCredentials, client: context.clientIP)
         try limits.take(.partner, client: caller.partnerID.lowercasedString + "|" + APIKey(text: key).prefix)
         var context = context
         context.caller = caller

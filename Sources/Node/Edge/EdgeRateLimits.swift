@@ -31,28 +31,28 @@ final class EdgeRateLimits: Sendable {
 
     /// Takes a token of `client`'s bucket of `kind`, or throws the 429 saying when to come back.
     func take(_ kind: Kind, client: String) throws(EdgeError) {
-        if case .wait(let delay) = decide(kind, client: client, taking: true) {
+        if case .wait(let delay) = decide(kind, client: client) {
             throw EdgeError.tooManyRequests("more than \(perMinute[kind]!) \(kind.rawValue) requests a minute; try again later",
                                             retryAfter: max(1, Int(delay.inSeconds.rounded(.up))))
         }
     }
 
-    /// Throws the 429 if `client`'s bucket of `kind` is empty, without taking a token (a check before work
-    /// whose outcome decides whether it counts, e.g. an API key lookup).
-    func check(_ kind: Kind, client: String) throws(EdgeError) {
-        if case .wait(let delay) = decide(kind, client: client, taking: false) {
-            throw EdgeError.tooManyRequests("too many \(kind.rawValue) requests; try again later", retryAfter: max(1, Int(delay.inSeconds.rounded(.up))))
-        }
+    /// Gives back the token of `client`'s bucket of `kind` taken for a request that turned out not to count
+    /// (credentials taken before a lookup, which proved valid): so concurrent guesses cannot all pass a check
+    /// before any of them is counted.
+    func giveBack(_ kind: Kind, client: String) {
+        let key = kind.rawValue + "|" + client, now = ContinuousClock.now
+        buckets.withLock { buckets in buckets[key]?.refund(at: now) }
     }
 
-    private func decide(_ kind: Kind, client: String, taking: Bool) -> TokenBucket.Decision {
+    private func decide(_ kind: Kind, client: String) -> TokenBucket.Decision {
         let limit = perMinute[kind]!, key = kind.rawValue + "|" + client, now = ContinuousClock.now
         return buckets.withLock { buckets in
             if buckets.count >= Self.maxClients, buckets[key] == nil {
                 buckets = buckets.filter { !$0.value.isFull(at: now) }
             }
             var bucket = buckets[key] ?? TokenBucket(capacity: limit, ratePerSecond: Double(limit) / 60, now: now)
-            let decision = taking ? bucket.acquire(at: now) : bucket.peek(at: now)
+            let decision = bucket.acquire(at: now)
             buckets[key] = bucket
             return decision
         }

@@ -14,9 +14,10 @@ import Synchronization
 /// send ends, and every second for retries that came due.
 ///
 /// No head-of-line blocking: a delivery waiting for its retry is a row with a time, not a message held in a
-/// mailbox or a prefetch slot; at most ``perRecipient`` sends go to one recipient at once, so a slow
-/// endpoint keeps only those slots. At shutdown it stops claiming and lets the sends in flight end; one cut
-/// off is sent again when its lease runs out (receivers drop repeats by the event id).
+/// mailbox or a prefetch slot; at most ``perRecipient`` sends go to one recipient (all email: to the SMTP
+/// server) at once, so a slow endpoint keeps only those slots. At shutdown it stops claiming and lets the
+/// sends in flight end for ``shutdownGrace``; one cut off is sent again when its lease runs out (receivers
+/// drop repeats by the event id).
 struct NotificationSender: Service {
     static let perRecipient = 4
     static let poll: Duration = .seconds(1)
@@ -26,6 +27,12 @@ struct NotificationSender: Service {
     let vault: CardVault
     let logger: Logger
 
+    /// At shutdown, how long sends in flight may go on before they are cancelled (and sent again later):
+    /// the node's whole graceful shutdown has 9 s, and the services stopped after this one need some.
+    static let shutdownGrace: Duration = .seconds(4)
+
+    struct ShutdownDeadline: Error {}
+
     func run() async throws {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = settings.concurrency   // receivers may share a host
@@ -33,6 +40,9 @@ struct NotificationSender: Service {
         // schedule), instead of holding a slot while the client tries to connect again until the timeout.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(5)
+        // A redirect is not followed: the client would turn a 301-303 into a GET without the body, and take the
+        // signature to another URL. It is a failed attempt, retried like a 5xx (as Stripe does).
+        configuration.redirectConfiguration = .disallow
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         let smtp = settings.smtp.map(SMTPClient.init)
         let (wake, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -44,47 +54,64 @@ struct NotificationSender: Service {
             }
         }
         let inFlight = InFlight()
-        let lease = settings.webhookTimeout * 2 + .seconds(30)
-        // Attempts are recorded by one task, in batches (a transaction for whatever ended meanwhile).
+        let lease = max(settings.webhookTimeout, settings.smtp?.timeout ?? .zero) * 2 + .seconds(30)
+        // Attempts are recorded by one task, in batches (a transaction for whatever ended meanwhile); a batch
+        // whose transaction fails is kept and tried again, so a send that succeeded is not sent again.
         let ended = Ended()
         let (recordWake, recordRing) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let recorder = Task {
-            for await _ in recordWake { await record(ended) }
-            await record(ended)
+            for await _ in recordWake {
+                var delay = Duration.milliseconds(500)
+                while await !record(ended) {
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(8))
+                }
+            }
+            for _ in 0..<3 where await !record(ended) { try? await Task.sleep(for: .milliseconds(500)) }
         }
         // A claim is a query: made when a few slots are free (or none is busy), not after every send.
         let claimAt = max(1, min(16, settings.concurrency / 4))
         await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for await _ in wake {
-                    let (busy, free) = inFlight.counts.withLock { counts in
-                        (counts.filter { $0.value >= Self.perRecipient }.map(\.key), settings.concurrency - counts.values.reduce(0, +))
-                    }
-                    guard free >= claimAt || free == settings.concurrency else { continue }
-                    let claimed: [DeliveryLog.Claimed]
-                    do {
-                        claimed = try await pool.transaction { db in
-                            try DeliveryLog.claim(limit: free, busy: busy, perRecipient: Self.perRecipient, lease: lease, on: db)
-                        }
-                    } catch {
-                        logger.warning("notification deliveries not claimed", metadata: ["reason": "\(error)"])
-                        continue
-                    }
-                    for delivery in claimed {
-                        inFlight.counts.withLock { $0[delivery.recipient, default: 0] += 1 }
-                        group.addTask {
-                            let attempt = await send(delivery, http: http, smtp: smtp)
-                            ended.attempts.withLock { $0.append((attempt, delivery)) }
-                            recordRing.yield()
-                            inFlight.counts.withLock { counts in
-                                counts[delivery.recipient]! -= 1
-                                if counts[delivery.recipient] == 0 { counts[delivery.recipient] = nil }
+            do {
+                try await withThrowingDiscardingTaskGroup { group in
+                    for await _ in wake {
+                        let (counts, free) = inFlight.counts.withLock { ($0, settings.concurrency - $0.values.reduce(0, +)) }
+                        guard free >= claimAt || free == settings.concurrency else { continue }
+                        let claimed: [DeliveryLog.Claimed]
+                        do {
+                            claimed = try await pool.transaction { db in
+                                try DeliveryLog.claim(limit: free, inFlight: counts, perRecipient: Self.perRecipient, lease: lease, on: db)
                             }
-                            ring.yield()
+                        } catch {
+                            logger.warning("notification deliveries not claimed", metadata: ["reason": "\(error)"])
+                            continue
+                        }
+                        for delivery in claimed {
+                            inFlight.counts.withLock { $0[delivery.slot, default: 0] += 1 }
+                            group.addTask {
+                                let attempt = await send(delivery, http: http, smtp: smtp)
+                                ended.attempts.withLock { $0.append((attempt, delivery)) }
+                                recordRing.yield()
+                                inFlight.counts.withLock { counts in
+                                    counts[delivery.slot, default: 1] -= 1
+                                    if counts[delivery.slot] == 0 { counts[delivery.slot] = nil }
+                                }
+                                ring.yield()
+                            }
+                        }
+                        if claimed.count == free { ring.yield() }            // there may be more
+                    }
+                    // Shutting down: no more claims; the sends in flight get a grace period, then are cancelled.
+                    group.addTask {
+                        let deadline = ContinuousClock.now + Self.shutdownGrace
+                        while inFlight.counts.withLock({ !$0.isEmpty }) {
+                            guard ContinuousClock.now < deadline else { throw ShutdownDeadline() }
+                            try? await Task.sleep(for: .milliseconds(20))
                         }
                     }
-                    if claimed.count == free { ring.yield() }            // there may be more
                 }
+            } catch {
+                logger.warning("notification sends cut off at shutdown; they are sent again after their lease", metadata: ["reason": "\(error)"])
             }
         } onGracefulShutdown: {
             ring.finish()
@@ -113,19 +140,21 @@ struct NotificationSender: Service {
         }
     }
 
-    /// Records every attempt that ended, in one transaction.
-    private func record(_ ended: Ended) async {
+    /// Records every attempt that ended, in one transaction; false (and the attempts kept) if it failed.
+    private func record(_ ended: Ended) async -> Bool {
         let batch = ended.attempts.withLock { attempts in defer { attempts = [] }; return attempts }
-        guard !batch.isEmpty else { return }
+        guard !batch.isEmpty else { return true }
         do {
             let outcomes = try await pool.transaction { [settings] db in try DeliveryLog.record(batch, schedule: settings.retry, on: db) }
             for ((_, delivery), outcome) in zip(batch, outcomes) {
                 guard case .failed(let reason) = outcome else { continue }
                 logger.warning("notification not delivered", metadata: ["delivery": "\(delivery.id)", "channel": "\(delivery.channel)", "reason": "\(reason)"])
             }
+            return true
         } catch {
-            // their leases run out and they are sent again
-            logger.warning("notification attempts not recorded", metadata: ["count": "\(batch.count)", "reason": "\(error)"])
+            ended.attempts.withLock { $0.insert(contentsOf: batch, at: 0) }
+            logger.warning("notification attempts not recorded yet", metadata: ["count": "\(batch.count)", "reason": "\(error)"])
+            return false
         }
     }
 

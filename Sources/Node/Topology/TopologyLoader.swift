@@ -4,7 +4,8 @@ import Domain
 import Foundation
 
 /// Loads `topology.json`: reads the file, decodes and validates it with errors naming the JSON path,
-/// then applies the environment overrides (`TROUPE_AMQP_URL`, `TROUPE_DATABASE_URL`), in this one place.
+/// then applies the environment overrides (`TROUPE_AMQP_URL`, `TROUPE_DATABASE_URL`, the secrets,
+/// `TROUPE_SMTP_URL` and `TROUPE_SMTP_PASSWORD`), in this one place.
 enum TopologyLoader {
     static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Topology {
         let data: Data
@@ -32,6 +33,14 @@ enum TopologyLoader {
             do { topology.security.cardVault = try CardVault(base64: key) } catch {
                 throw TopologyError(file: path, path: "TROUPE_CARD_KEY", message: error.description)
             }
+        }
+        // Where email goes, and its password, kept out of the file (they apply when notification.smtp is set).
+        if topology.notification.smtp != nil {
+            if let url = environment["TROUPE_SMTP_URL"], !url.isEmpty {
+                try validateURL(url, schemes: ["smtp", "smtps"], file: path, at: "TROUPE_SMTP_URL")
+                topology.notification.smtp?.url = url
+            }
+            if let password = environment["TROUPE_SMTP_PASSWORD"], !password.isEmpty { topology.notification.smtp?.password = password }
         }
         try validateURL(topology.broker.url, schemes: ["amqp", "amqps"], file: path, at: brokerSource)
         try validateURL(topology.database.url, schemes: ["postgres", "postgresql"], file: path, at: databaseSource)
