@@ -66,18 +66,16 @@ enum AnalyticsBench {
               { "name": "rest", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
                                                 { "name": "brand-sync" }, { "name": "notification" }, { "name": "analytics" } ] } ]
             """)
-        do {
+        return try await withCleanup {
             try await HTTPLoad.awaitReady(host: "127.0.0.1", port: port, path: "/health")
             let request = request(port: port)
             _ = try await HTTPLoad.flat(host: "127.0.0.1", port: port, total: total / 10, clients: clients, expect: 202) { _ in request }
             let rate = try await HTTPLoad.flat(host: "127.0.0.1", port: port, total: total, clients: clients, expect: 202) { _ in request }.perSecond
             let latencies = try await HTTPLoad.paced(host: "127.0.0.1", port: port, perSecond: rate / 2, duration: .seconds(5), clients: clients,
                                                      expect: 202) { _ in request }
-            await node.stop()
             return (rate, HTTPLoad.percentile(latencies, 0.99), rate / 2)
-        } catch {
+        } cleanup: {
             await node.stop()
-            throw error
         }
     }
 

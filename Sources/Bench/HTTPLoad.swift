@@ -11,12 +11,16 @@ enum HTTPLoad {
     final class Tally: Sendable {
         let next = Atomic<Int>(0)
         let latencies = Mutex<[Double]>([])
+        /// Each request's start (ms after the first) and latency, in the order they ended (``flat``).
+        let samples = Mutex<[(startMs: Double, ms: Double)]>([])
     }
 
     /// Sends `total` requests (`request(i)`) from `clients` connections as fast as they are answered;
-    /// returns the rate and the latencies in ms (sorted).
-    static func flat(host: String, port: Int, total: Int, clients: Int, expect: Int,
-                     _ request: @escaping @Sendable (Int) -> [UInt8]) async throws -> (perSecond: Double, ms: [Double]) {
+    /// returns the rate, the latencies in ms (sorted), and each request's start and latency. An answer
+    /// other than `expect` fails the run, naming `what` was asked.
+    static func flat(host: String, port: Int, total: Int, clients: Int, expect: Int, what: String = "the server",
+                     _ request: @escaping @Sendable (Int) -> [UInt8]) async throws
+        -> (perSecond: Double, ms: [Double], samples: [(startMs: Double, ms: Double)]) {
         let tally = Tally()
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -27,20 +31,21 @@ enum HTTPLoad {
                         while true {
                             let i = tally.next.add(1, ordering: .relaxed).oldValue
                             if i >= total { return }
-                            let sent = ContinuousClock.now
+                            let sent = ContinuousClock.now, startMs = seconds(since: start) * 1000
                             let response = try connection.exchange(request(i))
                             guard response.status == expect else {
-                                throw Failure(description: "answered \(response.status): \(String(decoding: response.body, as: UTF8.self).prefix(200))")
+                                throw Failure(description: "\(what) answered \(response.status): \(String(decoding: response.body, as: UTF8.self).prefix(200))")
                             }
                             let ms = seconds(since: sent) * 1000
-                            tally.latencies.withLock { $0.append(ms) }
+                            tally.samples.withLock { $0.append((startMs, ms)) }
                         }
                     }
                 }
             }
             try await group.waitForAll()
         }
-        return (Double(total) / seconds(since: start), tally.latencies.withLock { $0.sorted() })
+        let samples = tally.samples.withLock { $0 }
+        return (Double(total) / seconds(since: start), samples.map(\.ms).sorted(), samples)
     }
 
     /// Sends `perSecond` requests a second for `duration`, spread over `clients` connections (each sends

@@ -87,7 +87,7 @@ enum NotifyBench {
               { "name": "rest", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
                                                 { "name": "brand-sync" }, { "name": "analytics" } ] } ]
             """)
-        do {
+        return try await withCleanup {
             try await node.started()
             let publisher = try AMQPPublisher(url: BenchNode.amqpURL, name: "bench-notify") { try WireTopology().declareExchange(on: $0) }
             let envelopes = orders.map { order, partner in
@@ -115,14 +115,12 @@ enum NotifyBench {
             }
             let rate = Double(events) / seconds(since: start)
             await publisher.close()
-            await node.stop()
             guard sink.forged.load(ordering: .relaxed) == 0, sink.verified.load(ordering: .relaxed) > 0 else {
                 throw Failure(description: "\(sink.forged.load(ordering: .relaxed)) webhooks of the sample did not verify")
             }
             return rate
-        } catch {
+        } cleanup: {
             await node.stop()
-            throw error
         }
     }
 }

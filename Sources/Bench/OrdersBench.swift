@@ -2,7 +2,6 @@ import ActorRuntime
 import Bridges
 import Domain
 import Foundation
-import Synchronization
 
 /// `troupe-bench orders`: drives the running system (`scripts/run.sh`) over HTTP. Accept: `BENCH_ORDERS`
 /// orders POSTed by `BENCH_CONCURRENCY` clients (each a thread with a keep-alive connection; each a 202);
@@ -18,12 +17,6 @@ enum OrdersBench {
     static let sku = env["BENCH_SKU"] ?? "AMAZON-US-1001"
 
     struct Failure: Error, CustomStringConvertible { let description: String }
-
-    /// What the accepting clients share: the next order's number and each POST's start and latency.
-    final class Tally: Sendable {
-        let next = Atomic<Int>(0)
-        let samples = Mutex<[(startMs: Double, ms: Double)]>([])
-    }
 
     @Sendable static func run() async {
         do {
@@ -55,42 +48,19 @@ enum OrdersBench {
         }
         let port = url.port ?? 80
         let key = partner.key.text
-        let tally = Tally()
-        let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for n in 0..<concurrency {
-                group.addTask {
-                    try await DedicatedThread.run("bench.client.\(n)") {
-                        let connection = try HTTPLoadConnection(host: host, port: port)
-                        while true {
-                            let i = tally.next.add(1, ordering: .relaxed).oldValue
-                            if i >= total { return }
-                            let body = orderBody(run: run, i)
-                            let request = Array("""
-                                POST /api/orders HTTP/1.1\r\nhost: \(host):\(port)\r\nx-api-key: \(key)\r\ncontent-type: application/json\r\n\
-                                content-length: \(body.utf8.count)\r\n\r\n\(body)
-                                """.utf8)
-                            let sent = ContinuousClock.now, startMs = seconds(since: start) * 1000
-                            let response = try connection.exchange(request)
-                            guard response.status == 202 else {
-                                throw Failure(description: "POST /api/orders answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
-                            }
-                            let ms = seconds(since: sent) * 1000
-                            tally.samples.withLock { $0.append((startMs, ms)) }
-                        }
-                    }
-                }
-            }
-            try await group.waitForAll()
+        let (acceptRate, accepted, samples) = try await HTTPLoad.flat(host: host, port: port, total: total, clients: concurrency, expect: 202,
+                                                                      what: "POST /api/orders") { i in
+            let body = orderBody(run: run, i)
+            return Array("""
+                POST /api/orders HTTP/1.1\r\nhost: \(host):\(port)\r\nx-api-key: \(key)\r\ncontent-type: application/json\r\n\
+                content-length: \(body.utf8.count)\r\n\r\n\(body)
+                """.utf8)
         }
-        let acceptSeconds = seconds(since: start)
-        let samples = tally.samples.withLock { $0 }
-        let accepted = samples.map(\.ms).sorted()
         if let path = env["BENCH_TRACE"] {
             // Each POST's start (ms after the first) and latency, one per line: where the slow ones fall.
             try Data(samples.map { "\($0.startMs) \($0.ms)\n" }.joined().utf8).write(to: URL(fileURLWithPath: path))
         }
-        report("orders.accepted_per_s", Double(accepted.count) / acceptSeconds, "orders/s")
+        report("orders.accepted_per_s", acceptRate, "orders/s")
         report("orders.accept_p50_ms", percentile(accepted, 0.50), "ms")
         report("orders.accept_p99_ms", percentile(accepted, 0.99), "ms")
 
