@@ -93,6 +93,44 @@ import Testing
         await f.stop()
     }
 
+    /// Rows gathered for one statement at the end go in with their delivery or not at all, as emitted
+    /// envelopes do; a memo is made once per transaction and sees the whole batch.
+    @Test func gatheredRowsAreWrittenOnceABatchAndRolledBackWithTheirDelivery() async throws {
+        struct Refused: Error {}
+        let writes = Mutex<[Int]>([]), lookups = Mutex<[Int]>([])
+        // every other one of req-100 ... req-119: any batch of three or more has a second failure, which the
+        // savepoint pass runs (the first is left out of it), so its rows are gathered and then discarded
+        @Sendable func failing(_ e: Envelope) -> Bool { (Int(e.correlationId.dropFirst(4)) ?? 0) >= 100 && (Int(e.correlationId.dropFirst(4)) ?? 0) % 2 == 1 }
+        let f = try await ConsumerFixture { envelope, context in
+            let batchSize = try context.memo("batch") { () -> Int in lookups.withLock { $0.append(context.batch.count) }; return context.batch.count }
+            #expect(context.batch.contains { $0.id == envelope.id } && batchSize == context.batch.count)
+            let effects: Gathered<UUID> = context.gather("effects") { ids, db in
+                writes.withLock { $0.append(ids.count) }
+                try db.query("INSERT INTO effects (envelope_id, topic) SELECT unnest($1::uuid[]), 'gathered'", [PostgresArray(ids) { $0 }])
+            }
+            try effects.append(envelope.id)
+            if failing(envelope) { throw PermanentError(Refused()) }
+        }
+        // without failures: the batch's rows in one statement, its lookup made once
+        let clean = (0..<40).map { orderEnvelope(n: $0) }
+        try await f.publish(clean)
+        try await eventually("40 handled") { f.consumer.stats.handled == 40 }
+        #expect(writes.withLock { $0.reduce(0, +) } == 40)
+        #expect(writes.withLock { $0.count } < 40, "rows gathered, not written one by one: \(writes.withLock { $0 })")
+        #expect(lookups.withLock { $0.reduce(0, +) } == 40 && lookups.withLock { $0.count } == writes.withLock { $0.count }, "one memo per transaction")
+        // with failures: each delivery's rows go in with it (one savepoint each), the failed ones' not at all
+        let mixed = (100..<120).map { orderEnvelope(n: $0) }
+        try await f.publish(mixed)
+        try await eventually("50 handled, 10 dead") { f.consumer.stats.handled == 50 && f.consumer.stats.deadLettered == 10 }
+        let written = try await f.pool.withConnection { db in
+            try db.query("SELECT envelope_id FROM effects WHERE topic = 'gathered'").rows.map { try $0.decode("envelope_id", as: UUID.self) }
+        }
+        #expect(written.count == 50)
+        let expected = Set((clean + mixed).filter { !failing($0) }.map(\.id))
+        #expect(Set(written).symmetricDifference(expected).isEmpty)
+        await f.stop()
+    }
+
     /// A handler that catches a failed statement's error aborts the batch's transaction: its COMMIT would
     /// roll everything back in silence and the batch be acked. The batch fails instead, is run again one
     /// savepoint per delivery, and only the delivery at fault is retried, then dead-lettered.

@@ -19,33 +19,80 @@ public final class DeliveryContext: Outbox, Inbox {
     public internal(set) var attempt = 1
     /// Deliveries in all before a transient failure is dead-lettered.
     public let maxAttempts: Int
+    /// Every envelope this transaction handles (the consumer's batch), so a handler can look up what all of
+    /// them need in one query (see ``memo(_:_:)``) instead of one per delivery.
+    public let batch: [Envelope]
 
-    init(db: PostgresConnection, maxAttempts: Int = 1) {
+    init(db: PostgresConnection, maxAttempts: Int = 1, batch: [Envelope] = []) {
         self.db = db
         self.maxAttempts = maxAttempts
+        self.batch = batch
     }
 
     /// Envelopes emitted in this transaction and not written yet: they go to the outbox together, in one
     /// statement just before COMMIT (a saga step emits one or two per delivery; a batch, dozens).
     private var unwritten: [Envelope] = []
+    /// Rows handlers gathered for one statement at the end (``gather(_:write:)``), by key and row type, in
+    /// the order first gathered (the order they are written in).
+    private var gathered: [(key: String, rows: any PendingRows)] = []
+    private var memos: [String: Any] = [:]
+    private var writesAtCommit = false
 
     public func emit(_ envelope: Envelope) throws {
         guard db.inTransaction else { return try TransactionalOutbox.emit(envelope, on: db) }
-        if unwritten.isEmpty { db.beforeCommit { try self.writeEmitted() } }
+        writePendingAtCommit()
         unwritten.append(envelope)
     }
 
-    /// Writes what was emitted so far (before a savepoint is released, so that rolling back to the next
-    /// one cannot take it along).
-    func writeEmitted() throws {
+    /// Rows of one kind that the handlers of this transaction's deliveries add to, written by `write` in
+    /// one statement just before COMMIT, as ``emit(_:)`` does for the outbox: a batch of 64 deliveries
+    /// then makes one round trip instead of 64. A delivery rolled back to its savepoint takes its rows
+    /// along. Outside a transaction `write` runs at each append. The first `write` given for a key (and
+    /// row type) is the one used; kinds are written in the order they were first gathered.
+    public func gather<Row>(_ key: String, write: @escaping ([Row], PostgresConnection) throws -> Void) -> Gathered<Row> {
+        let id = "\(key) \(ObjectIdentifier(Row.self))"
+        if let rows = gathered.first(where: { $0.key == id })?.rows as? Gathered<Row> { return rows }
+        let rows = Gathered<Row>(db: db, write: write)
+        gathered.append((id, rows))
+        if db.inTransaction { writePendingAtCommit() }
+        return rows
+    }
+
+    /// What `make` returns, made once per transaction for `key`: for a lookup made for the whole
+    /// ``batch`` at its first delivery and read by the others. Forgotten when a delivery is rolled back
+    /// to its savepoint (what it read may have been its own writes).
+    public func memo<T>(_ key: String, _ make: () throws -> T) throws -> T {
+        if let value = memos[key] as? T { return value }
+        let value = try make()
+        memos[key] = value
+        return value
+    }
+
+    private func writePendingAtCommit() {
+        guard !writesAtCommit else { return }
+        writesAtCommit = true
+        db.beforeCommit {
+            self.writesAtCommit = false          // a later transaction on this connection registers again
+            try self.writePending()
+        }
+    }
+
+    /// Writes what was emitted and gathered so far (before a savepoint is released, so that rolling back to
+    /// the next one cannot take it along).
+    func writePending() throws {
+        for (_, rows) in gathered { try rows.writePending() }
         guard !unwritten.isEmpty else { return }
         let envelopes = unwritten
         unwritten = []
         try TransactionalOutbox.emit(envelopes, on: db)
     }
 
-    /// Forgets what was emitted since the last ``writeEmitted()`` (its delivery was rolled back).
-    func discardEmitted() { unwritten = [] }
+    /// Forgets what was emitted and gathered since the last ``writePending()`` (its delivery was rolled back).
+    func discardPending() {
+        unwritten = []
+        memos = [:]
+        for (_, rows) in gathered { rows.discard() }
+    }
 
     /// The batch form of ``recordFirstDelivery(of:component:)``: one statement for many envelopes.
     /// - Returns: the ids (lowercase) seen for the first time.
@@ -61,4 +108,36 @@ public final class DeliveryContext: Outbox, Inbox {
         try db.query("INSERT INTO troupe_inbox (component, envelope_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                      [component, envelopeID]).affectedRows == 1
     }
+}
+
+/// Rows gathered from a transaction's deliveries for one statement at its end: see ``DeliveryContext/gather(_:write:)``.
+public final class Gathered<Row>: PendingRows {
+    private var rows: [Row] = []
+    private let db: PostgresConnection
+    private let write: ([Row], PostgresConnection) throws -> Void
+
+    init(db: PostgresConnection, write: @escaping ([Row], PostgresConnection) throws -> Void) {
+        self.db = db
+        self.write = write
+    }
+
+    public func append(_ row: Row) throws {
+        guard db.inTransaction else { return try write([row], db) }
+        rows.append(row)
+    }
+
+    func writePending() throws {
+        guard !rows.isEmpty else { return }
+        let pending = rows
+        rows = []
+        try write(pending, db)
+    }
+
+    func discard() { rows = [] }
+}
+
+/// What ``DeliveryContext`` keeps of each ``Gathered``, whatever its row type.
+protocol PendingRows: AnyObject {
+    func writePending() throws
+    func discard()
 }

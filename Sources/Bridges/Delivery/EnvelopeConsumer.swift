@@ -282,7 +282,7 @@ public final class EnvelopeConsumer: Sendable {
         struct HandlerFailed: Error { let index: Int; let failure: HandlerFailure }
         do {
             return try await pool.transaction { db in
-                let context = DeliveryContext(db: db, maxAttempts: maxAttempts)
+                let context = DeliveryContext(db: db, maxAttempts: maxAttempts, batch: batch.map(\.envelope))
                 let ids = batch.map { $0.envelope.id.lowercasedString }
                 var fresh = try context.recordFirstDeliveries(of: ids, component: component)
                 var duplicates = 0
@@ -333,7 +333,7 @@ public final class EnvelopeConsumer: Sendable {
                                               classify: @escaping @Sendable (any Error) -> FailureDisposition,
                                               maxAttempts: Int) async throws -> ([Int: HandlerFailure], Int) {
         try await pool.transaction { db in
-            let context = DeliveryContext(db: db, maxAttempts: maxAttempts)
+            let context = DeliveryContext(db: db, maxAttempts: maxAttempts, batch: batch.map(\.envelope))
             var failures = failed
             var duplicates = 0
             for (i, envelope, attempt, prepared) in batch where failed[i] == nil {
@@ -343,7 +343,7 @@ public final class EnvelopeConsumer: Sendable {
                         context.attempt = attempt
                         context.prepared = prepared
                         try handler(envelope, context)
-                        try context.writeEmitted()
+                        try context.writePending()
                     } else {
                         duplicates += 1
                     }
@@ -351,7 +351,7 @@ public final class EnvelopeConsumer: Sendable {
                 } catch let error as PostgresError where error.isRetryable {
                     throw error                                   // the whole batch runs again
                 } catch {
-                    context.discardEmitted()
+                    context.discardPending()
                     try db.query("ROLLBACK TO SAVEPOINT troupe_delivery")
                     failures[i] = HandlerFailure(description: "\(error)", disposition: classify(error))
                 }

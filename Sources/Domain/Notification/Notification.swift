@@ -32,60 +32,86 @@ public enum Notification {
     public static let topics = [SagaTopic.orderCompleted, SagaTopic.orderFailed, DomainTopic.alertRaised]
 
     public static func router(_ settings: Settings) -> TopicRouter {
-        let handler: EnvelopeConsumer.Handler = { envelope, context in try enqueue(envelope, settings, on: context.db) }
+        let handler: EnvelopeConsumer.Handler = { envelope, context in try enqueue(envelope, settings, context: context) }
         return TopicRouter(.notification, Dictionary(uniqueKeysWithValues: topics.map { ($0, handler) }))
     }
 
     /// A delivery to record.
     struct Planned {
-        let channel: String, recipient: String, partner: UUID?, subject: String, body: String
+        let eventID: UUID, topic: String, channel: String, recipient: String, partner: UUID?, subject: String, body: String, giveUpAt: Date
     }
 
     /// Renders `envelope`'s notifications and records one delivery per recipient (a redelivered event
-    /// records nothing more).
-    static func enqueue(_ envelope: Envelope, _ settings: Settings, on db: PostgresConnection) throws {
-        let planned = envelope.topic == DomainTopic.alertRaised ? try alert(envelope, settings) : try orderOutcome(envelope, settings, on: db)
+    /// records nothing more). The orders of the whole batch are looked up at its first event, and the
+    /// deliveries of the batch inserted in one statement before it commits.
+    static func enqueue(_ envelope: Envelope, _ settings: Settings, context: DeliveryContext) throws {
+        let planned = envelope.topic == DomainTopic.alertRaised ? try alert(envelope, settings) : try orderOutcome(envelope, settings, context: context)
         guard !planned.isEmpty else { return }
-        let giveUp = envelope.timestamp.addingTimeInterval(settings.retryFor.inSeconds)
-        for p in planned {
-            try db.query("""
-                INSERT INTO notification_deliveries (event_id, topic, channel, recipient, partner_id, subject, body, give_up_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                ON CONFLICT (event_id, channel, recipient) DO NOTHING
-                """, [envelope.id, envelope.topic, p.channel, p.recipient, p.partner, p.subject, p.body, giveUp])
-        }
-        db.afterCommit(bell.ring)
+        let deliveries: Gathered<Planned> = context.gather("notification_deliveries", write: insert)
+        for p in planned { try deliveries.append(p) }
+        context.db.afterCommit(bell.ring)
     }
 
-    private static func orderOutcome(_ envelope: Envelope, _ settings: Settings, on db: PostgresConnection) throws -> [Planned] {
-        let p = Payload(envelope)
-        let order = try p.uuid("orderId")
-        guard let row = try db.query("""
-            SELECT o.reference_id, o.sku, o.currency, o.partner_id, p.name, p.email, w.url
+    private static func insert(_ planned: [Planned], on db: PostgresConnection) throws {
+        try db.query("""
+            INSERT INTO notification_deliveries (event_id, topic, channel, recipient, partner_id, subject, body, give_up_at)
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::timestamptz[])
+            ON CONFLICT (event_id, channel, recipient) DO NOTHING
+            """, [PostgresArray(planned) { $0.eventID }, PostgresArray(planned) { $0.topic }, PostgresArray(planned) { $0.channel },
+                  PostgresArray(planned) { $0.recipient }, PostgresArray(planned) { $0.partner }, PostgresArray(planned) { $0.subject },
+                  PostgresArray(planned) { $0.body }, PostgresArray(planned) { $0.giveUpAt }])
+    }
+
+    /// What an order's notifications need of it and its partner.
+    struct OrderFacts {
+        let referenceID: String, sku: String, currency: String, partner: UUID, partnerName: String, email: String?, webhook: String?
+    }
+
+    /// The facts of every order the batch's order outcomes name, in one query.
+    private static func orders(of batch: [Envelope], on db: PostgresConnection) throws -> [UUID: OrderFacts] {
+        let ids = batch.filter { $0.topic != DomainTopic.alertRaised }.compactMap { try? Payload($0).uuid("orderId") }
+        guard !ids.isEmpty else { return [:] }
+        let rows = try db.query("""
+            SELECT o.id, o.reference_id, o.sku, o.currency, o.partner_id, p.name, p.email, w.url
             FROM orders o JOIN partners p ON p.id = o.partner_id LEFT JOIN partner_webhooks w ON w.partner_id = p.id
-            WHERE o.id = $1
-            """, [order]).rows.first else {
+            WHERE o.id = ANY($1::uuid[])
+            """, [PostgresArray(ids)]).rows
+        return try Dictionary(rows.map { row in
+            (try row.decode("id"), OrderFacts(referenceID: try row.decode("reference_id"), sku: try row.decode("sku"), currency: try row.decode("currency"),
+                                             partner: try row.decode("partner_id"), partnerName: try row.decode("name"), email: try row.decode("email"),
+                                             webhook: try row.decode("url")))
+        }, uniquingKeysWith: { first, _ in first })
+    }
+
+    private static func orderOutcome(_ envelope: Envelope, _ settings: Settings, context: DeliveryContext) throws -> [Planned] {
+        let order = try Payload(envelope).uuid("orderId")
+        // the batch's orders, looked up at its first event (a test's lone context has only this one)
+        let batch = context.batch.contains { $0.id == envelope.id } ? context.batch : [envelope]
+        guard let facts = try context.memo("notification.orders", { try orders(of: batch, on: context.db) })[order]
+                ?? orders(of: [envelope], on: context.db)[order] else {
             throw NotificationTemplates.Problem(description: "\(envelope.topic): order \(order.lowercasedString) does not exist")
         }
-        let partner: UUID = try row.decode("partner_id")
         var data = envelope.payload.flatStrings
-        data["partnerName"] = try row.decode("name", as: String.self)
-        data["referenceId"] = try row.decode("reference_id", as: String.self)
-        data["sku"] = try row.decode("sku", as: String.self)
-        data["currency"] = try row.decode("currency", as: String.self)
+        data["partnerName"] = facts.partnerName
+        data["referenceId"] = facts.referenceID
+        data["sku"] = facts.sku
+        data["currency"] = facts.currency
         let (subject, text) = try settings.templates.render(envelope.topic, data)
+        let giveUp = envelope.timestamp.addingTimeInterval(settings.retryFor.inSeconds)
         var planned: [Planned] = []
-        if let url: String = try row.decode("url") {
+        if let url = facts.webhook {
             var event = envelope.payload
-            if case .object(var fields) = event { fields["referenceId"] = .string(data["referenceId"]!); event = .object(fields) }
+            if case .object(var fields) = event { fields["referenceId"] = .string(facts.referenceID); event = .object(fields) }
             let body = JSONValue.object([
                 "id": .string(envelope.id.lowercasedString), "type": .string(envelope.topic), "created": .string(Timestamp.format(envelope.timestamp)),
                 "data": event, "subject": .string(subject), "message": .string(text),
             ])
-            planned.append(Planned(channel: "webhook", recipient: url, partner: partner, subject: subject, body: String(decoding: body.jsonBytes, as: UTF8.self)))
+            planned.append(Planned(eventID: envelope.id, topic: envelope.topic, channel: "webhook", recipient: url, partner: facts.partner,
+                                   subject: subject, body: String(decoding: body.jsonBytes, as: UTF8.self), giveUpAt: giveUp))
         }
-        if settings.email, let email: String = try row.decode("email") {
-            planned.append(Planned(channel: "email", recipient: email, partner: partner, subject: subject, body: text))
+        if settings.email, let email = facts.email {
+            planned.append(Planned(eventID: envelope.id, topic: envelope.topic, channel: "email", recipient: email, partner: facts.partner,
+                                   subject: subject, body: text, giveUpAt: giveUp))
         }
         return planned
     }
@@ -95,7 +121,8 @@ public enum Notification {
         var data = envelope.payload.flatStrings
         data["raisedAt"] = Timestamp.format(envelope.timestamp)
         let (subject, text) = try settings.templates.render(envelope.topic, data)
-        return [Planned(channel: "email", recipient: to, partner: nil, subject: subject, body: text)]
+        return [Planned(eventID: envelope.id, topic: envelope.topic, channel: "email", recipient: to, partner: nil, subject: subject, body: text,
+                        giveUpAt: envelope.timestamp.addingTimeInterval(settings.retryFor.inSeconds))]
     }
 }
 
