@@ -75,8 +75,23 @@ public enum DeliveryLog {
 
     private static func claimOnce(limit: Int, excluded: [String], inFlight: [String: Int], perRecipient: Int, lease: Duration,
                                   on db: PostgresConnection) throws -> [Claimed] {
+        let (sql, parameters) = claimStatement(limit: limit, excluded: excluded, inFlight: inFlight, perRecipient: perRecipient, lease: lease)
+        return try db.query(sql, parameters).rows.map { row in
+            Claimed(id: try row.decode("id"), eventID: try row.decode("event_id"), topic: try row.decode("topic"), channel: try row.decode("channel"),
+                    recipient: try row.decode("recipient"), partner: try row.decode("partner_id"), subject: try row.decode("subject"),
+                    body: try row.decode("body"), attempt: try row.decode("attempts"), giveUpAt: try row.decode("give_up_at"),
+                    sealedSecret: try row.decode("secret_sealed"))
+        }
+    }
+
+    /// One claim's statement. The rows it locks are found by their ids only, and checked once locked (still
+    /// due, not leased, not ended: another sender may have taken, sent and recorded one meanwhile; the
+    /// `OFFSET 0` keeps the check out of the scan): with a due-state condition there, a plan cached while
+    /// the statistics said nothing was pending read every due row per claim, 35 ms with 4,000 waiting.
+    static func claimStatement(limit: Int, excluded: [String], inFlight: [String: Int], perRecipient: Int,
+                               lease: Duration) -> (String, [any PostgresEncodable]) {
         let slots = Array(inFlight)
-        return try db.query("""
+        return ("""
             WITH due AS (
                 SELECT id, next_attempt_at, CASE WHEN channel = 'email' THEN 'smtp' ELSE recipient END AS slot FROM notification_deliveries
                 WHERE status IN ('pending', 'retrying') AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
@@ -89,21 +104,19 @@ public enum DeliveryLog {
             ), candidates AS (
                 SELECT id FROM ranked WHERE rn <= $3 - busy ORDER BY next_attempt_at, id LIMIT $1
             ), claimed AS (
-                SELECT d.id FROM notification_deliveries d
-                WHERE d.id IN (SELECT id FROM candidates) AND d.status IN ('pending', 'retrying') AND (d.lease_until IS NULL OR d.lease_until < now())
-                FOR UPDATE SKIP LOCKED
+                SELECT locked.id FROM (
+                    SELECT d.id, d.status, d.lease_until, d.next_attempt_at FROM notification_deliveries d
+                    WHERE d.id = ANY(ARRAY(SELECT id FROM candidates))
+                    OFFSET 0 FOR UPDATE SKIP LOCKED
+                ) locked
+                WHERE locked.status IN ('pending', 'retrying') AND (locked.lease_until IS NULL OR locked.lease_until < now())
+                  AND locked.next_attempt_at <= now()
             )
             UPDATE notification_deliveries d SET lease_until = now() + make_interval(secs => $4), attempts = d.attempts + 1, updated_at = now()
             FROM claimed WHERE d.id = claimed.id
             RETURNING d.id, d.event_id, d.topic, d.channel, d.recipient, d.partner_id, d.subject, d.body, d.attempts, d.give_up_at,
                       (SELECT w.secret_sealed FROM partner_webhooks w WHERE w.partner_id = d.partner_id) AS secret_sealed
             """, [limit, PostgresArray(excluded), perRecipient, lease.inSeconds, PostgresArray(slots.map(\.key)), PostgresArray(slots.map(\.value))])
-            .rows.map { row in
-                Claimed(id: try row.decode("id"), eventID: try row.decode("event_id"), topic: try row.decode("topic"), channel: try row.decode("channel"),
-                        recipient: try row.decode("recipient"), partner: try row.decode("partner_id"), subject: try row.decode("subject"),
-                        body: try row.decode("body"), attempt: try row.decode("attempts"), giveUpAt: try row.decode("give_up_at"),
-                        sealedSecret: try row.decode("secret_sealed"))
-            }
     }
 
     /// Records `attempt` of `delivery` and decides what comes next: see ``record(_:schedule:now:on:)``.
@@ -149,7 +162,8 @@ public enum DeliveryLog {
         let updated = Set(try db.query("""
             UPDATE notification_deliveries d SET status = u.status, last_code = u.code, last_error = u.error,
                    next_attempt_at = coalesce(u.next, d.next_attempt_at), lease_until = NULL, updated_at = now(),
-                   delivered_at = CASE WHEN u.status = 'delivered' THEN now() END
+                   delivered_at = CASE WHEN u.status = 'delivered' THEN now() END,
+                   ended_at = CASE WHEN u.status IN ('delivered', 'failed') THEN now() END
             FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[], $5::text[], $6::timestamptz[]) AS u(id, attempt, status, code, error, next)
             WHERE d.id = u.id AND d.attempts = u.attempt AND d.status IN ('pending', 'retrying')
             RETURNING d.id
