@@ -24,12 +24,13 @@ extension ComponentQueues {
 
         /// A topology whose nodes n1 and n2 host Notification (a node of the rest is never started), with fast
         /// retries for `retryFor`; the notification queue emptied of other tests' events.
-        static func fixture(retryFor: String = "30s") async throws -> Fixture {
+        static func fixture(retryFor: String = "30s", concurrency: Int = 64) async throws -> Fixture {
             let ops = "ops-\(UUID().uuidString.prefix(8).lowercased())@localhost"
             let topology = try CLI.writeTopology("""
                 { "broker": { "url": "\(amqpURL)" }, "database": { "url": "\(databaseURL)" }, "security": { "apiKeySecret": "notification-test-secret" },
                   "notification": { "smtp": { "url": "\(smtpURL)", "from": "troupe@localhost" }, "alertEmail": "\(ops)",
-                                    "retry": { "initialDelay": "200ms", "maxDelay": "1s", "retryFor": "\(retryFor)" }, "webhookTimeout": "10s" },
+                                    "retry": { "initialDelay": "200ms", "maxDelay": "1s", "retryFor": "\(retryFor)" }, "webhookTimeout": "10s",
+                                    "concurrency": \(concurrency) },
                   "nodes": [ { "name": "n1", "components": [ { "name": "notification" } ] },
                              { "name": "n2", "components": [ { "name": "notification" } ] },
                              { "name": "rest", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
@@ -226,6 +227,31 @@ extension ComponentQueues {
             try await eventually("the other partner's webhook", timeout: .seconds(10)) { sink.requests(fast).count == 1 }
             #expect(sink.answered(slow) == 0, "it came while every request to the slow receiver was still held")
             try await eventually("the slow backlog delivered", timeout: .seconds(30)) { sink.requests(slow).count == 8 && sink.answered(slow) == 8 }
+            try await Self.stop(node)
+        }
+
+        /// Claims wait for a few free slots, so that a busy sender makes one query for many sends; slow
+        /// receivers keeping most slots must not hold the others' webhooks back until they answer.
+        @Test func slowReceiversKeepingMostSlotsDoNotHoldBackAnotherPartner() async throws {
+            let f = try await Self.fixture(concurrency: 10)
+            defer { Task { await f.pool.shutdown() } }
+            let slowA = "slowa-\(UUID().uuidString.prefix(8))", slowB = "slowb-\(UUID().uuidString.prefix(8))", fast = "fast-\(UUID().uuidString.prefix(8))"
+            let sink = try await WebhookSink { name, _ in (200, nil, name == fast ? .zero : .seconds(4)) }
+            defer { sink.stop() }
+            let a = try await Self.partner(f, webhook: sink.url(slowA)), b = try await Self.partner(f, webhook: sink.url(slowB))
+            let c = try await Self.partner(f, webhook: sink.url(fast))
+            var backlog: [Envelope] = []
+            for _ in 0..<4 { backlog.append(try await Self.outcome(f, partner: a.id, completed: true)) }
+            for _ in 0..<2 { backlog.append(try await Self.outcome(f, partner: b.id, completed: true)) }
+            let other = try await Self.outcome(f, partner: c.id, completed: true)
+            let node = try await Self.node("n1", f)
+            defer { node.kill() }
+            try await Self.publish(backlog)
+            try await eventually("six requests held by the slow receivers") { sink.requests(slowA).count == 4 && sink.requests(slowB).count == 2 }
+            try await Self.publish([other])                    // 4 of 10 slots free
+            try await eventually("the other partner's webhook", timeout: .seconds(10)) { sink.requests(fast).count == 1 }
+            #expect(sink.answered(slowA) == 0 && sink.answered(slowB) == 0, "it came while the slow receivers still held every request")
+            try await eventually("the slow ones delivered", timeout: .seconds(30)) { sink.answered(slowA) == 4 && sink.answered(slowB) == 2 }
             try await Self.stop(node)
         }
     }

@@ -21,6 +21,10 @@ import Synchronization
 struct NotificationSender: Service {
     static let perRecipient = 4
     static let poll: Duration = .seconds(1)
+    /// How long free slots fewer than half wait for others before they are claimed for.
+    static let claimPause: Duration = .milliseconds(50)
+    /// How long the recorder waits after a send ends for others to record with it.
+    static let recordGather: Duration = .milliseconds(20)
 
     let pool: PostgresPool
     let settings: Topology.Notification
@@ -61,6 +65,8 @@ struct NotificationSender: Service {
         let (recordWake, recordRing) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let recorder = Task {
             for await _ in recordWake {
+                // what ends within a few milliseconds goes in the same transaction (two statements for all)
+                try? await Task.sleep(for: Self.recordGather)
                 var delay = Duration.milliseconds(500)
                 while await !record(ended) {
                     try? await Task.sleep(for: delay)
@@ -69,14 +75,27 @@ struct NotificationSender: Service {
             }
             for _ in 0..<3 where await !record(ended) { try? await Task.sleep(for: .milliseconds(500)) }
         }
-        // A claim is a query: made when a few slots are free (or none is busy), not after every send.
-        let claimAt = max(1, min(16, settings.concurrency / 4))
+        // A claim is a query (a few milliseconds of the database's time, whatever it takes): made when half
+        // the slots are free (or none is busy), not after every send; fewer free slots are claimed for once
+        // they have waited `claimPause` (slow receivers may keep the others for as long as their timeout).
+        let claimAt = max(1, settings.concurrency / 2)
+        var recheck: ContinuousClock.Instant?
         await withGracefulShutdownHandler {
             do {
                 try await withThrowingDiscardingTaskGroup { group in
                     for await _ in wake {
                         let (counts, free) = inFlight.counts.withLock { ($0, settings.concurrency - $0.values.reduce(0, +)) }
-                        guard free >= claimAt || free == settings.concurrency else { continue }
+                        guard free > 0 else { continue }
+                        if free < claimAt && free < settings.concurrency {
+                            let now = ContinuousClock.now
+                            guard let at = recheck else {
+                                recheck = now + Self.claimPause
+                                group.addTask { try? await Task.sleep(for: Self.claimPause); ring.yield() }
+                                continue
+                            }
+                            guard now >= at else { continue }
+                        }
+                        recheck = nil
                         let claimed: [DeliveryLog.Claimed]
                         do {
                             claimed = try await pool.transaction { db in
