@@ -128,6 +128,23 @@ import Testing
         let buffer = AnalyticsBuffer(pool: db.pool)
         for i in 0..<3 { _ = buffer.offer(Self.tracked(i)) }
         await buffer.drain()
+        // five deliveries: three delivered, one refused for good, one to try again (not ended: not counted)
+        try await db.pool.transaction { db in
+            for i in 0..<5 {
+                try db.query("""
+                    INSERT INTO notification_deliveries (event_id, topic, channel, recipient, subject, body, give_up_at)
+                    VALUES ($1, 'order.completed', 'webhook', $2, 's', 'b', now() + interval '1 day')
+                    """, [UUID.v7(), "http://127.0.0.1:9/\(i)"])
+            }
+        }
+        let claimed = try await db.pool.transaction { try DeliveryLog.claim(limit: 5, inFlight: [:], perRecipient: 4, lease: .seconds(60), on: $0) }
+        #expect(claimed.count == 5)
+        let attempts = claimed.enumerated().map { i, delivery in
+            (DeliveryLog.Attempt(started: Date(), duration: .milliseconds(1), code: i < 3 ? 200 : i == 3 ? 410 : 500,
+                                 error: i < 3 ? nil : "HTTP", permanent: i == 3), delivery)
+        }
+        let schedule = RetryPolicy(maxAttempts: 100, initialDelay: .seconds(60), maxDelay: .seconds(60), jitter: 0)
+        _ = try await db.pool.transaction { try DeliveryLog.record(attempts, schedule: schedule, on: $0) }
 
         let report = try await db.pool.withConnection { try AnalyticsReport.json(from: Date().addingTimeInterval(-3600), to: Date().addingTimeInterval(60), on: $0) }
         let orders = try #require(report["orders"])
@@ -142,9 +159,11 @@ import Testing
         guard case .array(let perDay)? = report["trackedEventsPerDay"] else { Issue.record("no trackedEventsPerDay"); return }
         #expect(perDay.map { $0["event"] } == [.string("page_viewed"), .string("product_viewed")])
         #expect(perDay.map { $0["count"] } == [.number(1), .number(2)])
+        #expect(report["notifications"] == .object(["delivered": .number(3), "failed": .number(1), "successRate": .number(0.75)]))
         // a range that holds none of it
         let empty = try await db.pool.withConnection { try AnalyticsReport.json(from: Date().addingTimeInterval(-7200), to: Date().addingTimeInterval(-3700), on: $0) }
         #expect(empty["orders"]?["created"] == .number(0) && empty["orders"]?["conversion"] == JSONValue.null)
+        #expect(empty["notifications"]?["successRate"] == JSONValue.null)
     }
 
     @Test func aTrackedEventIsCheckedFieldByField() throws {

@@ -62,7 +62,7 @@ public enum AnalyticsReport {
         guard try exists.decode("present", as: Bool.self) else { return .object(["delivered": .number(0), "failed": .number(0), "successRate": .null]) }
         let row = try db.query("""
             SELECT count(*) FILTER (WHERE status = 'delivered') AS delivered, count(*) FILTER (WHERE status = 'failed') AS failed
-            FROM notification_deliveries WHERE updated_at >= $1 AND updated_at < $2
+            FROM notification_deliveries WHERE ended_at >= $1 AND ended_at < $2
             """, [from, to]).rows[0]
         let delivered = try row.decode("delivered", as: Int.self), failed = try row.decode("failed", as: Int.self)
         return .object(["delivered": .number(Double(delivered)), "failed": .number(Double(failed)),
