@@ -66,10 +66,13 @@ final class NodeProcess: Sendable {
 
     /// Waits until `condition` holds (e.g. its edge answers); on timeout the error carries what it printed
     /// (the output at the deadline, not at the start). `waitFor` and `waitForExit` wait through it too.
+    /// On timeout the process is killed: a node whose test failed while starting it was left running and
+    /// kept consuming the shared queues (and skewing the benchmarks) after the run.
     func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
         do {
             try await ActorRuntimeTesting.eventually(what, timeout: timeout, condition)
         } catch {
+            kill()
             throw TestKitError("\(error); troupe \(pid) printed:\n\(text)")
         }
     }
