@@ -1,3 +1,4 @@
+import ActorRuntime
 import Bridges
 import Domain
 import Foundation
@@ -59,6 +60,48 @@ import Testing
         #expect(r.code == 2)
         #expect(r.err.contains(expected), "\(r.err)")
         #expect(r.err.split(separator: "\n").count == 1)
+    }
+
+    @Test func priceSetsThePartnersPriceForOneProductAndDefaultTakesItBack() async throws {
+        let pool = PostgresPool(.init(url: Self.databaseURL, size: 1))
+        _ = try await Migrator(pool: pool, migrations: DomainSchema.allMigrations()).run()
+        let registry = PartnerRegistry(pool: pool, keySecret: Self.secret)
+        let partner = try await registry.add(name: "price-\(UUID().uuidString.prefix(8))", wallet: 0, pricePercent: 100)
+        let sku = "PRICE-\(UUID().uuidString.prefix(8))", other = sku + "-B"
+        try await pool.withConnection { db in
+            for s in [sku, other] {
+                try db.query("INSERT INTO products (internal_id, sku, name, brand, currency, min_face_value, max_face_value) VALUES ($1, $1, 'Card', 'Brand', 'USD', 5, 500)", [s])
+            }
+        }
+        func prices() async throws -> [String: JSONValue] {
+            let catalog = try await pool.withConnection { try PartnerCatalog.json(partner: partner.id, on: $0) }
+            guard case .array(let products)? = catalog["products"] else { return [:] }
+            var out: [String: JSONValue] = [:]
+            for p in products { if case .string(let s)? = p["sku"], [sku, other].contains(s) { out[s] = p["pricePercent"] } }
+            return out
+        }
+        let set = try await CLI.run(["partner", "price", partner.name, sku, "92.5", "--topology", CLI.repoTopology], environment: Self.env)
+        #expect(set.code == 0, "\(set.err)")
+        #expect(set.out.contains("Partner '\(partner.name)' pays 92.5% of face value for \(sku)"))
+        #expect(try await prices() == [sku: .number(92.5), other: .number(100)], "only that product")
+        let again = try await CLI.run(["partner", "price", partner.name, sku, "95", "--topology", CLI.repoTopology], environment: Self.env)
+        let afterAgain = try await prices()
+        #expect(again.code == 0 && afterAgain[sku] == .number(95), "set again: replaced")
+        let back = try await CLI.run(["partner", "price", partner.name, sku, "default", "--topology", CLI.repoTopology], environment: Self.env)
+        #expect(back.code == 0 && back.out.contains("pays its default price for \(sku)"))
+        #expect(try await prices() == [sku: .number(100), other: .number(100)])
+
+        let unknownSKU = try await CLI.run(["partner", "price", partner.name, sku + "-none", "90", "--topology", CLI.repoTopology], environment: Self.env)
+        #expect(unknownSKU.code == 1 && unknownSKU.err.contains("no product with SKU '\(sku)-none'"), "\(unknownSKU.err)")
+        let unknownPartner = try await CLI.run(["partner", "price", "nobody-\(UUID())", sku, "90", "--topology", CLI.repoTopology], environment: Self.env)
+        #expect(unknownPartner.code == 1 && unknownPartner.err.contains("no partner named"), "\(unknownPartner.err)")
+        for bad in ["0", "200.5", "9x", "1e2", "97.1234", ".5", "+90", ""] {
+            let r = try await CLI.run(["partner", "price", partner.name, sku, bad, "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(r.code == 2 && r.err.contains("PERCENT: '\(bad)' must be a number above 0 and at most 200"), "\(bad): \(r.err)")
+        }
+        let afterRefused = try await prices()
+        #expect(afterRefused[sku] == .number(100), "a refused price changes nothing")
+        await pool.shutdown()
     }
 
     @Test func aTopologyWithoutAKeySecretIsRefusedNamingTheKey() async throws {

@@ -99,6 +99,33 @@ extension PartnerRegistry {
         guard updated == 1 else { throw UnknownPartner(name: name) }
     }
 
+    public struct UnknownProduct: Error, CustomStringConvertible {
+        public let sku: String
+        public var description: String { "no product with SKU '\(sku)'" }
+    }
+
+    /// Sets what partner `name` pays for the product `sku`, in percent of its face value, instead of its
+    /// default price; nil: its default again. Orders accepted from then on are priced with it, and the
+    /// partner's catalog shows it.
+    public func setPrice(partner name: String, sku: String, percent: Decimal?) async throws {
+        try await pool.transaction { db in
+            guard let partner: UUID = try db.query("SELECT id FROM partners WHERE name = $1", [name]).rows.first?.decode("id") else {
+                throw UnknownPartner(name: name)
+            }
+            guard let product: Int64 = try db.query("SELECT id FROM products WHERE sku = $1", [sku]).rows.first?.decode("id") else {
+                throw UnknownProduct(sku: sku)
+            }
+            if let percent {
+                try db.query("""
+                    INSERT INTO partner_pricing (partner_id, product_id, price_percent) VALUES ($1, $2, $3)
+                    ON CONFLICT (partner_id, product_id) DO UPDATE SET price_percent = EXCLUDED.price_percent
+                    """, [partner, product, percent])
+            } else {
+                try db.query("DELETE FROM partner_pricing WHERE partner_id = $1 AND product_id = $2", [partner, product])
+            }
+        }
+    }
+
     /// What a partner's sealed webhook secret is authenticated with.
     public static func webhookContext(_ partner: UUID) -> String { "webhook:\(partner.lowercasedString)" }
 }

@@ -3,13 +3,13 @@ import Bridges
 import Domain
 import Foundation
 
-/// `troupe partner add NAME`, `partner webhook NAME URL`, `partner email NAME ADDRESS`: partners of the
-/// HTTP API and where their notifications go.
+/// `troupe partner add NAME`, `partner webhook NAME URL`, `partner email NAME ADDRESS`, `partner price NAME
+/// SKU PERCENT`: partners of the HTTP API, where their notifications go, and their prices.
 struct PartnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "partner",
         abstract: "Manage API partners.",
-        subcommands: [Add.self, Webhook.self, Email.self]
+        subcommands: [Add.self, Webhook.self, Email.self, Price.self]
     )
 
     /// Runs `body` with a one-connection pool of `topology` (migrated), mapping database errors to CLI errors.
@@ -21,6 +21,9 @@ struct PartnerCommand: AsyncParsableCommand {
             try await body(PartnerRegistry(pool: pool, keySecret: keySecret))
             await pool.shutdown()
         } catch let error as PartnerRegistry.UnknownPartner {
+            await pool.shutdown()
+            throw CLIError(message: error.description, exitCode: 1)
+        } catch let error as PartnerRegistry.UnknownProduct {
             await pool.shutdown()
             throw CLIError(message: error.description, exitCode: 1)
         } catch let error as PostgresError {
@@ -90,6 +93,46 @@ struct PartnerCommand: AsyncParsableCommand {
                 try await registry.setEmail(partner: name, email: email)
                 print(email.map { "Partner '\(name)': notifications are emailed to \($0)" } ?? "Partner '\(name)': no email")
             }
+        }
+    }
+
+    struct Price: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "price",
+            abstract: "Set what the partner pays for one product, in percent of its face value ('default': its default price)."
+        )
+
+        @Argument(help: "The partner's name.")
+        var name: String
+
+        @Argument(help: "The product's SKU (as in GET /api/brand/getCatalog).")
+        var sku: String
+
+        @Argument(help: ArgumentHelp("Percent of the face value (e.g. 95 or 97.5), or 'default'.", valueName: "PERCENT"))
+        var percent: String
+
+        @OptionGroup var options: TopologyOption
+
+        func run() async throws {
+            let topology = try options.load()
+            let value = try Self.parse(percent)
+            try await PartnerCommand.withRegistry(topology, keySecret: topology.security.apiKeySecret ?? "", command: "partner price") { registry in
+                try await registry.setPrice(partner: name, sku: sku, percent: value)
+                print(value.map { "Partner '\(name)' pays \($0)% of face value for \(sku)" } ?? "Partner '\(name)' pays its default price for \(sku)")
+            }
+        }
+
+        /// `default` → nil; else a number above 0 and at most 200 with at most three decimals (what
+        /// `partner_pricing.price_percent` holds), written plainly: no sign, exponent or trailing text.
+        static func parse(_ text: String) throws -> Decimal? {
+            if text == "default" { return nil }
+            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+            let plain = parts.count <= 2 && !parts[0].isEmpty && parts.allSatisfy { $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+                && (parts.count == 1 || (1...3).contains(parts[1].count))
+            guard plain, let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), value > 0, value <= 200 else {
+                throw CLIError.usage("PERCENT: '\(text)' must be a number above 0 and at most 200 (up to 3 decimals), or 'default'")
+            }
+            return value
         }
     }
 
