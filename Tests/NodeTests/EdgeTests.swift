@@ -222,6 +222,45 @@ extension ComponentQueues {
             await Self.stop(f)
         }
 
+        @Test func aPartnerReadsItsBalanceAndLedgerNewestFirstAPageAtATime() async throws {
+            let f = try await Self.start()
+            defer { f.node.kill() }
+            // the initial top-up of 1000, then four more entries of the partner's (as the saga writes them)
+            try await f.pool.transaction { db in
+                for (i, (kind, amount)) in [("debit", "-48.76"), ("refund", "48.76"), ("debit", "-10.00"), ("topup", "5.25")].enumerated() {
+                    try db.query("INSERT INTO wallet_entries (partner_id, kind, amount, idempotency_key, order_id) VALUES ($1, $2, $3::numeric, $4, $5)",
+                                 [f.partner, kind, amount, "wallet-test-\(UUID()):\(i)", kind == "topup" ? nil : UUID.v7()])
+                }
+                try db.query("UPDATE wallets SET balance = balance - 4.75 WHERE partner_id = $1", [f.partner])
+            }
+            func page(_ query: String, key: String? = nil) async throws -> Reply {
+                try await Self.get(URL(string: f.base.absoluteString + "/api/wallet" + query)!, key: key ?? f.key)
+            }
+            let first = try await page("?limit=2")
+            #expect(first.status == 200, "\(first.json)")
+            #expect(first.json["balance"] == .number(995.25))
+            guard case .array(let newest)? = first.json["entries"] else { Issue.record("no entries: \(first.json)"); return }
+            #expect(newest.map { $0["kind"] } == [.string("topup"), .string("debit")] && newest.map { $0["amount"] } == [.number(5.25), .number(-10)])
+            #expect(newest[1]["orderId"] != .null && newest[0]["orderId"] == .null)
+            guard case .number(let cursor)? = first.json["next"] else { Issue.record("no next: \(first.json)"); return }
+            let rest = try await page("?limit=2&before=\(Int(cursor))")
+            let last = try await page("?before=\(Int(cursor))")
+            guard case .array(let older)? = last.json["entries"] else { Issue.record("no entries: \(last.json)"); return }
+            #expect(older.map { $0["kind"] } == [.string("refund"), .string("debit"), .string("topup")], "the rest, down to the initial top-up")
+            #expect(older.last?["amount"] == .number(1000) && last.json["next"] == .null)
+            #expect(rest.json["next"] != .null, "two of three: more to come")
+            // another partner sees its own wallet only; no key, no wallet
+            let other = try await page("", key: f.otherKey)
+            #expect(other.json["balance"] == .number(0) && other.json["entries"] == .array([]))
+            #expect(try await Self.get(URL(string: f.base.absoluteString + "/api/wallet")!).status == 401)
+            for (query, field) in [("?limit=0", "limit: '0'"), ("?limit=201", "limit: '201'"), ("?limit=x", "limit: 'x'"), ("?before=-3", "before: '-3'")] {
+                let bad = try await page(query)
+                guard case .string(let message)? = bad.json["error"]?["message"] else { Issue.record("\(query): \(bad.json)"); continue }
+                #expect(bad.status == 400 && message.contains(field), "\(query): \(message)")
+            }
+            await Self.stop(f)
+        }
+
         @Test func theAdminRedriveNeedsTheAdminTokenAndQueuesTheRange() async throws {
             let f = try await Self.start()
             defer { f.node.kill() }

@@ -71,6 +71,14 @@ enum EdgeServer {
             let partner = context.caller!.partnerID
             return EdgeJSON.response(.ok, try await pool.withConnection { db in try PartnerCatalog.json(partner: partner, on: db) })
         }
+        api.get("/wallet") { request, context -> Response in
+            let partner = context.caller!.partnerID
+            let page: WalletStatement.Page
+            do throws(WalletStatement.Problem) {
+                page = try .parse(limit: request.uri.queryParameters.get("limit"), before: request.uri.queryParameters.get("before"))
+            } catch { throw EdgeError.badRequest(error.description) }
+            return EdgeJSON.response(.ok, try await pool.withConnection { db in try WalletStatement.json(partner: partner, page: page, on: db) })
+        }
         api.get("/orders/:id") { _, context -> Response in
             let text = context.parameters.get("id") ?? ""
             guard let id = UUID(text: text), let order = try await desk.order(id, partner: context.caller!.partnerID) else {
