@@ -16,15 +16,10 @@ enum AMQPBench {
     /// The C loops negotiate the heartbeat Troupe's connections use (same settings on both sides).
     static let heartbeat: Int32 = 10
 
-    @Sendable static func run() async {
-        do {
-            try await amqp()
-            try await endToEnd()
-            try await postgres()
-        } catch {
-            FileHandle.standardError.write(Data("troupe-bench amqp: \(error) (are the services up? scripts/services.sh start)\n".utf8))
-            exit(1)
-        }
+    @Sendable static func run() async throws {
+        try await amqp()
+        try await endToEnd()
+        try await postgres()
     }
 
     static func admin(_ body: @escaping @Sendable (AMQPConnection) throws -> Void) async throws {

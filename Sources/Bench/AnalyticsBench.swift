@@ -19,23 +19,18 @@ enum AnalyticsBench {
         Array("POST /v1/analytics/track HTTP/1.1\r\nhost: 127.0.0.1:\(port)\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
     }
 
-    @Sendable static func run() async {
-        do {
-            let baseline = try await baselineRate()
-            report("analytics.baseline_post_per_s", baseline, "req/s")
-            let (track, p99, paced) = try await trackRate()
-            report("analytics.track_per_s", track, "req/s")
-            report("analytics.track_vs_baseline", track / baseline, "ratio")
-            report("analytics.track_p99_ms", p99, "ms")
-            report("analytics.track_paced_per_s", paced, "req/s")
-            let (flush, copy) = try await flushRate()
-            report("analytics.flush_rows_per_s", flush, "rows/s")
-            report("pg.copy", copy, "rows/s")
-            report("analytics.flush_vs_copy", flush / copy, "ratio")
-        } catch {
-            FileHandle.standardError.write(Data("troupe-bench analytics: \(error) (are the services up? scripts/services.sh start)\n".utf8))
-            exit(1)
-        }
+    @Sendable static func run() async throws {
+        let baseline = try await baselineRate()
+        report("analytics.baseline_post_per_s", baseline, "req/s")
+        let (track, p99, paced) = try await trackRate()
+        report("analytics.track_per_s", track, "req/s")
+        report("analytics.track_vs_baseline", track / baseline, "ratio")
+        report("analytics.track_p99_ms", p99, "ms")
+        report("analytics.track_paced_per_s", paced, "req/s")
+        let (flush, copy) = try await flushRate()
+        report("analytics.flush_rows_per_s", flush, "rows/s")
+        report("pg.copy", copy, "rows/s")
+        report("analytics.flush_vs_copy", flush / copy, "ratio")
     }
 
     /// A Hummingbird route that reads the body and answers 202, nothing else.

@@ -5,13 +5,15 @@ import Logging
 /// baseline in the same run, because these machines are shared and noisy.
 @main
 struct BenchMain {
-    static let areas: [String: @Sendable () async -> Void] = [
-        "local": LocalBench.run,
-        "amqp": AMQPBench.run,
-        "orders": OrdersBench.run,
-        "analytics": AnalyticsBench.run,
-        "notify": NotifyBench.run,
+    /// Each area's run, and what to check when it fails (printed with the error; the bench then exits 1).
+    static let areas: [String: (run: @Sendable () async throws -> Void, hint: String)] = [
+        "local": (LocalBench.run, ""),
+        "amqp": (AMQPBench.run, servicesHint),
+        "orders": (OrdersBench.run, "is Troupe running? scripts/run.sh"),
+        "analytics": (AnalyticsBench.run, servicesHint),
+        "notify": (NotifyBench.run, servicesHint),
     ]
+    static let servicesHint = "are the services up? scripts/services.sh start"
 
     static func main() async {
         // Figures go to stdout, one per line; logs (migrations, servers) only when they matter, to stderr.
@@ -21,12 +23,17 @@ struct BenchMain {
             return handler
         }
         let args = CommandLine.arguments.dropFirst()
-        guard let area = args.first, let run = areas[area] else {
+        guard let area = args.first, let (run, hint) = areas[area] else {
             let known = areas.keys.sorted().joined(separator: ", ")
             FileHandle.standardError.write(Data("usage: troupe-bench AREA   (areas: \(known))\n".utf8))
             exit(2)
         }
-        await run()
+        do {
+            try await run()
+        } catch {
+            FileHandle.standardError.write(Data("troupe-bench \(area): \(error) (\(hint))\n".utf8))
+            exit(1)
+        }
     }
 }
 

@@ -31,16 +31,11 @@ enum NotifyBench {
         let secrets = Mutex<[String: String]>([:])
     }
 
-    @Sendable static func run() async {
-        do {
-            let inbox = try await AMQPBench.endToEnd()
-            let webhooks = try await webhooksPerSecond()
-            report("notify.webhooks_per_s", webhooks, "webhooks/s")
-            report("notify.vs_e2e_inbox", webhooks / inbox, "ratio")
-        } catch {
-            FileHandle.standardError.write(Data("troupe-bench notify: \(error) (are the services up? scripts/services.sh start)\n".utf8))
-            exit(1)
-        }
+    @Sendable static func run() async throws {
+        let inbox = try await AMQPBench.endToEnd()
+        let webhooks = try await webhooksPerSecond()
+        report("notify.webhooks_per_s", webhooks, "webhooks/s")
+        report("notify.vs_e2e_inbox", webhooks / inbox, "ratio")
     }
 
     static func webhooksPerSecond() async throws -> Double {

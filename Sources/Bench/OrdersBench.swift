@@ -18,13 +18,8 @@ enum OrdersBench {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    @Sendable static func run() async {
-        do {
-            try await orders()
-        } catch {
-            FileHandle.standardError.write(Data("troupe-bench orders: \(error) (is Troupe running? scripts/run.sh)\n".utf8))
-            exit(1)
-        }
+    @Sendable static func run() async throws {
+        try await orders()
     }
 
     static func orders() async throws {
