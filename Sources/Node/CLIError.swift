@@ -22,3 +22,22 @@ extension CLIError {
         }
     }
 }
+
+extension CLIError {
+    /// Runs `body` with a one-connection pool on the topology's database (migrated first when `migrate`);
+    /// an unreachable database (exit 69) or a failed statement (exit 1) becomes one line naming it.
+    static func onDatabase<T>(_ topology: Topology, command: String, migrate: Bool = true,
+                              _ body: (PostgresPool) async throws -> T) async throws -> T {
+        let pool = topology.database.pool(size: 1, applicationName: "troupe \(command)")
+        do {
+            return try await withCleanup {
+                if migrate { try await topology.database.migrate(pool) }
+                return try await body(pool)
+            } cleanup: { await pool.shutdown() }
+        } catch let error as PostgresError where error.isConnectionFailure {
+            throw CLIError(message: "cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
+        } catch let error as PostgresError {
+            throw CLIError(message: "\(command) failed: \(error.message)", exitCode: 1)
+        }
+    }
+}

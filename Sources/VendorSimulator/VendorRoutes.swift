@@ -16,7 +16,13 @@ struct VendorRoutes: Sendable {
         router.get("/api/integration/v1.0/catalog") { request, _ in try await vendor(request) { try await catalog() } }
         router.get("/api/integration/v2.0/categories") { request, _ in try await vendor(request) { try await categories() } }
         router.post("/sim/config") { request, _ in try await configure(request) }
-        router.get("/sim/stats") { _, _ in reply(.ok, .object(["checkouts": .number(Double(await state.checkouts))])) }
+        router.post("/sim/catalog") { request, _ in try await changeCatalog(request) }
+        router.get("/sim/stats") { _, _ in
+            let served = await state.served
+            return reply(.ok, .object(["checkouts": .number(Double(await state.checkouts)),
+                                       "catalogCalls": .number(Double(served[.catalog] ?? 0)),
+                                       "categoriesCalls": .number(Double(served[.categories] ?? 0))]))
+        }
         router.get("/sim/orders") { _, _ in
             let orders = await state.orders.values.sorted { $0.orderId < $1.orderId }
             return reply(.ok, .array(orders.map { .object(["requestId": .string($0.requestId), "orderId": .number(Double($0.orderId))]) }))
@@ -49,7 +55,7 @@ struct VendorRoutes: Sendable {
             guard let productId = Int(exactly: productId), let quantity = Int(exactly: quantity), quantity > 0 else {
                 return reply(.badRequest, .object(["message": .string("ProductId and Quantity must be whole numbers")]))
             }
-            guard state.products.contains(where: { $0.id == productId }) else {
+            guard await state.products[productId] != nil else {
                 return reply(.badRequest, .object(["message": .string("unknown ProductId \(productId)")]))
             }
             await state.countCheckout()
@@ -101,11 +107,19 @@ struct VendorRoutes: Sendable {
         return .object(fields)
     }
 
-    func catalog() async throws -> Response {
-        if let wait = await state.catalogCall() {
-            return reply(.tooManyRequests, .object(["message": .string("Too many requests, please wait for \(wait) seconds")]))
+    /// A listing's answer when it is not served: Bamboo's 429 text, or a 500.
+    func refusal(_ listing: SimulatorState.Listing) async -> Response? {
+        switch await state.listingCall(listing) {
+        case .serve: return nil
+        case .wait(let seconds): return reply(.tooManyRequests, .object(["message": .string("Too many requests, please wait for \(seconds) seconds")]))
+        case .fail: return reply(.internalServerError, .object(["message": .string("simulated \(listing.rawValue) failure")]))
         }
-        let brands = Dictionary(grouping: state.products, by: \.brand).sorted { $0.key < $1.key }.map { brandJSON($0.key, $0.value) }
+    }
+
+    func catalog() async throws -> Response {
+        if let refused = await refusal(.catalog) { return refused }
+        let products = await state.products.values.sorted { $0.id < $1.id }
+        let brands = Dictionary(grouping: products, by: \.brand).sorted { $0.key < $1.key }.map { brandJSON($0.key, $0.value) }
         return reply(.ok, .object(["Brands": .array(brands)]))
     }
 
@@ -115,16 +129,57 @@ struct VendorRoutes: Sendable {
                                                "MaxFaceValue": .number(p.maxFace), "Count": .number(Double(p.count))]
             return .object(fields)
         }
-        let fields: [String: JSONValue] = ["Name": .string(brand), "CountryCode": .string(items[0].country), "CurrencyCode": .string(items[0].currency),
-                                           "Categories": .array([.number(Double(items[0].category))]), "Products": .array(products)]
+        let fields: [String: JSONValue] = ["InternalId": .string("brand-\(brand.lowercased().filter { $0.isLetter || $0.isNumber })"),
+                                           "Name": .string(brand), "CountryCode": .string(items[0].country), "CurrencyCode": .string(items[0].currency),
+                                           "Categories": .array(items[0].categories.map { .number(Double($0)) }), "Products": .array(products)]
         return .object(fields)
     }
 
     func categories() async throws -> Response {
-        if let wait = await state.catalogCall() {
-            return reply(.tooManyRequests, .object(["message": .string("Too many requests, please wait for \(wait) seconds")]))
+        if let refused = await refusal(.categories) { return refused }
+        return reply(.ok, .array(await state.categories.map { .object(["Id": .number(Double($0.id)), "Name": .string($0.name)]) }))
+    }
+
+    /// `{"upsert": [{"id": 4001, "name": "...", "brand": "...", "country": "US", "currency": "USD", "categories": [1],
+    /// "minFace": 5, "maxFace": 100, "count": 10}], "remove": [2002], "generate": 10000, "refuseNext": {"catalog": 120},
+    /// "failing": ["categories"]}`: any subset. An upsert of a known id changes only the fields given; `generate`
+    /// replaces the catalog with that many made-up products (for benchmarks); `refuseNext` answers the next
+    /// call of a listing 429 "wait for N seconds"; `failing` lists the listings that answer 500 (`[]` heals them).
+    func changeCatalog(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 16 << 20)
+        guard let input = try? JSONValue(parsing: Array(buffer: body)), case .object(let o) = input else {
+            return reply(.badRequest, .object(["message": .string("a JSON object is required")]))
         }
-        return reply(.ok, .array(state.categories.map { .object(["Id": .number(Double($0.id)), "Name": .string($0.name)]) }))
+        if case .number(let n)? = o["generate"] {
+            guard let count = Int(exactly: n), (1...1_000_000).contains(count) else {
+                return reply(.badRequest, .object(["message": .string("generate: must be a whole number from 1 to 1000000")]))
+            }
+            await state.generate(count)
+        }
+        if case .array(let items)? = o["upsert"] {
+            for item in items {
+                guard case .number(let n)? = item["id"], let id = Int(exactly: n) else {
+                    return reply(.badRequest, .object(["message": .string("upsert: every product needs a whole-number id")]))
+                }
+                await state.upsert(id: id, item)
+            }
+        }
+        if case .array(let ids)? = o["remove"] {
+            for case .number(let n) in ids { if let id = Int(exactly: n) { await state.remove(id) } }
+        }
+        if case .object(let refuse)? = o["refuseNext"] {
+            for (key, value) in refuse {
+                guard let listing = SimulatorState.Listing(rawValue: key), case .number(let seconds) = value, let s = Int(exactly: seconds), s > 0 else {
+                    return reply(.badRequest, .object(["message": .string("refuseNext: {\"catalog\"|\"categories\": seconds}")]))
+                }
+                await state.refuse(listing, seconds: s)
+            }
+        }
+        if case .array(let names)? = o["failing"] {
+            let listings = names.compactMap { if case .string(let s) = $0 { SimulatorState.Listing(rawValue: s) } else { nil } }
+            await state.setFailing(Set(listings))
+        }
+        return reply(.ok, .object(["products": .number(Double(await state.products.count))]))
     }
 
     /// `{"failureRate": 0.5, "latencyMs": 20, "processingMs": 100, "catalogLimit": 10, "acceptThen": "timeout",

@@ -6,7 +6,9 @@ import Hummingbird
 /// `troupe-vendor-sim`: a stand-in for the Bamboo gift-card vendor, speaking the endpoints Troupe uses
 /// (checkout, order status, catalog, categories) with Basic auth, and configurable latency, failure rate,
 /// processing time and catalog rate limit (429 "wait for X seconds"). `POST /sim/config` changes the
-/// knobs while it runs (for tests); `GET /sim/orders` lists what was placed, `GET /sim/stats` counts checkouts.
+/// knobs while it runs (for tests), `POST /sim/catalog` the catalog (add, change, remove products; refuse or
+/// fail the next listing call); `GET /sim/orders` lists what was placed, `GET /sim/stats` counts checkouts and
+/// served catalog and categories calls.
 @main
 struct VendorSimulator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "troupe-vendor-sim", abstract: "A simulated Bamboo vendor for demos and tests.")
@@ -19,7 +21,7 @@ struct VendorSimulator: AsyncParsableCommand {
     @Option(help: "Added to every vendor answer, in milliseconds.") var latencyMs = 0
     @Option(help: "Fraction of checkouts that fail with a 500 (0 to 1).") var failureRate = 0.0
     @Option(help: "Milliseconds an order stays Processing before it Succeeded.") var processingMs = 0
-    @Option(help: "Catalog and categories calls allowed per window; more are answered 429.") var catalogLimit = 2
+    @Option(help: "Catalog calls, and categories calls, allowed per window (each); more are answered 429.") var catalogLimit = 2
     @Option(help: "The catalog rate limit's window, in seconds.") var catalogWindowSeconds = 3600
 
     func validate() throws {

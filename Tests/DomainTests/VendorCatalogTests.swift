@@ -18,11 +18,29 @@ import Testing
               {"Id": 14, "Name": "Fractional count", "MinFaceValue": 5, "MaxFaceValue": 50, "Count": 1.5}
             ]}]}
             """.utf8))
-        let parsed = VendorCatalog.parse(categories: categories, catalog: catalog)
-        #expect(parsed.categories.map(\.id) == ["1"])
+        let parsed = VendorCatalog.parse(catalog: catalog), parsedCategories = VendorCatalog.parseCategories(categories)
+        #expect(parsedCategories.categories.map(\.id) == ["1"])
+        #expect(parsedCategories.skipped.count == 2, "\(parsedCategories.skipped)")
         #expect(parsed.products.map(\.id) == ["10"])
         #expect(parsed.products.first?.count == 3)
-        #expect(parsed.skipped.count == 7, "\(parsed.skipped)")
+        #expect(parsed.skipped.count == 5, "\(parsed.skipped)")
         #expect(parsed.skipped.contains { $0.contains("product 11") && $0.contains("Count") })
+    }
+
+    /// Issue 19 §1: the vendor's "wait for X seconds", read robustly; else Retry-After; else the default.
+    @Test func aVendorWaitIsReadFromItsTextThenRetryAfterThenTheDefault() {
+        let fallback: Duration = .seconds(300)
+        func wait(_ message: String?, _ header: String? = nil) -> Int { Int(VendorRetryAfter.parse(message: message, header: header, fallback: fallback).inSeconds) }
+        #expect(wait("Too many requests, please wait for 120 seconds") == 120)
+        #expect(wait("TOO MANY REQUESTS. Wait for: 90.5 secs") == 90)
+        #expect(wait("please wait for 2 minutes") == 120)
+        #expect(wait("wait for 1 hour") == 3600)
+        #expect(wait("Rate limit exceeded. Try again in 45s.") == 45)
+        #expect(wait("wait for 99999999999 seconds") == 86_400, "a garbled number does not stop syncs for years")
+        #expect(wait("wait for 0 seconds") == 1)
+        #expect(wait("Too many requests", "30") == 30, "no number in the text: Retry-After")
+        #expect(wait("Too many requests", "Wed, 21 Oct 2099 07:28:00 GMT") == 86_400)
+        #expect(wait("Too many requests", "soon") == 300, "neither: the default")
+        #expect(wait(nil) == 300)
     }
 }

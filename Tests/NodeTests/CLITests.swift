@@ -10,6 +10,8 @@ struct CLI {
         let candidates = [dir, dir.deletingLastPathComponent()].map { $0.appendingPathComponent("troupe") }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }()
+    /// The vendor simulator, built beside `troupe`.
+    static let vendorSimulator = binary.deletingLastPathComponent().appendingPathComponent("troupe-vendor-sim")
 
     struct Result { let code: Int32; let out: String; let err: String }
 
@@ -168,6 +170,13 @@ struct CLI {
             (head + #"[{"name": "a", "components": [{"name": "payment"}]}]}"#, "nodes: no node hosts component 'order-queue'"),
             (head + #"[{"name": "a", "components": \#(all), "http": {"port": 70000}}]}"#, "nodes[0].http.port: must be between 1 and 65535"),
             (head + #"[{"name": "a", "components": \#(all), "databaseConnections": 0}]}"#, "nodes[0].databaseConnections: must be between 1 and 64"),
+            // Issue 19: BrandSync's settings and the database's schema.
+            (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db", "schema": "Bad-Name"}, "nodes": [{"name": "a", "components": \#(all)}]}"#,
+             "database.schema: 'Bad-Name' must be 1 to 63 lowercase letters"),
+            (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "brandSync": {"catalogLimit": {"calls": 0}}, "nodes": [{"name": "a", "components": \#(all)}]}"#,
+             "brandSync.catalogLimit.calls: must be between 1 and 1000000"),
+            (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "brandSync": {"every": "often"}, "nodes": [{"name": "a", "components": \#(all)}]}"#,
+             "brandSync.every:"),
         ]
         for (json, expected) in cases {
             let r = try await CLI.run(["node", "a", "--topology", try CLI.writeTopology(json)])

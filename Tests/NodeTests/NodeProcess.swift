@@ -10,7 +10,8 @@ final class NodeProcess: Sendable {
     private let output = Mutex("")
     private let exitStatus = Mutex<Int32?>(nil)
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `executable` (the `troupe` built with the tests by default) with `arguments`.
+    init(_ arguments: [String], environment: [String: String] = [:], executable: URL = CLI.binary) throws {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw TestKitError("pipe failed") }
         var actions = posix_spawn_file_actions_t()
@@ -21,11 +22,11 @@ final class NodeProcess: Sendable {
         posix_spawn_file_actions_addclose(&actions, fds[0])
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
-        let argv = ([CLI.binary.path] + arguments).map { strdup($0) } + [nil]
+        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in argv + envp { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, CLI.binary.path, &actions, nil, argv, envp)
+        let rc = posix_spawn(&pid, executable.path, &actions, nil, argv, envp)
         close(fds[1])
         guard rc == 0 else { close(fds[0]); throw TestKitError("cannot start troupe: \(rc)") }
         self.pid = pid

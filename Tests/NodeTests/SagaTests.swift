@@ -117,7 +117,7 @@ extension ComponentQueues {
             #expect(balance == Decimal(string: "51.24"))
             let ledger: Decimal = try await Self.scalar(f, "SELECT sum(amount) AS v FROM wallet_entries WHERE partner_id = $1", [f.edge.partner])
             #expect(ledger == balance, "the balance equals the ledger's sum")
-            let available: Int = try await Self.scalar(f, "SELECT available AS v FROM inventory_stock s JOIN products p ON p.id = s.product_id WHERE p.sku = $1", [f.edge.sku])
+            let available: Int = try await Self.scalar(f, "SELECT s.available AS v FROM inventory_stock s JOIN products p ON p.id = s.product_id WHERE p.sku = $1", [f.edge.sku])
             #expect(available == 8)
             let reservation: String = try await Self.scalar(f, "SELECT status AS v FROM inventory_reservations WHERE order_id = $1", [id])
             #expect(reservation == "confirmed")
@@ -252,7 +252,7 @@ extension ComponentQueues {
             }
             #expect(try await Self.state(f, id).status == "Processing", "the vendor is still at it")
             try await eventually("the order completed", timeout: .seconds(60)) { try await Self.state(f, id).status == "Completed" }
-            let available: Int = try await Self.scalar(f, "SELECT available AS v FROM inventory_stock s JOIN products p ON p.id = s.product_id WHERE p.sku = $1", [f.edge.sku])
+            let available: Int = try await Self.scalar(f, "SELECT s.available AS v FROM inventory_stock s JOIN products p ON p.id = s.product_id WHERE p.sku = $1", [f.edge.sku])
             let sold: Int = try await Self.scalar(f, """
                 SELECT -COALESCE(sum(m.quantity), 0)::int AS v FROM inventory_movements m JOIN inventory_reservations r ON r.id = m.reservation_id
                 WHERE r.order_id = $1 AND r.status = 'confirmed'
@@ -284,7 +284,7 @@ extension ComponentQueues {
             #expect(try await Self.state(f, id) == State(status: "Failed", step: "failed", reason: "insufficient funds"))
             let reservation: String = try await Self.scalar(f, "SELECT status AS v FROM inventory_reservations WHERE order_id = $1", [id])
             #expect(reservation == "released")
-            let available: Int = try await Self.scalar(f, "SELECT available AS v FROM inventory_stock s JOIN products p ON p.id = s.product_id WHERE p.sku = $1", [f.edge.sku])
+            let available: Int = try await Self.scalar(f, "SELECT s.available AS v FROM inventory_stock s JOIN products p ON p.id = s.product_id WHERE p.sku = $1", [f.edge.sku])
             #expect(available == 10, "the reserved units are back")
             let balance: Decimal = try await Self.scalar(f, "SELECT balance AS v FROM wallets WHERE partner_id = $1", [f.edge.partner])
             #expect(balance == 100)

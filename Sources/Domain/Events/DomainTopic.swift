@@ -5,4 +5,7 @@ public enum DomainTopic {
     public static let partnerCreated = "partner.created"
     /// Something an operator must look at (e.g. a notification that could not be delivered in time).
     public static let alertRaised = "alert.raised"
+    /// BrandSync saved the vendor's catalog (producer `brand-sync`): the products' counts (`new`, `changed`,
+    /// `unchanged`, `unavailable`), the brands' and the categories' (null when that part did not run).
+    public static let catalogSynced = "catalog.synced"
 }

@@ -108,7 +108,7 @@ enum AcceptBatch {
             SELECT k.partner_id, p.sku, p.id, p.currency, p.min_face_value, p.max_face_value,
                    COALESCE(pp.price_percent, pa.default_price_percent) AS price_percent
             FROM unnest($1::uuid[], $2::text[]) AS k(partner_id, sku)
-            JOIN products p ON p.sku = k.sku
+            JOIN products p ON p.sku = k.sku AND p.available
             JOIN partners pa ON pa.id = k.partner_id
             LEFT JOIN partner_pricing pp ON pp.partner_id = pa.id AND pp.product_id = p.id
             """, [PostgresArray(wanted.map(\.partner)), PostgresArray(wanted.map(\.sku))]).rows

@@ -26,9 +26,12 @@ public struct VendorError: Error, CustomStringConvertible, ClassifiedError {
     public let message: String
     /// HTTP status, when it answered.
     public let status: Int?
-    public init(_ message: String, status: Int? = nil) {
+    /// The `Retry-After` header of a 429 or 503, as sent.
+    public let retryAfter: String?
+    public init(_ message: String, status: Int? = nil, retryAfter: String? = nil) {
         self.message = message
         self.status = status
+        self.retryAfter = retryAfter
     }
     /// The vendor said no: a 4xx other than 408/429 will not get better by trying again, and says the
     /// request was refused, not half done. Everything else (5xx, a timeout, a dropped connection) leaves

@@ -29,16 +29,6 @@ struct DLQCommand: AsyncParsableCommand {
         }
     }
 
-    /// Runs `body` with a one-connection pool on the topology's database, for `outbox`.
-    static func onDatabase<T>(_ topology: Topology, _ body: (PostgresPool) async throws -> T) async throws -> T {
-        let pool = PostgresPool(.init(url: topology.database.url, size: 1, applicationName: "troupe dlq"))
-        do {
-            return try await withCleanup { try await body(pool) } cleanup: { await pool.shutdown() }
-        } catch let error as PostgresError where error.isConnectionFailure {
-            throw CLIError(message: "cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
-        }
-    }
-
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List dead letters: id, topic, x-error, x-attempts, age.")
         @OptionGroup var component: ComponentArgument
@@ -47,7 +37,7 @@ struct DLQCommand: AsyncParsableCommand {
         func run() async throws {
             let topology = try options.load()
             if component.isOutbox {
-                let rows = try await DLQCommand.onDatabase(topology) { try await DeadOutbox.list(pool: $0, limit: limit) }
+                let rows = try await CLIError.onDatabase(topology, command: "dlq", migrate: false) { try await DeadOutbox.list(pool: $0, limit: limit) }
                 guard !rows.isEmpty else { return print("troupe_outbox_dead is empty.") }
                 print(["ID", "TOPIC", "AGE", "REASON"].joined(separator: "\t"))
                 for r in rows { print([r.id, r.topic, DurationText.format(r.age), r.reason].joined(separator: "\t")) }
@@ -76,7 +66,7 @@ struct DLQCommand: AsyncParsableCommand {
         func run() async throws {
             let topology = try options.load()
             if component.isOutbox {
-                let n = try await DLQCommand.onDatabase(topology) { try await DeadOutbox.replay(pool: $0, id: id) }
+                let n = try await CLIError.onDatabase(topology, command: "dlq", migrate: false) { try await DeadOutbox.replay(pool: $0, id: id) }
                 if let id, n == 0 { throw CLIError(message: "no row with id \(id) in troupe_outbox_dead", exitCode: 1) }
                 return print("moved \(n) row(s) back to the outbox")
             }
@@ -106,7 +96,7 @@ struct DLQCommand: AsyncParsableCommand {
             let topology = try options.load()
             let age = olderThan.flatMap(DurationText.parse)
             if component.isOutbox {
-                let n = try await DLQCommand.onDatabase(topology) { try await DeadOutbox.purge(pool: $0, olderThan: age) }
+                let n = try await CLIError.onDatabase(topology, command: "dlq", migrate: false) { try await DeadOutbox.purge(pool: $0, olderThan: age) }
                 return print("purged \(n) row(s) from troupe_outbox_dead")
             }
             let n = try await CLIError.onBroker(topology) {

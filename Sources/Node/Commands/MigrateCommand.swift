@@ -15,10 +15,10 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let topology = try options.load()
-        let pool = PostgresPool(.init(url: topology.database.url, size: 1, applicationName: "troupe migrate"))
+        let pool = topology.database.pool(size: 1, applicationName: "troupe migrate")
         let applied: [Migration]
         do {
-            applied = try await withCleanup { try await Migrator(pool: pool, migrations: try DomainSchema.allMigrations()).run() }
+            applied = try await withCleanup { try await topology.database.migrate(pool) }
                 cleanup: { await pool.shutdown() }
         } catch let error as PostgresError where error.isConnectionFailure {
             throw CLIError(message: "cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)

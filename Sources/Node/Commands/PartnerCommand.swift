@@ -15,9 +15,9 @@ struct PartnerCommand: AsyncParsableCommand {
     /// Runs `body` with a one-connection pool of `topology` (migrated), mapping database errors to CLI errors.
     static func withRegistry(_ topology: Topology, keySecret: String, command: String,
                              _ body: (PartnerRegistry) async throws -> Void) async throws {
-        let pool = PostgresPool(.init(url: topology.database.url, size: 1, applicationName: "troupe \(command)"))
+        let pool = topology.database.pool(size: 1, applicationName: "troupe \(command)")
         do {
-            _ = try await Migrator(pool: pool, migrations: DomainSchema.allMigrations()).run()
+            try await topology.database.migrate(pool)
             try await body(PartnerRegistry(pool: pool, keySecret: keySecret))
             await pool.shutdown()
         } catch let error as PartnerRegistry.UnknownPartner {
@@ -168,9 +168,9 @@ struct PartnerCommand: AsyncParsableCommand {
             guard let percent = Decimal(string: pricePercent, locale: Locale(identifier: "en_US_POSIX")), percent > 0, percent <= 200 else {
                 throw CLIError.usage("--price-percent: '\(pricePercent)' must be a number above 0 and at most 200")
             }
-            let pool = PostgresPool(.init(url: topology.database.url, size: 1, applicationName: "troupe partner add"))
+            let pool = topology.database.pool(size: 1, applicationName: "troupe partner add")
             do {
-                _ = try await Migrator(pool: pool, migrations: DomainSchema.allMigrations()).run()
+                try await topology.database.migrate(pool)
                 let created = try await PartnerRegistry(pool: pool, keySecret: secret).add(name: trimmed, wallet: amount, pricePercent: percent)
                 await pool.shutdown()
                 print("""

@@ -15,7 +15,7 @@ enum EdgeServer {
 
     static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, amqpURL: String, keySecret: String,
                             adminToken: String?, vault: CardVault, analytics: AnalyticsBuffer, rateLimits: Topology.RateLimits,
-                            logger: Logger) -> some ApplicationProtocol {
+                            catalogSync: CatalogSync.Settings, logger: Logger) -> some ApplicationProtocol {
         let router = Router(context: EdgeContext.self)
         let metrics = EdgeMetrics()
         let limits = EdgeRateLimits(rateLimits)
@@ -67,9 +67,15 @@ enum EdgeServer {
                 }
             }
         }
-        api.get("/brand/getCatalog") { _, context -> Response in
+        api.get("/brand/getCatalog") { request, context -> Response in
             let partner = context.caller!.partnerID
-            return EdgeJSON.response(.ok, try await pool.withConnection { db in try PartnerCatalog.json(partner: partner, on: db) })
+            let catalog = try await pool.withConnection { db in try PartnerCatalog.json(partner: partner, on: db) }
+            let body = catalog.jsonBytes, tag = PartnerCatalog.entityTag(of: body)
+            if let wanted = request.headers[.ifNoneMatch], PartnerCatalog.matches(wanted, tag) {
+                return Response(status: .notModified, headers: [.eTag: tag])
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8", .eTag: tag],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }
         api.get("/wallet") { request, context -> Response in
             let partner = context.caller!.partnerID
@@ -102,6 +108,22 @@ enum EdgeServer {
             let queued = try await pool.transaction { db in try SagaJobs.redrive(from: from, to: to, on: db) }
             logger.info("orders re-driven by an admin", metadata: ["count": "\(queued)"])
             return EdgeJSON.response(.accepted, .object(["queued": .number(Double(queued))]))
+        }
+
+        // Admin: sync the vendor's catalog now, within the vendor's limits (202 with when, or 429).
+        router.post("/api/brand/sync-catalog") { request, context -> Response in
+            try admin.check(request, context: context)
+            switch try await pool.transaction({ db in try CatalogSync.trigger(catalogSync, on: db) }) {
+            case .accepted(let runsAt, let running):
+                logger.info("catalog sync asked for by an admin", metadata: ["running": "\(running != nil)"])
+                return EdgeJSON.response(.accepted, .object([
+                    "job": .string(CatalogSync.jobName), "runsAt": .string(Timestamp.format(runsAt)),
+                    "status": .string(running == nil ? "requested" : "running"),
+                ]))
+            case .limited(let until):
+                let seconds = max(1, Int(until.timeIntervalSinceNow.rounded(.up)))
+                throw EdgeError.tooManyRequests("the vendor's catalog limits allow the next sync at \(Timestamp.format(until))", retryAfter: seconds)
+            }
         }
 
         AnalyticsRoutes.add(to: router, buffer: analytics, pool: pool, admin: admin)

@@ -34,7 +34,7 @@ struct NodeRuntime {
     }
 
     func run() async throws {
-        let pool = PostgresPool(.init(url: topology.database.url, size: node.databaseConnections, applicationName: "troupe node \(node.name)"))
+        let pool = topology.database.pool(size: node.databaseConnections, applicationName: "troupe node \(node.name)")
         do {
             try await run(pool: pool)
         } catch {
@@ -45,7 +45,7 @@ struct NodeRuntime {
     }
 
     private func run(pool: PostgresPool) async throws {
-        let applied = try await Migrator(pool: pool, migrations: try DomainSchema.allMigrations()).run()
+        let applied = try await topology.database.migrate(pool)
         if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
         if node.components.contains(where: { $0.component == .orderQueue }) {
             // Orders stored before cards were sealed: sealed now, once.
@@ -89,14 +89,9 @@ struct NodeRuntime {
             services.append(.init(service: NotificationSender(pool: pool, settings: topology.notification, vault: vault, logger: logger),
                                   serviceName: "notification sender"))
         }
-        let jobs = (hosts.contains(.orderQueue) ? [SagaJobs.backfill, SagaJobs.reconcile] : [])
-            + (hosts.contains(.inventory) ? [SagaJobs.expireReservations(ttl: topology.inventory.reservationTTL)] : [])
+        let jobs = NodeJobs.of(topology, hosts: hosts)
         if !jobs.isEmpty {
-            services.append(.init(service: ScheduleService(jobs: jobs, pool: pool, logger: logger), serviceName: "schedules"))
-        }
-        if let vendor = topology.vendor, hosts.contains(.brandSync) {
-            services.append(.init(service: FirstCatalogSync(client: BambooClient(vendor), pool: pool, logger: logger),
-                                  successTerminationBehavior: .ignore, serviceName: "first catalog sync"))
+            services.append(.init(service: ScheduleService(jobs: jobs, pool: pool, node: node.name, logger: logger), serviceName: "schedules"))
         }
         if let http = node.http, let apiKeySecret {
             // Listed before the edge, so a shutdown stops the edge taking events first, then flushes them all.
@@ -105,7 +100,7 @@ struct NodeRuntime {
             // near the end of the list: among the first services a shutdown stops
             let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, amqpURL: topology.broker.url, keySecret: apiKeySecret,
                                               adminToken: topology.security.adminToken, vault: vault, analytics: analytics,
-                                              rateLimits: topology.rateLimits, logger: logger)
+                                              rateLimits: topology.rateLimits, catalogSync: topology.brandSync.sync, logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
         }
         services.append(.init(service: BrokerShutdownNotice(publisher: publisher), serviceName: "broker shutdown notice"))

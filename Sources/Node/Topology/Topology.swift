@@ -31,6 +31,26 @@ struct Topology: Sendable, Equatable {
     struct Database: Sendable, Equatable {
         /// `postgresql://user:password@host:port/database`.
         var url: String
+        /// The schema Troupe's tables live in (created when missing); nil: the server's default (`public`).
+        /// Lets several Troupes share one database.
+        var schema: String?
+
+        /// A pool on this database and schema.
+        func pool(size: Int, applicationName: String) -> PostgresPool {
+            PostgresPool(.init(url: url, size: size, applicationName: applicationName, schema: schema))
+        }
+
+        /// Runs Troupe's and the domain's migrations, creating the schema first when one is set.
+        @discardableResult
+        func migrate(_ pool: PostgresPool) async throws -> [Migration] {
+            if let schema {                                      // checked by the loader: lowercase letters, digits, _
+                try await pool.transaction { db in
+                    try db.query("SELECT pg_advisory_xact_lock(hashtext('troupe.create-schema'))")
+                    try db.query("CREATE SCHEMA IF NOT EXISTS \(schema)")
+                }
+            }
+            return try await Migrator(pool: pool, migrations: try DomainSchema.allMigrations()).run()
+        }
     }
 
     struct HTTP: Sendable, Equatable {
@@ -116,6 +136,13 @@ struct Topology: Sendable, Equatable {
         }
     }
 
+    /// BrandSync's schedule and the vendor's limits on its catalog calls.
+    struct BrandSync: Sendable, Equatable {
+        /// How often the catalog is synced (once per cluster).
+        var every: Duration = .seconds(1800)
+        var sync = CatalogSync.Settings()
+    }
+
     /// Inventory's settings.
     struct Inventory: Sendable, Equatable {
         /// How long a reservation holds its units unless confirmed (a reservation whose order was debited
@@ -153,6 +180,7 @@ struct Topology: Sendable, Equatable {
     var security: Security
     var vendor: Vendor?
     var inventory = Inventory()
+    var brandSync = BrandSync()
     /// The edge's analytics buffer: rows at most, rows per flush, time between flushes.
     var analytics = AnalyticsBuffer.Configuration()
     var rateLimits = RateLimits()

@@ -52,7 +52,8 @@ enum TopologyLoader {
         let root: JSONValue
         do { root = try JSONValue(parsing: data) } catch { throw fail("", "is not valid JSON (\(error))") }
         let top = try JSONReader(root, path: "", fail: fail)
-        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "analytics", "rateLimits", "notification", "nodes"])
+        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "brandSync", "analytics", "rateLimits",
+                                  "notification", "nodes"])
 
         let b = try top.object("broker")
         try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry"])
@@ -82,8 +83,16 @@ enum TopologyLoader {
         }
 
         let d = try top.object("database")
-        try d.rejectUnknownKeys(["url"])
-        let database = Topology.Database(url: try d.string("url"))
+        try d.rejectUnknownKeys(["url", "schema"])
+        var database = Topology.Database(url: try d.string("url"))
+        if d.has("schema") {
+            let schema = try d.string("schema")
+            guard !schema.isEmpty, schema.utf8.count <= 63, schema.first.map({ !$0.isNumber }) == true,
+                  schema.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+                throw d.error("schema", "'\(schema)' must be 1 to 63 lowercase letters, digits and _, not starting with a digit")
+            }
+            database.schema = schema
+        }
 
         var security = Topology.Security()
         if top.has("security") {
@@ -180,6 +189,20 @@ enum TopologyLoader {
             try i.rejectUnknownKeys(["reservationTTL"])
             inventory.reservationTTL = try duration(i, "reservationTTL", default: "15m")
         }
+        var brandSync = Topology.BrandSync()
+        if top.has("brandSync") {
+            let b = try top.object("brandSync")
+            try b.rejectUnknownKeys(["every", "catalogLimit", "categoriesLimit", "retryAfterDefault"])
+            brandSync.every = try duration(b, "every", default: "30m")
+            for (key, keyPath) in [("catalogLimit", \CatalogSync.Settings.catalogLimit), ("categoriesLimit", \CatalogSync.Settings.categoriesLimit)]
+            where b.has(key) {
+                let l = try b.object(key)
+                try l.rejectUnknownKeys(["calls", "per"])
+                brandSync.sync[keyPath: keyPath].calls = try l.int("calls", default: 2, in: 1...1_000_000)
+                brandSync.sync[keyPath: keyPath].window = try duration(l, "per", default: "1h")
+            }
+            brandSync.sync.retryAfterDefault = try duration(b, "retryAfterDefault", default: "5m")
+        }
         var analytics = AnalyticsBuffer.Configuration()
         if top.has("analytics") {
             let a = try top.object("analytics")
@@ -225,7 +248,7 @@ enum TopologyLoader {
             notification.webhookTimeout = try duration(n, "webhookTimeout", default: "10s")
             notification.concurrency = try n.int("concurrency", default: notification.concurrency, in: 1...1024)
         }
-        return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory,
+        return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory, brandSync: brandSync,
                         analytics: analytics, rateLimits: limits, notification: notification, nodes: nodes)
     }
 

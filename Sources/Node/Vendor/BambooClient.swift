@@ -58,7 +58,7 @@ struct BambooClient: VendorAdapter {
         }
     }
 
-    func call(_ method: HTTPMethod, _ path: String, _ body: JSONValue?) async throws -> JSONValue {
+    func call(_ method: HTTPMethod, _ path: String, _ body: JSONValue?, upTo limit: Int = 4 << 20) async throws -> JSONValue {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         request.headers.add(name: "authorization", value: authorization)
@@ -71,24 +71,23 @@ struct BambooClient: VendorAdapter {
         let bytes: ByteBuffer
         do {
             response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout.inSeconds * 1e9)))
-            bytes = try await response.body.collect(upTo: 4 << 20)
+            bytes = try await response.body.collect(upTo: limit)
         } catch {
             throw VendorError("\(method.rawValue) \(path) failed: \(error)")
         }
         let json = (try? JSONValue(parsing: Array(buffer: bytes))) ?? .null
         guard (200..<300).contains(Int(response.status.code)) else {
             let message = json["message"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? response.status.reasonPhrase
-            throw VendorError(message, status: Int(response.status.code))
+            throw VendorError(message, status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"))
         }
         return json
     }
 }
 
-extension BambooClient {
-    /// Categories (v2) and catalog (v1), as the vendor sends them. A 429 says how long to wait.
-    func catalog() async throws -> VendorCatalog {
-        let categories = try await call(.GET, "/api/integration/v2.0/categories", nil)
-        let catalog = try await call(.GET, "/api/integration/v1.0/catalog", nil)
-        return VendorCatalog.parse(categories: categories, catalog: catalog)
-    }
+extension BambooClient: CatalogSource {
+    /// `GET {v2}/categories`, as the vendor sends it. A 429 says how long to wait.
+    func categories() async throws -> JSONValue { try await call(.GET, "/api/integration/v2.0/categories", nil) }
+
+    /// `GET {v1}/catalog`, as the vendor sends it (up to 64 MiB: every brand and product at once).
+    func catalog() async throws -> JSONValue { try await call(.GET, "/api/integration/v1.0/catalog", nil, upTo: 64 << 20) }
 }

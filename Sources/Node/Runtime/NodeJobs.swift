@@ -1,0 +1,21 @@
+import Domain
+
+/// The recurring jobs of a topology, by the components that run them: OrderQueue's backfill and
+/// reconciliation, Inventory's reservation expiry, BrandSync's catalog sync (with a vendor). A node runs
+/// the jobs of the components it hosts; `troupe jobs` lists them all.
+enum NodeJobs {
+    static func of(_ topology: Topology, hosts: Set<Component>) -> [RecurringJob] {
+        var jobs: [RecurringJob] = []
+        if hosts.contains(.orderQueue) { jobs += [SagaJobs.backfill, SagaJobs.reconcile] }
+        if hosts.contains(.inventory) { jobs.append(SagaJobs.expireReservations(ttl: topology.inventory.reservationTTL)) }
+        if hosts.contains(.brandSync), let vendor = topology.vendor {
+            jobs.append(CatalogSync.job(every: topology.brandSync.every, source: BambooClient(vendor), settings: topology.brandSync.sync))
+        }
+        return jobs
+    }
+
+    /// Every job some node of the topology runs, once each.
+    static func all(_ topology: Topology) -> [RecurringJob] {
+        of(topology, hosts: Set(topology.nodes.flatMap { $0.components.map(\.component) }))
+    }
+}
