@@ -35,6 +35,8 @@ import Testing
         #expect(wait("TOO MANY REQUESTS. Wait for: 90.5 secs") == 90)
         #expect(wait("please wait for 2 minutes") == 120)
         #expect(wait("wait for 1 hour") == 3600)
+        #expect(wait("Too many requests, please wait for 1,800 seconds") == 1800, "digit grouping")
+        #expect(wait("please wait for 10 seconds", "60") == 60, "both said: the longer")
         #expect(wait("Rate limit exceeded. Try again in 45s.") == 45)
         #expect(wait("wait for 99999999999 seconds") == 86_400, "a garbled number does not stop syncs for years")
         #expect(wait("wait for 0 seconds") == 1)

@@ -59,14 +59,18 @@ public struct CatalogSync: Sendable {
             if parsed.categories.isEmpty {
                 categories = .failed("the vendor listed no categories; nothing marked unavailable")
             } else {
-                let counts = try await pool.transaction { db in
-                    let counts = try VendorCatalog.save(categories: parsed.categories, on: db)
-                    try Self.record(db, "categories", "ok", parsed.skipped.isEmpty ? nil : parsed.skipped.joined(separator: "; "),
-                                    total: parsed.categories.count, counts)
-                    return counts
+                do {
+                    let counts = try await pool.transaction { db in
+                        let counts = try VendorCatalog.save(categories: parsed.categories, on: db)
+                        try Self.record(db, "categories", "ok", parsed.skipped.isEmpty ? nil : parsed.skipped.joined(separator: "; "),
+                                        total: parsed.categories.count, counts)
+                        return counts
+                    }
+                    categoriesCounts = counts
+                    lines.append("categories: \(counts.text)")
+                } catch {
+                    categories = .failed("saving them failed: \(error)")        // the catalog still runs
                 }
-                categoriesCounts = counts
-                lines.append("categories: \(counts.text)")
             }
         }
         failed = try await unsaved(pool, "categories", categories, into: &lines) || failed
@@ -79,17 +83,21 @@ public struct CatalogSync: Sendable {
             if parsed.products.isEmpty {
                 catalog = .failed("the vendor listed no products; nothing marked unavailable")
             } else {
-                let (products, brands) = try await pool.transaction { db in
-                    let (products, brands) = try parsed.save(on: db)
-                    let skipped = parsed.skipped.isEmpty ? nil : parsed.skipped.prefix(20).joined(separator: "; ")
-                    try Self.record(db, "catalog", "ok", skipped, total: parsed.products.count, products)
-                    try TransactionalOutbox.emit(Self.synced(products: products, brands: brands, categories: categoriesRan,
-                                                             skipped: parsed.skipped.count), on: db)
-                    return (products, brands)
+                do {
+                    let (products, brands, skipped) = try await pool.transaction { db in
+                        let kept = try parsed.withoutSKUsTaken(on: db)
+                        let (products, brands) = try kept.save(on: db)
+                        let detail = kept.skipped.isEmpty ? nil : kept.skipped.prefix(20).joined(separator: "; ")
+                        try Self.record(db, "catalog", "ok", detail, total: kept.products.count, products)
+                        try TransactionalOutbox.emit(Self.synced(products: products, brands: brands, categories: categoriesRan,
+                                                                 skipped: kept.skipped.count), on: db)
+                        return (products, brands, kept.skipped.count)
+                    }
+                    rows = products.new + products.changed + products.unavailable
+                    lines.append("catalog: products \(products.text); brands \(brands.text)" + (skipped == 0 ? "" : "; \(skipped) entries left out"))
+                } catch {
+                    catalog = .failed("saving it failed: \(error)")
                 }
-                rows = products.new + products.changed + products.unavailable
-                lines.append("catalog: products \(products.text); brands \(brands.text)"
-                             + (parsed.skipped.isEmpty ? "" : "; \(parsed.skipped.count) entries left out"))
             }
         }
         failed = try await unsaved(pool, "catalog", catalog, into: &lines) || failed
@@ -137,7 +145,9 @@ public struct CatalogSync: Sendable {
         case .go(let call): counted = call
         }
         do {
-            return .fetched(try await call())
+            let json = try await call()
+            try? await pool.withConnection { db in try limiter.answered(counted, on: db) }
+            return .fetched(json)
         } catch let error as VendorError where error.status == 429 {
             let wait = VendorRetryAfter.parse(message: error.message, header: error.retryAfter, fallback: settings.retryAfterDefault)
             do {
@@ -147,6 +157,7 @@ public struct CatalogSync: Sendable {
             }
             return .rateLimited(until: Date().addingTimeInterval(wait.inSeconds))
         } catch {
+            try? await pool.withConnection { db in try limiter.answered(counted, on: db) }
             return .failed("\(error)")
         }
     }
@@ -160,7 +171,7 @@ public struct CatalogSync: Sendable {
         try db.query("""
             INSERT INTO catalog_syncs (part, outcome, detail, categories, products, products_written, new_rows, changed, unchanged, unavailable)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            """, [part, outcome, detail.map { String($0.prefix(2000)) }, part == "categories" ? total : 0, part == "catalog" ? total : 0,
+            """, [part, outcome, detail.map { String($0.replacingOccurrences(of: "\u{0}", with: "").prefix(2000)) }, part == "categories" ? total : 0, part == "catalog" ? total : 0,
                   written, counts.new, counts.changed, counts.unchanged, counts.unavailable])
     }
 
@@ -180,19 +191,18 @@ extension CatalogSync {
     public enum Trigger: Sendable, Equatable {
         /// Runs at the next tick of a node hosting BrandSync (or runs now, since `running`).
         case accepted(runsAt: Date, running: Date?)
-        /// Both limiters say wait: nothing was asked for; try again at `until`.
+        /// The catalog's limiter says wait: nothing was asked for; try again at `until`.
         case limited(until: Date)
     }
 
-    /// Asks for a sync now unless one runs (it is the answer) or neither part may call the vendor yet
-    /// (no vendor call beyond the limits, and no request left waiting for an hour).
+    /// Asks for a sync now unless one runs (it is the answer) or the catalog may not be called yet (no
+    /// vendor call beyond the limits, and no request left waiting for an hour).
     public static func trigger(_ settings: Settings, on db: PostgresConnection) throws -> Trigger {
         try db.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.troupe.catalog-sync-trigger'))")
         let now: Date = try db.query("SELECT now() AS now").rows[0].decode("now")
         if let since = try ScheduleBook.running(jobName, on: db) { return .accepted(runsAt: since, running: since) }
-        let waits = [try settings.catalogLimit.peek(on: db), try settings.categoriesLimit.peek(on: db)]
-        let untils = waits.compactMap { decision -> Date? in if case .wait(let until)? = decision { until } else { nil } }
-        if untils.count == waits.count, let soonest = untils.min() { return .limited(until: soonest) }
+        // The catalog is what a sync is for: while its limiter says wait, a run would only spend a categories call.
+        if case .wait(let until)? = try settings.catalogLimit.peek(on: db) { return .limited(until: until) }
         try ScheduleBook.request(jobName, on: db)
         return .accepted(runsAt: now, running: nil)
     }

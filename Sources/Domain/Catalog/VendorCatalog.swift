@@ -97,7 +97,8 @@ public struct VendorCatalog: Sendable, Equatable {
             brands.append(Brand(id: brandId, name: name, country: country, currency: currency, categories: categories))
             for p in items {
                 guard let id = text(p["Id"]), let productName = text(p["Name"]), let lo = number(p["MinFaceValue"]), let hi = number(p["MaxFaceValue"]),
-                      lo > 0, hi >= lo, hi < 1e12, let minFace = Money.parse(String(format: "%.2f", lo)), let maxFace = Money.parse(String(format: "%.2f", hi))
+                      lo > 0, hi >= lo, hi < 1e12, let minFace = Money.parse(String(format: "%.2f", lo)), let maxFace = Money.parse(String(format: "%.2f", hi)),
+                      minFace > 0                                   // 0.004 rounds to 0.00: not a face value
                 else {
                     skipped.append("product \(p["Id"].map { "\($0)" } ?? "?") of \(name): no usable Id, Name or face values")
                     continue
@@ -118,6 +119,20 @@ public struct VendorCatalog: Sendable, Equatable {
             }
         }
         return VendorCatalog(brands: brands, products: products, skipped: skipped)
+    }
+
+    /// This catalog without the products whose SKU another product holds already (a row inserted by hand
+    /// with the same SKU and another internal id): each is left out with the reason, so one clash does not
+    /// fail the whole sync.
+    public func withoutSKUsTaken(on db: PostgresConnection) throws -> VendorCatalog {
+        let taken = Set(try db.query("""
+            SELECT i.internal_id FROM unnest($1::text[], $2::text[]) AS i(internal_id, sku)
+            JOIN products p ON p.sku = i.sku AND p.internal_id <> i.internal_id
+            """, [PostgresArray(products, \.id), PostgresArray(products, \.sku)]).rows.map { try $0.decode("internal_id", as: String.self) })
+        guard !taken.isEmpty else { return self }
+        var kept = VendorCatalog(brands: brands, products: products.filter { !taken.contains($0.id) }, skipped: skipped)
+        for p in products where taken.contains(p.id) { kept.skipped.append("product \(p.id) of \(p.brand): SKU \(p.sku) is another product's") }
+        return kept
     }
 
     /// Upserts categories (one sync writes at a time: an advisory lock); categories the vendor no longer

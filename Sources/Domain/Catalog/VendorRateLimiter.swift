@@ -54,12 +54,24 @@ public struct VendorRateLimiter: Sendable, Equatable {
         return .wait(until: try oldest.decode("at", as: Date.self).addingTimeInterval(window.inSeconds))
     }
 
-    /// The vendor answered a counted call with 429: the call did not happen (it leaves the budget, so the
-    /// retry does not spend a second slot) and no one calls before `retryAfter` has passed.
+    /// The vendor answered a counted call with 429: no one calls before `retryAfter` has passed, and the call
+    /// leaves the budget (the retry does not spend a second slot), once per window: a vendor that keeps
+    /// answering 429 (or says a wait too short to be true) has its further refusals counted.
     public func refund(_ call: Int64, retryAfter: Duration, on db: PostgresConnection) throws {
-        try db.query("DELETE FROM vendor_calls WHERE id = $1", [call])
+        try db.query("INSERT INTO vendor_rate_limits (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", [name])
+        let refunded = try db.query("""
+            UPDATE vendor_rate_limits SET refunded_at = now()
+            WHERE name = $1 AND (refunded_at IS NULL OR refunded_at <= now() - make_interval(secs => $2))
+            """, [name, window.inSeconds]).affectedRows == 1
+        if refunded { try db.query("DELETE FROM vendor_calls WHERE id = $1", [call]) }
         try db.query("""
             UPDATE vendor_rate_limits SET retry_after_until = GREATEST(retry_after_until, now() + make_interval(secs => $2)) WHERE name = $1
             """, [name, retryAfter.inSeconds])
+    }
+
+    /// A counted call was answered: its time becomes the answer's (the vendor counts it when it got it, which
+    /// is after it was counted here), so the window frees no sooner than the vendor's.
+    public func answered(_ call: Int64, on db: PostgresConnection) throws {
+        try db.query("UPDATE vendor_calls SET at = clock_timestamp() WHERE id = $1", [call])
     }
 }

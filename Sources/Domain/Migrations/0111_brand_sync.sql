@@ -27,9 +27,9 @@ ALTER TABLE products
     ADD COLUMN content_hash text,
     ADD COLUMN available    boolean NOT NULL DEFAULT true,
     -- Rows the vendor's catalog wrote; only those are marked unavailable when they leave it (rows an
-    -- operator or a test inserted by hand were never in it). Rows that exist now came from a sync.
-    ADD COLUMN from_vendor  boolean NOT NULL DEFAULT true;
-ALTER TABLE products ALTER COLUMN from_vendor SET DEFAULT false;
+    -- operator or a test inserted by hand were never in it). Rows that exist now are not known to be the
+    -- vendor's: the next sync writes those it lists once, and they are the vendor's from then on.
+    ADD COLUMN from_vendor  boolean NOT NULL DEFAULT false;
 ALTER TABLE categories ADD COLUMN available boolean NOT NULL DEFAULT true;
 
 -- Each change of a product's face value range, with its time.
@@ -58,9 +58,11 @@ CREATE INDEX catalog_syncs_part ON catalog_syncs (part, id);
 
 -- Vendor rate limits shared by every node: a row per limiter (locked while a call is counted), its calls
 -- of the current window, and how long the vendor told us to wait.
+-- A 429 gives its call back (the retry does not spend the budget) once per window: refunded_at says when.
 CREATE TABLE vendor_rate_limits (
     name              text        PRIMARY KEY,
-    retry_after_until timestamptz
+    retry_after_until timestamptz,
+    refunded_at       timestamptz
 );
 CREATE TABLE vendor_calls (
     id      bigserial   PRIMARY KEY,
@@ -70,11 +72,13 @@ CREATE TABLE vendor_calls (
 CREATE INDEX vendor_calls_limiter ON vendor_calls (limiter, at);
 
 -- Recurring jobs: when each runs next, a run asked for by an operator, a run in progress (a job that
--- works outside one transaction, like a catalog sync), and the last run's node, duration and outcome.
+-- works outside one transaction, like a catalog sync: since when, and which run, so only that run ends it),
+-- and the last run's node, duration and outcome.
 ALTER TABLE schedule_runs
     ADD COLUMN next_run_at   timestamptz,
     ADD COLUMN requested_at  timestamptz,
     ADD COLUMN running_since timestamptz,
+    ADD COLUMN run_id        uuid,
     ADD COLUMN node          text,
     ADD COLUMN duration_ms   integer,
     ADD COLUMN outcome       text,

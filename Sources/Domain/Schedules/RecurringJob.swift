@@ -45,72 +45,99 @@ public struct RecurringJob: Sendable {
     @discardableResult
     public func tick(_ pool: PostgresPool, node: String = "") async throws -> Int? {
         let started = ContinuousClock.now
-        do {
-            switch work {
-            case .transaction(let work):
+        switch work {
+        case .transaction(let work):
+            do {
                 return try await pool.transaction { db -> Int? in
-                    guard try claim(db, node: node, detached: false) else { return nil }
+                    guard try claim(db, node: node, run: nil) else { return nil }
                     let rows = try work(db)
-                    try finish(db, started: started, result: JobResult(rows: rows, summary: "\(rows) rows"))
+                    try finish(db, started: started, run: nil, result: JobResult(rows: rows, summary: "\(rows) rows"))
                     return rows
                 }
-            case .detached(let work):
-                guard try await pool.transaction({ db in try claim(db, node: node, detached: true) }) else { return nil }
-                let result: JobResult
-                do {
-                    result = try await work(pool)
-                } catch {
-                    result = JobResult(rows: 0, summary: "\(error)", failed: true)
+            } catch {
+                // The transaction rolled back, claim and all: say so, and run again at the next tick.
+                try? await pool.withConnection { db in
+                    try recordFailure(db, started: started, node: node, summary: "\(error)")
                 }
-                try await pool.withConnection { db in try finish(db, started: started, result: result) }
-                if result.failed { throw JobFailed(summary: result.summary) }
-                return result.rows
+                throw error
             }
-        } catch let error as JobFailed {
-            throw error
-        } catch {
-            // The transaction rolled back (or the work failed): say so, and run again at the next tick.
-            try? await pool.withConnection { db in
-                try finish(db, started: started, result: JobResult(rows: 0, summary: "\(error)", failed: true, retryAt: Date()), node: node)
+        case .detached(let work):
+            // The run's id is chosen before the claim, so a claim retried after a lost COMMIT finds itself.
+            let run = UUID.v7()
+            guard try await pool.transaction({ db in try claim(db, node: node, run: run) }) else { return nil }
+            let result = await withTaskGroup(of: JobResult?.self) { group -> JobResult in
+                group.addTask {
+                    do { return try await work(pool) } catch { return JobResult(rows: 0, summary: "\(error)", failed: true) }
+                }
+                group.addTask { await renewLease(pool, run: run); return nil }
+                var result = JobResult(rows: 0, summary: "cancelled", failed: true)
+                if let first = await group.next(), let done = first { result = done }
+                group.cancelAll()
+                return result
             }
-            throw error
+            try await pool.withConnection { db in try finish(db, started: started, run: run, result: result) }
+            if result.failed { throw JobFailed(summary: result.summary) }
+            return result.rows
         }
     }
 
-    /// Takes the job's lock and, when it is due, marks the run started. - Returns: whether this node runs it.
-    private func claim(_ db: PostgresConnection, node: String, detached: Bool) throws -> Bool {
+    /// Takes the job's lock and, when it is due, marks the run started (a detached run with its id and
+    /// `running_since`). - Returns: whether this node runs it.
+    private func claim(_ db: PostgresConnection, node: String, run: UUID?) throws -> Bool {
         let locked: Bool = try db.query("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.troupe.job.' || $1)) AS ok",
                                         [name]).rows[0].decode("ok")
         guard locked else { return false }
-        // Due a period after the last run, or sooner when a run asked for it (`next_run_at`: a retry; a
-        // changed period takes effect at once). A little slack (5 % of the period), so the node that ran
-        // last time is not beaten by its own clock by a few ms.
+        // Due a period after the last run, at `next_run_at` when a run asked for a sooner one (a retry, the
+        // end of a vendor's wait; a changed period takes effect at once), or now when an operator asked.
         return try db.query("""
-            INSERT INTO schedule_runs (job, last_run_at, running_since, node)
-            VALUES ($1, now(), CASE WHEN $3 THEN now() END, $4)
+            INSERT INTO schedule_runs (job, last_run_at, running_since, run_id, node)
+            VALUES ($1, now(), CASE WHEN $3::uuid IS NOT NULL THEN now() END, $3::uuid, $4)
             ON CONFLICT (job) DO UPDATE SET last_run_at = now(), next_run_at = NULL, requested_at = NULL,
-                running_since = EXCLUDED.running_since, node = EXCLUDED.node
-            WHERE (schedule_runs.requested_at IS NOT NULL
-                   OR LEAST(schedule_runs.next_run_at, schedule_runs.last_run_at + make_interval(secs => $2))
-                      <= now() + make_interval(secs => $2 * 0.05))
-              AND (schedule_runs.running_since IS NULL OR schedule_runs.running_since < now() - make_interval(secs => $5))
-            """, [name, period.inSeconds, detached, node, lease.inSeconds]).affectedRows == 1
+                running_since = EXCLUDED.running_since, run_id = EXCLUDED.run_id, node = EXCLUDED.node
+            WHERE schedule_runs.run_id = $3::uuid
+               OR ((schedule_runs.requested_at IS NOT NULL OR schedule_runs.next_run_at <= now()
+                    OR schedule_runs.last_run_at + make_interval(secs => $2) <= now())
+                   AND (schedule_runs.running_since IS NULL OR schedule_runs.running_since < now() - make_interval(secs => $5)))
+            """, [name, period.inSeconds, run, node, lease.inSeconds]).affectedRows == 1
     }
 
-    /// Records how the run went; a result with a `retryAt` brings the next run forward to it. With `node`,
-    /// a failed claim's transaction is recorded as a run of that node.
-    private func finish(_ db: PostgresConnection, started: ContinuousClock.Instant, result: JobResult, node: String? = nil) throws {
+    /// Keeps a detached run's claim while it works (until cancelled), so a long run is not taken for a
+    /// dead one.
+    private func renewLease(_ pool: PostgresPool, run: UUID) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: lease / 3)
+            if Task.isCancelled { return }
+            _ = try? await pool.withConnection { db in
+                try db.query("UPDATE schedule_runs SET running_since = now() WHERE job = $1 AND run_id = $2", [name, run])
+            }
+        }
+    }
+
+    /// Records how the run went (a detached run only while the claim is still its own); a result with a
+    /// `retryAt` brings the next run forward to it.
+    private func finish(_ db: PostgresConnection, started: ContinuousClock.Instant, run: UUID?, result: JobResult) throws {
+        let ms = Int((ContinuousClock.now - started).inSeconds * 1000)
+        try db.query("""
+            UPDATE schedule_runs SET running_since = NULL, duration_ms = $3::int, outcome = $4,
+                failures = CASE WHEN $5::boolean THEN failures + 1 ELSE 0 END, next_run_at = LEAST(next_run_at, $6::timestamptz)
+            WHERE job = $1 AND run_id IS NOT DISTINCT FROM $2::uuid
+            """, [name, run, ms, Self.storable(result.summary), result.failed, result.retryAt])
+    }
+
+    /// At most 500 characters, without NUL (which a text column refuses): what `outcome` keeps.
+    static func storable(_ text: String) -> String {
+        String(text.replacingOccurrences(of: "\u{0}", with: "").prefix(500))
+    }
+
+    /// A transaction job whose transaction failed: recorded as a failed run of `node`, due again at once.
+    private func recordFailure(_ db: PostgresConnection, started: ContinuousClock.Instant, node: String, summary: String) throws {
         let ms = Int((ContinuousClock.now - started).inSeconds * 1000)
         try db.query("""
             INSERT INTO schedule_runs (job, last_run_at, next_run_at, node, duration_ms, outcome, failures)
-            VALUES ($1, now() - make_interval(secs => $2::int / 1000.0), $5::timestamptz, $6::text, $2::int, $3, 1)
-            ON CONFLICT (job) DO UPDATE SET running_since = NULL, duration_ms = $2::int, outcome = $3,
-                failures = CASE WHEN $4::boolean THEN schedule_runs.failures + 1 ELSE 0 END,
-                next_run_at = LEAST(schedule_runs.next_run_at, $5::timestamptz),
-                node = COALESCE($6::text, schedule_runs.node),
-                last_run_at = CASE WHEN $6::text IS NULL THEN schedule_runs.last_run_at
-                                   ELSE now() - make_interval(secs => $2::int / 1000.0) END
-            """, [name, ms, String(result.summary.prefix(500)), result.failed, result.retryAt, node])
+            VALUES ($1, now() - make_interval(secs => $2::int / 1000.0), now(), $3, $2::int, $4, 1)
+            ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at, next_run_at = now(), node = $3, duration_ms = $2::int,
+                outcome = $4, failures = schedule_runs.failures + 1
+            """, [name, ms, node, Self.storable(summary)])
     }
 }
 

@@ -20,13 +20,15 @@ public enum ScheduleBook {
     }
 
     /// The jobs named, in that order, with what `schedule_runs` knows of each (a job that never ran is
-    /// due now).
-    public static func entries(_ jobs: [(name: String, period: Duration)], on db: PostgresConnection) throws -> [Entry] {
+    /// due now; a run whose lease ran out, its node gone, is not running).
+    public static func entries(_ jobs: [(name: String, period: Duration)], lease: Duration = .seconds(600),
+                               on db: PostgresConnection) throws -> [Entry] {
         let rows = try db.query("""
-            SELECT job, NULLIF(last_run_at, '-infinity') AS last_run_at, node, duration_ms, outcome, failures, running_since, requested_at,
+            SELECT job, NULLIF(last_run_at, '-infinity') AS last_run_at, node, duration_ms, outcome, failures, requested_at,
+                   CASE WHEN running_since > now() - make_interval(secs => $3) THEN running_since END AS running_since,
                    NULLIF(LEAST(next_run_at, last_run_at + make_interval(secs => p.period)), '-infinity') AS next_run_at
             FROM schedule_runs JOIN unnest($1::text[], $2::float8[]) AS p(name, period) ON p.name = job
-            """, [PostgresArray(jobs.map(\.name)), PostgresArray(jobs.map { $0.period.inSeconds })]).rows
+            """, [PostgresArray(jobs.map(\.name)), PostgresArray(jobs.map { $0.period.inSeconds }), lease.inSeconds]).rows
         var known: [String: PostgresRow] = [:]
         for row in rows { known[try row.decode("job")] = row }
         return try jobs.map { job in

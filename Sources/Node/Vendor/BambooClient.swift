@@ -77,7 +77,10 @@ struct BambooClient: VendorAdapter {
         }
         let json = (try? JSONValue(parsing: Array(buffer: bytes))) ?? .null
         guard (200..<300).contains(Int(response.status.code)) else {
-            let message = json["message"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? response.status.reasonPhrase
+            // Bamboo's JSON `message` (or `Message`), else the body's text: a 429's wait is read from it.
+            let text = [json["message"], json["Message"]].lazy.compactMap { v -> String? in if case .string(let s)? = v { s } else { nil } }.first
+            let body = String(decoding: bytes.readableBytesView.prefix(2000), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = text ?? (body.isEmpty ? response.status.reasonPhrase : body)
             throw VendorError(message, status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"))
         }
         return json
