@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "troupe", targets: ["Node"]),
         .executable(name: "troupe-bench", targets: ["Bench"]),
         .executable(name: "troupe-vendor-sim", targets: ["VendorSimulator"]),
+        .executable(name: "troupe-payment-sim", targets: ["PaymentSimulator"]),
         .library(name: "ActorRuntime", targets: ["ActorRuntime"]),
         .library(name: "ActorRuntimeTesting", targets: ["ActorRuntimeTesting"]),
         .library(name: "Bridges", targets: ["Bridges"]),
@@ -92,6 +93,19 @@ let package = Package(
                 "ActorRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        // `troupe-payment-sim`: a Stripe-shaped payment provider simulated (demo and tests).
+        .executableTarget(
+            name: "PaymentSimulator",
+            dependencies: [
+                "ActorRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // `troupe-bench AREA`: benchmarks with their baselines measured in the same run.

@@ -24,12 +24,19 @@ grep -q "restarted too often; stopping every node" "$work/crash.log" || fail "tr
 echo "release smoke: troupe up restarted crashing nodes, then gave up (exit 1)"
 
 # 2. The saga, on ports of its own (so a Troupe already running elsewhere on this machine is no obstacle).
-edge=$((20000 + RANDOM % 5000)); vendor=$((25000 + RANDOM % 5000))
-sed -e "s/\"port\": 8080/\"port\": $edge/" -e "s#127.0.0.1:8090#127.0.0.1:$vendor#" topology.json >"$work/topology.json"
+edge=$((20000 + RANDOM % 5000)); vendor=$((25000 + RANDOM % 5000)); provider=$((30000 + RANDOM % 5000))
+sed -e "s/\"port\": 8080/\"port\": $edge/" -e "s#127.0.0.1:8090#127.0.0.1:$vendor#" -e "s#127.0.0.1:8091#127.0.0.1:$provider#" \
+  topology.json >"$work/topology.json"
 "$bin/troupe" up --topology "$work/topology.json" >"$work/up.log" 2>&1 &
 up=$!
+# Ready when the edge answers and BrandSync's catalog sync has run (synced, or told to wait by the vendor's
+# limit when an earlier sync already loaded the catalog).
+synced() {
+  "$bin/troupe" jobs --topology "$work/topology.json" 2>/dev/null |
+    awk -F'\t' '$1 == "catalog-sync" && $3 != "never" && $6 !~ /catalog: failed/ { ok = 1 } END { exit !ok }'
+}
 for _ in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$edge/health" >/dev/null && grep -q "catalog loaded" "$work/up.log" && break
+  curl -sf "http://127.0.0.1:$edge/health" >/dev/null && synced && break
   kill -0 "$up" 2>/dev/null || { tail -20 "$work/up.log" >&2; fail "troupe up ended while starting"; }
   sleep 0.5
 done

@@ -12,6 +12,8 @@ struct CLI {
     }()
     /// The vendor simulator, built beside `troupe`.
     static let vendorSimulator = binary.deletingLastPathComponent().appendingPathComponent("troupe-vendor-sim")
+    /// The payment provider simulator, built beside `troupe`.
+    static let paymentSimulator = binary.deletingLastPathComponent().appendingPathComponent("troupe-payment-sim")
 
     struct Result { let code: Int32; let out: String; let err: String }
 

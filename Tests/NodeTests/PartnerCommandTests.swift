@@ -104,6 +104,33 @@ import Testing
         await pool.shutdown()
     }
 
+    /// Issue 19 §2: an operator's top-up is a ledger entry saying who and why; bad amounts are named.
+    @Test func topupCreditsTheWalletWithWhoAndWhy() async throws {
+        let name = "topup-\(UUID().uuidString.prefix(8))"
+        #expect(try await CLI.run(["partner", "add", name, "--wallet", "10", "--topology", CLI.repoTopology], environment: Self.env).code == 0)
+        let r = try await CLI.run(["partner", "topup", name, "250.50", "--reason", "goodwill credit, ticket 42", "--by", "ops alice",
+                                   "--topology", CLI.repoTopology], environment: Self.env)
+        #expect(r.code == 0 && r.out.contains("topped up 250.50; balance 260.50"), "\(r.out) \(r.err)")
+        let pool = PostgresPool(.init(url: Self.databaseURL, size: 1))
+        let rows = try await pool.withConnection { db in
+            try db.query("""
+                SELECT e.created_by, e.reason, e.amount, w.balance FROM wallet_entries e JOIN partners p ON p.id = e.partner_id
+                JOIN wallets w ON w.partner_id = p.id WHERE p.name = $1 AND e.reason IS NOT NULL
+                """, [name]).rows
+        }
+        await pool.shutdown()
+        #expect(rows.count == 1)
+        #expect(try rows.first?.decode("created_by", as: String.self) == "ops alice")
+        #expect(try rows.first?.decode("reason", as: String.self) == "goodwill credit, ticket 42")
+        #expect(try rows.first?.decode("balance", as: Decimal.self) == Decimal(string: "260.5"))
+        for (amount, expected) in [("0", "AMOUNT: '0'"), ("1.234", "AMOUNT: '1.234'"), ("ten", "AMOUNT: 'ten'")] {
+            let bad = try await CLI.run(["partner", "topup", name, amount, "--reason", "x", "--topology", CLI.repoTopology], environment: Self.env)
+            #expect(bad.code == 2 && bad.err.contains(expected), "\(bad.err)")
+        }
+        let unknown = try await CLI.run(["partner", "topup", "no-such-\(name)", "5", "--reason", "x", "--topology", CLI.repoTopology], environment: Self.env)
+        #expect(unknown.code == 1 && unknown.err.contains("no partner named"), "\(unknown.err)")
+    }
+
     @Test func aTopologyWithoutAKeySecretIsRefusedNamingTheKey() async throws {
         let path = try CLI.writeTopology("""
             { "broker": { "url": "amqp://h" }, "database": { "url": "\(Self.databaseURL)" },

@@ -8,4 +8,8 @@ public enum DomainTopic {
     /// BrandSync saved the vendor's catalog (producer `brand-sync`): the products' counts (`new`, `changed`,
     /// `unchanged`, `unavailable`), the brands' and the categories' (null when that part did not run).
     public static let catalogSynced = "catalog.synced"
+    /// A top-up's payment intent succeeded and its amount was credited to the wallet, once (producer `payment`).
+    public static let paymentSucceeded = "payment.succeeded"
+    /// A top-up's payment failed: nothing was credited (producer `payment`).
+    public static let paymentFailed = "payment.failed"
 }

@@ -126,6 +126,21 @@ extension PartnerRegistry {
         }
     }
 
+    /// An operator's top-up of partner `name`'s wallet: a ledger entry saying who made it and why.
+    /// - Returns: the new balance.
+    public func topUp(partner name: String, amount: Decimal, by who: String, reason: String) async throws -> Decimal {
+        try await pool.transaction { db in
+            guard let partner: UUID = try db.query("SELECT id FROM partners WHERE name = $1", [name]).rows.first?.decode("id") else {
+                throw UnknownPartner(name: name)
+            }
+            guard let balance = try WalletLedger.topUp(partner: partner, amount: amount, key: "operator-topup:\(UUID.v7().lowercasedString)",
+                                                       createdBy: who, reason: reason, on: db) else {
+                throw UnknownPartner(name: name)                      // a partner without a wallet: not one of ours
+            }
+            return balance
+        }
+    }
+
     /// What a partner's sealed webhook secret is authenticated with.
     public static func webhookContext(_ partner: UUID) -> String { "webhook:\(partner.lowercasedString)" }
 }

@@ -9,7 +9,7 @@ struct PartnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "partner",
         abstract: "Manage API partners.",
-        subcommands: [Add.self, Webhook.self, Email.self, Price.self]
+        subcommands: [Add.self, Webhook.self, Email.self, Price.self, TopUp.self]
     )
 
     /// Runs `body` with a one-connection pool of `topology` (migrated), mapping database errors to CLI errors.
@@ -133,6 +133,42 @@ struct PartnerCommand: AsyncParsableCommand {
                 throw CLIError.usage("PERCENT: '\(text)' must be a number above 0 and at most 200 (up to 3 decimals), or 'default'")
             }
             return value
+        }
+    }
+
+    struct TopUp: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "topup",
+            abstract: "Credit a partner's wallet by hand (a ledger entry with who made it and why).",
+            discussion: "Partners top up through the payment provider (POST /v1/payments/create-intent); this is for operators."
+        )
+
+        @Argument(help: "The partner's name.")
+        var name: String
+
+        @Argument(help: "The amount, e.g. 250 or 99.50.")
+        var amount: String
+
+        @Option(help: "Why (kept with the entry).")
+        var reason: String
+
+        @Option(help: "Who (kept with the entry); by default the operating system's user.")
+        var by = ProcessInfo.processInfo.environment["USER"].map { "operator \($0)" } ?? "operator"
+
+        @OptionGroup var options: TopologyOption
+
+        func run() async throws {
+            let topology = try options.load()
+            guard let value = Money.parse(amount), value > 0, value <= 1_000_000 else {
+                throw CLIError.usage("AMOUNT: '\(amount)' must be a number above 0 and at most 1000000, with at most 2 decimals")
+            }
+            let why = reason.trimmingCharacters(in: .whitespaces), who = by.trimmingCharacters(in: .whitespaces)
+            guard !why.isEmpty, why.count <= 500 else { throw CLIError.usage("--reason: must be 1 to 500 characters") }
+            guard !who.isEmpty, who.count <= 200 else { throw CLIError.usage("--by: must be 1 to 200 characters") }
+            try await PartnerCommand.withRegistry(topology, keySecret: topology.security.apiKeySecret ?? "", command: "partner topup") { registry in
+                let balance = try await registry.topUp(partner: name, amount: value, by: who, reason: why)
+                print("Partner '\(name)': topped up \(Money.format(value)); balance \(Money.format(balance)).")
+            }
         }
     }
 

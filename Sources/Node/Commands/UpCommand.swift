@@ -9,7 +9,7 @@ struct UpCommand: AsyncParsableCommand {
         abstract: "Run every node of the topology as supervised child processes.",
         discussion: """
         Each node runs as `troupe node NAME` (and, when the topology's vendor has a `simulator`, `troupe-vendor-sim`
-        too). A child that exits abnormally is restarted with backoff; more than
+        too; when its paymentProvider has one, `troupe-payment-sim`, its webhooks going to the first edge node). A child that exits abnormally is restarted with backoff; more than
         5 restarts of one node within 60 s stop everything (exit 1). SIGINT/SIGTERM stop every node gracefully.
         """
     )
@@ -33,6 +33,17 @@ struct UpCommand: AsyncParsableCommand {
                             "--latency-ms", "\(Int(sim.latency.inSeconds * 1000))", "--processing-ms", "\(Int(sim.processing.inSeconds * 1000))",
                             "--failure-rate", "\(sim.failureRate)", "--catalog-limit", "\(sim.catalogLimit)"],
                 environment: ["VENDOR_SIM_CLIENT_SECRET": vendor.clientSecret]), at: 0)
+        }
+        if let provider = topology.paymentProvider, let sim = provider.simulator, let url = URLComponents(string: provider.url) {
+            // Its webhooks go to the first edge node.
+            let edge = topology.nodes.first { $0.http != nil }?.http
+            var arguments = ["--host", url.host ?? "127.0.0.1", "--port", "\(url.port ?? 80)",
+                             "--auto-confirm-ms", "\(sim.autoConfirm.map { Int($0.inSeconds * 1000) } ?? 0)",
+                             "--auto-outcome", sim.autoSucceeds ? "succeeded" : "failed"]
+            if let edge { arguments += ["--webhook-url", "http://\(edge.host):\(edge.port)/v1/webhooks/payments"] }
+            children.insert(NodeSupervisor.Child(
+                name: "payment-sim", executable: ChildProcess.sibling("troupe-payment-sim"), arguments: arguments,
+                environment: ["PAYMENT_SIM_SECRET_KEY": provider.secretKey, "PAYMENT_SIM_WEBHOOK_SECRET": provider.webhookSecret]), at: 0)
         }
         let code = await NodeSupervisor(children: children).run()
         if code != 0 { throw ExitCode(code) }

@@ -16,8 +16,14 @@ struct EdgeMiddleware: RouterMiddleware {
     let metrics: EdgeMetrics
     let analytics: AnalyticsBuffer?
     /// Limits anonymous routes (`/v1/...`) per client IP; the partner and admin routes limit themselves
-    /// by credential. `/health` and `/metrics` are not limited: monitoring must not be turned away.
+    /// by credential (top-ups under `/v1/payments` by API key; the provider's signed webhooks by their bad
+    /// signatures per IP). `/health` and `/metrics` are not limited: monitoring must not be turned away.
     let limits: EdgeRateLimits
+
+    /// Whether a path is an anonymous route, limited per client IP.
+    static func isAnonymous(_ path: String) -> Bool {
+        path.hasPrefix("/v1/") && !path.hasPrefix("/v1/payments/") && !path.hasPrefix("/v1/webhooks/")
+    }
 
     func handle(_ request: Request, context: EdgeContext, next: @concurrent (Request, EdgeContext) async throws -> Response) async throws -> Response {
         var context = context
@@ -26,7 +32,7 @@ struct EdgeMiddleware: RouterMiddleware {
         context.correlationID = id
         var response: Response
         do {
-            if request.uri.path.hasPrefix("/v1/") { try limits.take(.anonymous, client: context.clientIP) }
+            if Self.isAnonymous(request.uri.path) { try limits.take(.anonymous, client: context.clientIP) }
             response = try await next(request, context)
         } catch let error as EdgeError {
             response = try error.response(from: request, context: context)

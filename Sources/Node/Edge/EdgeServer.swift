@@ -15,7 +15,8 @@ enum EdgeServer {
 
     static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, amqpURL: String, keySecret: String,
                             adminToken: String?, vault: CardVault, analytics: AnalyticsBuffer, rateLimits: Topology.RateLimits,
-                            catalogSync: CatalogSync.Settings, logger: Logger) -> some ApplicationProtocol {
+                            catalogSync: CatalogSync.Settings, paymentProvider: Topology.PaymentProvider?,
+                            logger: Logger) -> some ApplicationProtocol {
         let router = Router(context: EdgeContext.self)
         let metrics = EdgeMetrics()
         let limits = EdgeRateLimits(rateLimits)
@@ -42,7 +43,8 @@ enum EdgeServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
 
-        let api = router.group("/api").add(middleware: APIKeyMiddleware(callers: CallerCache(registry: PartnerRegistry(pool: pool, keySecret: keySecret)), limits: limits))
+        let keys = APIKeyMiddleware(callers: CallerCache(registry: PartnerRegistry(pool: pool, keySecret: keySecret)), limits: limits)
+        let api = router.group("/api").add(middleware: keys)
         api.post("/orders") { request, context -> Response in
             let caller = context.caller!
             let body: ByteBuffer
@@ -126,6 +128,7 @@ enum EdgeServer {
             }
         }
 
+        PaymentRoutes.add(to: router, keys: keys, provider: paymentProvider, pool: pool, limits: limits, logger: logger)
         AnalyticsRoutes.add(to: router, buffer: analytics, pool: pool, admin: admin)
 
         return Application(router: router, configuration: .init(address: .hostname(http.host, port: http.port), serverName: "troupe"),

@@ -100,7 +100,8 @@ struct NodeRuntime {
             // near the end of the list: among the first services a shutdown stops
             let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, amqpURL: topology.broker.url, keySecret: apiKeySecret,
                                               adminToken: topology.security.adminToken, vault: vault, analytics: analytics,
-                                              rateLimits: topology.rateLimits, catalogSync: topology.brandSync.sync, logger: logger)
+                                              rateLimits: topology.rateLimits, catalogSync: topology.brandSync.sync,
+                                              paymentProvider: topology.paymentProvider, logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
         }
         services.append(.init(service: BrokerShutdownNotice(publisher: publisher), serviceName: "broker shutdown notice"))

@@ -136,6 +136,31 @@ struct Topology: Sendable, Equatable {
         }
     }
 
+    /// The payment provider wallets are topped up through (Stripe's API shape).
+    struct PaymentProvider: Sendable, Equatable {
+        /// Base URL, e.g. `http://127.0.0.1:8091`.
+        var url: String
+        /// Sent as `Authorization: Bearer` on every call.
+        var secretKey: String
+        /// What the provider signs its webhooks with (`Stripe-Signature`).
+        var webhookSecret: String
+        /// How far a webhook's signed time may be from ours.
+        var tolerance: Duration = .seconds(300)
+        /// Per call.
+        var timeout: Duration = .seconds(10)
+        /// The wallets' currency: the intents' currency.
+        var currency = "USD"
+        /// When set, `troupe up` also runs `troupe-payment-sim` on the URL's port, its webhooks going to the
+        /// first edge node.
+        var simulator: Simulator?
+
+        struct Simulator: Sendable, Equatable {
+            /// Settle each intent this long after it was created; nil: only on command.
+            var autoConfirm: Duration?
+            var autoSucceeds = true
+        }
+    }
+
     /// BrandSync's schedule and the vendor's limits on its catalog calls.
     struct BrandSync: Sendable, Equatable {
         /// How often the catalog is synced (once per cluster).
@@ -181,6 +206,7 @@ struct Topology: Sendable, Equatable {
     var vendor: Vendor?
     var inventory = Inventory()
     var brandSync = BrandSync()
+    var paymentProvider: PaymentProvider?
     /// The edge's analytics buffer: rows at most, rows per flush, time between flushes.
     var analytics = AnalyticsBuffer.Configuration()
     var rateLimits = RateLimits()

@@ -52,8 +52,8 @@ enum TopologyLoader {
         let root: JSONValue
         do { root = try JSONValue(parsing: data) } catch { throw fail("", "is not valid JSON (\(error))") }
         let top = try JSONReader(root, path: "", fail: fail)
-        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "brandSync", "analytics", "rateLimits",
-                                  "notification", "nodes"])
+        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "brandSync", "paymentProvider", "analytics",
+                                  "rateLimits", "notification", "nodes"])
 
         let b = try top.object("broker")
         try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry"])
@@ -203,6 +203,31 @@ enum TopologyLoader {
             }
             brandSync.sync.retryAfterDefault = try duration(b, "retryAfterDefault", default: "5m")
         }
+        var paymentProvider: Topology.PaymentProvider?
+        if top.has("paymentProvider") {
+            let p = try top.object("paymentProvider")
+            try p.rejectUnknownKeys(["url", "secretKey", "webhookSecret", "tolerance", "timeout", "currency", "simulator"])
+            var parsed = Topology.PaymentProvider(url: try p.string("url"), secretKey: try p.string("secretKey"), webhookSecret: try p.string("webhookSecret"))
+            try validateURL(parsed.url, schemes: ["http", "https"], file: file, at: "paymentProvider.url")
+            guard parsed.webhookSecret.utf8.count >= 16 else { throw p.error("webhookSecret", "must be at least 16 characters") }
+            parsed.tolerance = try duration(p, "tolerance", default: "5m")
+            parsed.timeout = try duration(p, "timeout", default: "10s")
+            parsed.currency = try p.string("currency", default: "USD")
+            guard parsed.currency.count == 3, parsed.currency.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+                throw p.error("currency", "'\(parsed.currency)' is not a 3-letter currency code like USD")
+            }
+            if p.has("simulator") {
+                let sim = try p.object("simulator")
+                try sim.rejectUnknownKeys(["autoConfirm", "autoOutcome"])
+                var knobs = Topology.PaymentProvider.Simulator()
+                if sim.has("autoConfirm") { knobs.autoConfirm = try duration(sim, "autoConfirm", default: "2s") }
+                let outcome = try sim.string("autoOutcome", default: "succeeded")
+                guard ["succeeded", "failed"].contains(outcome) else { throw sim.error("autoOutcome", "must be succeeded or failed") }
+                knobs.autoSucceeds = outcome == "succeeded"
+                parsed.simulator = knobs
+            }
+            paymentProvider = parsed
+        }
         var analytics = AnalyticsBuffer.Configuration()
         if top.has("analytics") {
             let a = try top.object("analytics")
@@ -249,6 +274,7 @@ enum TopologyLoader {
             notification.concurrency = try n.int("concurrency", default: notification.concurrency, in: 1...1024)
         }
         return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory, brandSync: brandSync,
+                        paymentProvider: paymentProvider,
                         analytics: analytics, rateLimits: limits, notification: notification, nodes: nodes)
     }
 
