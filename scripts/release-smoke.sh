@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 eval "$(scripts/services.sh env)"
 export TROUPE_AMQP_URL TROUPE_DATABASE_URL
-for product in troupe troupe-vendor-sim troupe-bench; do swift build -c release --product "$product"; done
+for product in troupe troupe-vendor-sim troupe-payment-sim troupe-bench; do swift build -c release --product "$product"; done
 bin=.build/release
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

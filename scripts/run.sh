@@ -9,6 +9,7 @@ eval "$(scripts/services.sh env)"
 export TROUPE_AMQP_URL TROUPE_DATABASE_URL TROUPE_SMTP_URL TROUPE_MAILDIR
 swift build --product troupe
 swift build --product troupe-vendor-sim
+swift build --product troupe-payment-sim
 cat <<'HOWTO'
 
 Troupe is starting (edge on http://127.0.0.1:8080). In another terminal:
