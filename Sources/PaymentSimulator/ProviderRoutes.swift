@@ -47,8 +47,10 @@ struct ProviderRoutes: Sendable {
             return error(.badRequest, "parameter_invalid", "amount (a whole number of cents, 50 to 99999999) and currency (3 letters) are required")
         }
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
-        let intent = await state.create(amount: amount, currency: currency.lowercased(), metadata: input["metadata"] ?? .object([:]),
-                                        idempotencyKey: key)
+        guard let intent = await state.create(amount: amount, currency: currency.lowercased(), metadata: input["metadata"] ?? .object([:]),
+                                              idempotencyKey: key) else {
+            return error(.badRequest, "idempotency_error", "Keys for idempotent requests can only be used with the same parameters they were first used with")
+        }
         return reply(.ok, intent.json)
     }
 

@@ -34,9 +34,12 @@ actor ProviderState {
         self.autoSucceeds = autoSucceeds
     }
 
-    /// Creates an intent, or returns the one created under `idempotencyKey`.
-    func create(amount: Int, currency: String, metadata: JSONValue, idempotencyKey: String?) -> Intent {
-        if let key = idempotencyKey, let id = byIdempotencyKey[key], let existing = intents[id] { return existing }
+    /// Creates an intent, or returns the one created under `idempotencyKey`; nil when that key came with
+    /// another amount or currency (Stripe answers 400 `idempotency_error`).
+    func create(amount: Int, currency: String, metadata: JSONValue, idempotencyKey: String?) -> Intent? {
+        if let key = idempotencyKey, let id = byIdempotencyKey[key], let existing = intents[id] {
+            return existing.amount == amount && existing.currency == currency ? existing : nil
+        }
         let id = "pi_" + Self.token(24)
         let intent = Intent(id: id, amount: amount, currency: currency, clientSecret: id + "_secret_" + Self.token(24), metadata: metadata)
         intents[id] = intent

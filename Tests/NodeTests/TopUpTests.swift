@@ -160,7 +160,8 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
         let body = Self.event("evt_forged_1", TopUps.succeeded, intent: intent)
         let forged = WebhookSignature.sign(Array(body.utf8), secret: "whsec_somebody_else_0123456")
         let stale = WebhookSignature.sign(Array(body.utf8), secret: Self.webhookSecret, at: Date().addingTimeInterval(-3600))
-        for signature in [forged, nil, stale, "t=1,v1=00"] {
+        let future = WebhookSignature.sign(Array(body.utf8), secret: Self.webhookSecret, at: Date().addingTimeInterval(3600))
+        for signature in [forged, nil, stale, future, "t=1,v1=00"] {
             let r = try await f.webhook(body, signature: signature)
             #expect(r.status == 400 && "\(r.json)".contains("Stripe-Signature"), "\(signature ?? "none"): \(r.json)")
         }

@@ -129,13 +129,19 @@ extension PartnerRegistry {
     /// An operator's top-up of partner `name`'s wallet: a ledger entry saying who made it and why.
     /// - Returns: the new balance.
     public func topUp(partner name: String, amount: Decimal, by who: String, reason: String) async throws -> Decimal {
-        try await pool.transaction { db in
+        // The key is chosen once: a transaction run again after a lost COMMIT finds its entry, not a second one.
+        let key = "operator-topup:\(UUID.v7().lowercasedString)"
+        return try await pool.transaction { db in
             guard let partner: UUID = try db.query("SELECT id FROM partners WHERE name = $1", [name]).rows.first?.decode("id") else {
                 throw UnknownPartner(name: name)
             }
-            guard let balance = try WalletLedger.topUp(partner: partner, amount: amount, key: "operator-topup:\(UUID.v7().lowercasedString)",
-                                                       createdBy: who, reason: reason, on: db) else {
-                throw UnknownPartner(name: name)                      // a partner without a wallet: not one of ours
+            if let balance = try WalletLedger.topUp(partner: partner, amount: amount, key: key, createdBy: who, reason: reason, on: db) {
+                return balance
+            }
+            // Written already (this transaction ran again), or a partner without a wallet.
+            guard let balance: Decimal = try db.query("SELECT balance FROM wallets WHERE partner_id = $1", [partner]).rows.first?.decode("balance"),
+                  try !db.query("SELECT 1 FROM wallet_entries WHERE idempotency_key = $1", [key]).rows.isEmpty else {
+                throw UnknownPartner(name: name)
             }
             return balance
         }

@@ -34,19 +34,36 @@ enum PaymentRoutes {
                 // The provider's own idempotency key: a repeat after a lost answer gets the same intent.
                 intent = try await client.createIntent(amount: amount, currency: provider.currency, partner: partner,
                                                        idempotencyKey: key.map { "\(partner.lowercasedString):\($0)" } ?? UUID.v7().lowercasedString)
+            } catch let failure as PaymentProviderClient.Failure where failure.refused {
+                logger.warning("payment provider refused an intent", metadata: ["reason": "\(failure)"])
+                // A concurrent request with this key and another amount reached the provider first.
+                if let key, let stored = try await pool.withConnection({ db in try IdempotencyKeys.find(partner: partner, key: key, on: db) }) {
+                    return try replay(stored, requestHash: requestHash)
+                }
+                throw EdgeError.unprocessable("the payment provider refused this top-up (a repeated Idempotency-Key with another amount, or an amount it does not take)")
             } catch {
                 logger.warning("payment provider call failed", metadata: ["reason": "\(error)"])
                 throw EdgeError(status: .badGateway, code: "provider_unavailable", message: "the payment provider did not answer; try again")
+            }
+            // A concurrent request with the same key and another amount got this intent first.
+            guard intent.amount == amount, intent.currency == provider.currency else {
+                throw EdgeError.conflict("Idempotency-Key: already used with a different request in the last 24 hours")
             }
             let answer: JSONValue = .object([
                 "intentId": .string(intent.id), "clientSecret": .string(intent.clientSecret), "amount": Money.json(amount),
                 "currency": .string(provider.currency), "status": .string(intent.status),
             ])
             let ours = IdempotencyKeys.Stored(requestHash: requestHash, status: 201, response: String(decoding: answer.jsonBytes, as: UTF8.self))
-            let stored = try await pool.transaction { db -> IdempotencyKeys.Stored in
-                try TopUps.recordIntent(id: intent.id, partner: partner, amount: amount, currency: provider.currency, on: db)
-                guard let key else { return ours }
-                return try IdempotencyKeys.store(partner: partner, key: key, ours, on: db)
+            let stored: IdempotencyKeys.Stored
+            do {
+                stored = try await pool.transaction { db -> IdempotencyKeys.Stored in
+                    try TopUps.recordIntent(id: intent.id, partner: partner, amount: amount, currency: provider.currency, on: db)
+                    guard let key else { return ours }
+                    return try IdempotencyKeys.store(partner: partner, key: key, ours, on: db)
+                }
+            } catch let conflict as TopUps.IntentConflict {
+                logger.warning("payment intent answered for another request", metadata: ["reason": "\(conflict)"])
+                throw EdgeError.conflict("Idempotency-Key: already used with a different request in the last 24 hours")
             }
             // A request with the same key that stored its answer first (both got the same intent): its answer.
             if stored != ours { return try replay(stored, requestHash: requestHash) }
@@ -55,14 +72,18 @@ enum PaymentRoutes {
 
         router.post("/v1/webhooks/payments") { request, context -> Response in
             guard let provider else { throw EdgeError.notFound("top-ups are not configured (no paymentProvider)") }
-            let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
-            guard let signature = request.headers[signatureHeader],
-                  WebhookSignature.verify(signature, body: body, secret: provider.webhookSecret, tolerance: provider.tolerance.inSeconds) else {
+            func refuse() throws -> Never {
                 // Counted like a bad API key: a client guessing signatures is limited per IP.
                 try limits.take(.badCredentials, client: context.clientIP)
                 logger.warning("payment webhook refused: its signature is missing, not valid or too old",
                                metadata: ["client": "\(context.clientIP)", "signed": "\(request.headers[signatureHeader] != nil)"])
                 throw EdgeError.badRequest("Stripe-Signature: missing, not valid, or older than the tolerance")
+            }
+            // Unsigned: refused before the body is read.
+            guard let signature = request.headers[signatureHeader] else { try refuse() }
+            let body = Array(buffer: try await request.body.collect(upTo: 256 << 10))
+            guard WebhookSignature.verify(signature, body: body, secret: provider.webhookSecret, tolerance: provider.tolerance.inSeconds) else {
+                try refuse()
             }
             guard let json = try? JSONValue(parsing: body), let event = TopUps.Event(json: json) else {
                 throw EdgeError.badRequest("the event must be a JSON object with id, type and data.object.id")
@@ -72,6 +93,9 @@ enum PaymentRoutes {
             case .unknownIntent:
                 logger.warning("payment event for an intent Troupe does not know; recorded", metadata: ["event": "\(event.id)", "type": "\(event.type)",
                                                                                                      "intent": "\(event.intentId ?? "none")"])
+            case .mismatch:
+                logger.error("payment event's amount is not its intent's; nothing credited, alert raised",
+                             metadata: ["event": "\(event.id)", "intent": "\(event.intentId ?? "")"])
             case .credited, .failed:
                 logger.info("payment event applied", metadata: ["event": "\(event.id)", "outcome": "\(outcome.rawValue)", "intent": "\(event.intentId ?? "")"])
             case .duplicate, .settled, .ignored:
@@ -81,15 +105,16 @@ enum PaymentRoutes {
         }
     }
 
-    /// `{"amount": 100.00}`: above 0, at most 1,000,000, at most 2 decimals; no other field.
+    /// `{"amount": 100.00}`: from 0.50 to 999,999.99 (what a provider takes in cents), at most 2 decimals; no
+    /// other field.
     static func amount(in body: ByteBuffer) throws -> Decimal {
         guard let json = try? JSONValue(parsing: Array(buffer: body)), case .object(let o) = json else {
             throw EdgeError.badRequest("the body must be a JSON object like {\"amount\": 100}")
         }
         if let unknown = o.keys.sorted().first(where: { $0 != "amount" }) { throw EdgeError.badRequest("\(unknown): unknown field") }
         guard case .number(let n)? = o["amount"] else { throw EdgeError.badRequest("amount: is required (a number)") }
-        guard n >= 0.5, n <= 1_000_000, abs(n * 100 - (n * 100).rounded()) < 1e-6, let amount = Money.parse(String(format: "%.2f", n)) else {
-            throw EdgeError.unprocessable("amount: must be from 0.50 to 1000000 with at most 2 decimals")
+        guard n >= 0.5, n < 1_000_000, abs(n * 100 - (n * 100).rounded()) < 1e-6, let amount = Money.parse(String(format: "%.2f", n)) else {
+            throw EdgeError.unprocessable("amount: must be from 0.50 to 999999.99 with at most 2 decimals")
         }
         return amount
     }

@@ -24,11 +24,17 @@ struct PaymentProviderClient: Sendable {
         let id: String
         let clientSecret: String
         let status: String
+        /// What the intent is for, as the provider says (an idempotent repeat answers the first request's).
+        let amount: Decimal
+        let currency: String
     }
 
-    /// The provider refused or could not be reached; `message` is for the log, never for partners.
+    /// The provider could not be reached or failed (`status` nil or 5xx: try again), or refused the
+    /// request (4xx: trying again will not help). `message` is for the log.
     struct Failure: Error, CustomStringConvertible {
         let message: String
+        var status: Int? = nil
+        var refused: Bool { status.map { (400..<500).contains($0) } ?? false }
         var description: String { "payment provider: \(message)" }
     }
 
@@ -53,13 +59,16 @@ struct PaymentProviderClient: Sendable {
         }
         let json = (try? JSONValue(parsing: Array(buffer: bytes))) ?? .null
         guard (200..<300).contains(Int(response.status.code)) else {
-            throw Failure(message: "POST /v1/payment_intents answered \(response.status.code): \(json["error"]?["message"] ?? .null)")
+            throw Failure(message: "POST /v1/payment_intents answered \(response.status.code): \(json["error"]?["message"] ?? .null)",
+                          status: Int(response.status.code))
         }
-        guard case .string(let id)? = json["id"], case .string(let secret)? = json["client_secret"] else {
-            throw Failure(message: "the intent has no id or client_secret")
+        guard case .string(let id)? = json["id"], !id.isEmpty, id.utf8.count <= 255, case .string(let secret)? = json["client_secret"],
+              case .number(let amountCents)? = json["amount"], let whole = Int64(exactly: amountCents), case .string(let answeredCurrency)? = json["currency"]
+        else {
+            throw Failure(message: "the intent has no id, client_secret, amount or currency")
         }
         let status: String
         if case .string(let s)? = json["status"] { status = s } else { status = "requires_payment_method" }
-        return Intent(id: id, clientSecret: secret, status: status)
+        return Intent(id: id, clientSecret: secret, status: status, amount: Decimal(whole) / 100, currency: answeredCurrency.uppercased())
     }
 }
