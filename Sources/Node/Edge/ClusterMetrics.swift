@@ -49,20 +49,9 @@ struct ClusterMetrics: Sendable {
             counter("troupe_actor_restarts_total", "Restarts of a component's supervisor or instance actor (since its node started).",
                     \.restarts, of: db.actors)
         }
-        let url = amqpURL
-        if let depths = try? await DedicatedThread.run("troupe.metrics", { () -> [(String, Int, Int)] in
-            // A queue not declared yet (its component never ran) closes the channel (404): a new connection
-            // for the next one, since a call on a closed channel would wait for an answer that never comes.
-            let address = try AMQPURL(url)
-            var c = try AMQPConnection(url: address)
-            func count(_ queue: String) -> Int {
-                if !c.isOpen, let fresh = try? AMQPConnection(url: address) { c = fresh }
-                return (try? c.messageCount(queue)) ?? 0
-            }
-            return Component.allCases.map { comp in (comp.rawValue, count(comp.queueName), count(comp.deadQueueName)) }
-        }) {
-            gauge("troupe_queue_messages", "Messages waiting in each component's queue.", depths.map { ("component=\"\($0.0)\"", Double($0.1)) })
-            gauge("troupe_messages_dead_lettered", "Messages in each component's dead queue.", depths.map { ("component=\"\($0.0)\"", Double($0.2)) })
+        if let depths = await QueueDepths.read(amqpURL: amqpURL) {
+            gauge("troupe_queue_messages", "Messages waiting in each component's queue.", depths.map { ("component=\"\($0.component)\"", Double($0.ready)) })
+            gauge("troupe_messages_dead_lettered", "Messages in each component's dead queue.", depths.map { ("component=\"\($0.component)\"", Double($0.dead)) })
         }
         out += "# HELP troupe_publish_confirms_total Publishes the broker confirmed to this node.\n# TYPE troupe_publish_confirms_total counter\n"
         out += "troupe_publish_confirms_total \(publisher.confirmed)\n"

@@ -62,9 +62,10 @@ struct NodeRuntime {
             .init(service: PublisherService(publisher: publisher), serviceName: "publisher"),
             .init(service: RelayService(relay: relay, logger: logger), serviceName: "outbox relay"),
         ]
-        let stats = NodeStats()
         let breaker = CircuitBreaker(name: "vendor", configuration: .init(failureThreshold: topology.vendor?.breakerFailures ?? 5,
                                                                           coolDown: topology.vendor?.breakerCoolDown ?? .seconds(30)))
+        let hostsOrderQueue = node.components.contains { $0.component == .orderQueue }
+        let stats = NodeStats(breakers: hostsOrderQueue ? [breaker] : [])
         var vendor = VendorSteps(adapter: topology.vendor.map(BambooClient.init), breaker: breaker, orders: pool, vault: vault)
         vendor.notFoundGrace = topology.vendor?.notFoundGrace ?? vendor.notFoundGrace
         let hosts = Set(node.components.map(\.component))

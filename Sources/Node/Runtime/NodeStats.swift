@@ -6,7 +6,8 @@ import Synchronization
 /// This node's runtime figures per actor of its component trees: each instance's mailbox depth (deliveries
 /// received and not handled yet) and what its consumers handled, retried and dead-lettered (carried over
 /// its restarts), and restarts per actor. ``report(node:pool:)`` writes them to `troupe_node_stats`,
-/// which `/metrics` on any edge node reads.
+/// which `/metrics` on any edge node reads, and whether each of `breakers` is open to `troupe_breakers`,
+/// which the admin alerts read.
 final class NodeStats: Sendable {
     private struct Entry {
         var component: String
@@ -16,6 +17,10 @@ final class NodeStats: Sendable {
     }
 
     private let entries = Mutex<[ActorPath: Entry]>([:])
+    /// The node's circuit breakers whose state is reported (the vendor's, on a node hosting OrderQueue).
+    let breakers: [CircuitBreaker]
+
+    init(breakers: [CircuitBreaker] = []) { self.breakers = breakers }
 
     /// The component an actor path belongs to: `/user/<component>/...`.
     static func component(of path: ActorPath) -> String { path.segments.dropFirst().first ?? path.name }
@@ -53,8 +58,17 @@ final class NodeStats: Sendable {
         }
     }
 
-    /// Writes this node's rows (one statement).
+    /// Writes this node's rows (one statement), and its breakers' states.
     func report(node: String, pool: PostgresPool) async throws {
+        if !breakers.isEmpty {
+            let names = breakers.map(\.name), open = breakers.map(\.isOpen)
+            try await pool.withConnection { db in
+                try db.query("""
+                    INSERT INTO troupe_breakers (node, name, open) SELECT $1, * FROM unnest($2::text[], $3::boolean[])
+                    ON CONFLICT (node, name) DO UPDATE SET open = EXCLUDED.open, reported_at = now()
+                    """, [node, PostgresArray(names), PostgresArray(open)])
+            }
+        }
         let rows = snapshot()
         guard !rows.isEmpty else { return }
         let parameters: [any PostgresEncodable] = [
@@ -77,7 +91,10 @@ final class NodeStats: Sendable {
     /// Deletes this node's rows (it stopped); a node that crashed leaves its rows, which `/metrics` ignores
     /// once they are 30 s old.
     func withdraw(node: String, pool: PostgresPool) async throws {
-        try await pool.withConnection { db in try db.query("DELETE FROM troupe_node_stats WHERE node = $1", [node]) }
+        try await pool.withConnection { db in
+            try db.query("DELETE FROM troupe_node_stats WHERE node = $1", [node])
+            try db.query("DELETE FROM troupe_breakers WHERE node = $1", [node])
+        }
     }
 
     private static func sum(_ a: EnvelopeConsumer.Stats, _ b: EnvelopeConsumer.Stats) -> EnvelopeConsumer.Stats {

@@ -161,6 +161,15 @@ struct Topology: Sendable, Equatable {
         }
     }
 
+    /// The operations jobs: admin alerts every 10 minutes (on nodes hosting Notification) and the wallet
+    /// consistency check every hour (on nodes hosting Payment). Off without an `alerts` section.
+    struct Alerts: Sendable, Equatable {
+        var thresholds = AdminAlerts.Thresholds()
+        var book = AlertBook()
+        var every: Duration = .seconds(600)
+        var consistencyEvery: Duration = .seconds(3600)
+    }
+
     /// BrandSync's schedule and the vendor's limits on its catalog calls.
     struct BrandSync: Sendable, Equatable {
         /// How often the catalog is synced (once per cluster).
@@ -207,6 +216,7 @@ struct Topology: Sendable, Equatable {
     var inventory = Inventory()
     var brandSync = BrandSync()
     var paymentProvider: PaymentProvider?
+    var alerts: Alerts?
     /// The edge's analytics buffer: rows at most, rows per flush, time between flushes.
     var analytics = AnalyticsBuffer.Configuration()
     var rateLimits = RateLimits()

@@ -52,8 +52,8 @@ enum TopologyLoader {
         let root: JSONValue
         do { root = try JSONValue(parsing: data) } catch { throw fail("", "is not valid JSON (\(error))") }
         let top = try JSONReader(root, path: "", fail: fail)
-        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "brandSync", "paymentProvider", "analytics",
-                                  "rateLimits", "notification", "nodes"])
+        try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "brandSync", "paymentProvider", "alerts",
+                                  "analytics", "rateLimits", "notification", "nodes"])
 
         let b = try top.object("broker")
         try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry"])
@@ -212,6 +212,7 @@ enum TopologyLoader {
             guard parsed.webhookSecret.utf8.count >= 16 else { throw p.error("webhookSecret", "must be at least 16 characters") }
             parsed.tolerance = try duration(p, "tolerance", default: "5m")
             parsed.timeout = try duration(p, "timeout", default: "10s")
+            guard parsed.timeout <= .seconds(600) else { throw p.error("timeout", "must be at most 10m") }
             parsed.currency = try p.string("currency", default: "USD")
             guard parsed.currency.count == 3, parsed.currency.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
                 throw p.error("currency", "'\(parsed.currency)' is not a 3-letter currency code like USD")
@@ -227,6 +228,25 @@ enum TopologyLoader {
                 parsed.simulator = knobs
             }
             paymentProvider = parsed
+        }
+        var alerts: Topology.Alerts?
+        if top.has("alerts") {
+            let a = try top.object("alerts")
+            try a.rejectUnknownKeys(["every", "walletConsistencyEvery", "deadLetters", "failureRate", "failureWindow", "minimumOrders",
+                                     "stuckAfter", "walletBelow", "quietPeriod", "remindAfter"])
+            var parsed = Topology.Alerts()
+            parsed.every = try duration(a, "every", default: "10m")
+            parsed.consistencyEvery = try duration(a, "walletConsistencyEvery", default: "1h")
+            parsed.thresholds.deadLetters = try a.int("deadLetters", default: 1, in: 1...100_000_000)
+            parsed.thresholds.failureRate = try a.number("failureRate", default: 0.2, in: 0...1)
+            parsed.thresholds.failureWindow = try duration(a, "failureWindow", default: "10m")
+            parsed.thresholds.minimumOrders = try a.int("minimumOrders", default: 10, in: 1...100_000_000)
+            parsed.thresholds.stuckAfter = try duration(a, "stuckAfter", default: "30m")
+            let below = try a.number("walletBelow", default: 10, in: 0...1e12)
+            guard let amount = Money.parse(String(format: "%.2f", below)) else { throw a.error("walletBelow", "is not an amount") }
+            parsed.thresholds.walletBelow = amount
+            parsed.book = AlertBook(quietPeriod: try duration(a, "quietPeriod", default: "1h"), remindAfter: try duration(a, "remindAfter", default: "24h"))
+            alerts = parsed
         }
         var analytics = AnalyticsBuffer.Configuration()
         if top.has("analytics") {
@@ -274,7 +294,7 @@ enum TopologyLoader {
             notification.concurrency = try n.int("concurrency", default: notification.concurrency, in: 1...1024)
         }
         return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory, brandSync: brandSync,
-                        paymentProvider: paymentProvider,
+                        paymentProvider: paymentProvider, alerts: alerts,
                         analytics: analytics, rateLimits: limits, notification: notification, nodes: nodes)
     }
 

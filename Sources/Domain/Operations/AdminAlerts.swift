@@ -1,0 +1,101 @@
+import ActorRuntime
+import Bridges
+import Foundation
+
+/// Every 10 minutes, once per cluster: the conditions an operator must hear of, each an `alert.raised`
+/// through ``AlertBook`` (once per condition, again after a quiet period): a component's dead-letter queue
+/// above a threshold, the order failure rate of the last window above a threshold, orders stuck (not
+/// terminal for too long), wallets below a threshold, the vendor's circuit breaker open on a node, and the
+/// catalog sync failing twice in a row.
+public struct AdminAlerts: Sendable {
+    public struct Thresholds: Sendable, Equatable {
+        /// Messages in a component's dead-letter queue.
+        public var deadLetters = 1
+        /// Failed orders among those that ended in the window (with at least `minimumOrders` of them).
+        public var failureRate = 0.2
+        public var failureWindow: Duration = .seconds(600)
+        public var minimumOrders = 10
+        /// How long an order may stay `Processing` without moving.
+        public var stuckAfter: Duration = .seconds(1800)
+        /// A wallet below this is low.
+        public var walletBelow: Decimal = 10
+        public init() {}
+    }
+
+    public static let jobName = "admin-alerts"
+
+    public let thresholds: Thresholds
+    public let book: AlertBook
+
+    public init(thresholds: Thresholds, book: AlertBook) {
+        self.thresholds = thresholds
+        self.book = book
+    }
+
+    /// The recurring job; `deadLetters` reads each component's dead-letter queue depth from the broker
+    /// (nil when the broker could not be read: that check is left out of the run).
+    public func job(every: Duration = .seconds(600), deadLetters: @escaping @Sendable () async -> [String: Int]?) -> RecurringJob {
+        RecurringJob(name: Self.jobName, period: every, work: .detached { pool in
+            let depths = await deadLetters()
+            let raised = try await pool.transaction { db in
+                let found = try conditions(deadLetters: depths, on: db)
+                return (found.count, try book.record(found, scope: Self.jobName, producer: .notification, on: db).count)
+            }
+            return JobResult(rows: raised.1, summary: "\(raised.0) condition(s), \(raised.1) alerted"
+                             + (depths == nil ? "; dead-letter queues not read (broker unreachable)" : ""))
+        })
+    }
+
+    /// The conditions that hold now.
+    public func conditions(deadLetters: [String: Int]?, on db: PostgresConnection) throws -> [AlertBook.Condition] {
+        let t = thresholds
+        var found: [AlertBook.Condition] = []
+        for (component, depth) in (deadLetters ?? [:]).sorted(by: { $0.key < $1.key }) where depth >= t.deadLetters {
+            found.append(.init(key: "dead-letters:\(component)", kind: "dead-letters",
+                               message: "troupe.\(component).dead holds \(depth) message(s) (threshold \(t.deadLetters)): troupe dlq list \(component)"))
+        }
+        let ended = try db.query("""
+            SELECT count(*) FILTER (WHERE status = 'Failed')::int AS failed, count(*)::int AS ended FROM orders
+            WHERE status IN ('Completed', 'Failed') AND updated_at > now() - make_interval(secs => $1)
+            """, [t.failureWindow.inSeconds]).rows[0]
+        let failed: Int = try ended.decode("failed"), total: Int = try ended.decode("ended")
+        if total >= t.minimumOrders, Double(failed) / Double(total) > t.failureRate {
+            found.append(.init(key: "order-failure-rate", kind: "orders.failure-rate", message: """
+                \(failed) of the \(total) orders that ended in the last \(Int(t.failureWindow.inSeconds / 60)) min failed \
+                (\(Int((Double(failed) / Double(total) * 100).rounded())) %, threshold \(Int(t.failureRate * 100)) %)
+                """))
+        }
+        let stuck = try db.query("""
+            SELECT count(*)::int AS n, min(updated_at) AS oldest FROM orders
+            WHERE status = 'Processing' AND updated_at < now() - make_interval(secs => $1)
+            """, [t.stuckAfter.inSeconds]).rows[0]
+        if let oldest: Date = try stuck.decode("oldest") {
+            found.append(.init(key: "orders-stuck", kind: "orders.stuck", message: """
+                \(try stuck.decode("n", as: Int.self)) order(s) Processing without moving for over \(Int(t.stuckAfter.inSeconds / 60)) min \
+                (the oldest since \(Timestamp.format(oldest)))
+                """))
+        }
+        let low = try db.query("""
+            SELECT p.name, w.balance FROM wallets w JOIN partners p ON p.id = w.partner_id WHERE w.balance < $1 ORDER BY w.balance, p.name LIMIT 11
+            """, [t.walletBelow]).rows
+        if !low.isEmpty {
+            let names = try low.prefix(10).map { "\(try $0.decode("name", as: String.self)) (\(Money.format(try $0.decode("balance"))))" }
+            found.append(.init(key: "wallets-low", kind: "wallets.low", message: """
+                Wallets below \(Money.format(t.walletBelow)): \(names.joined(separator: ", "))\(low.count > 10 ? " and more" : "")
+                """))
+        }
+        let open = try db.query("""
+            SELECT node FROM troupe_breakers WHERE name = 'vendor' AND open AND reported_at > now() - interval '30 seconds' ORDER BY node
+            """).rows.map { try $0.decode("node", as: String.self) }
+        if !open.isEmpty {
+            found.append(.init(key: "vendor-breaker-open", kind: "vendor.breaker-open",
+                               message: "The vendor's circuit breaker is open on node(s) \(open.joined(separator: ", ")): orders wait or fail"))
+        }
+        if let failures: Int = try db.query("SELECT failures FROM schedule_runs WHERE job = $1 AND failures >= 2",
+                                            [CatalogSync.jobName]).rows.first?.decode("failures") {
+            found.append(.init(key: "catalog-sync-failing", kind: "catalog.sync-failing",
+                               message: "The catalog sync failed \(failures) times in a row (troupe jobs shows the last outcome)"))
+        }
+        return found
+    }
+}
