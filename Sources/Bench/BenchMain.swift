@@ -12,6 +12,8 @@ struct BenchMain {
         "orders": (OrdersBench.run, "is Troupe running? scripts/run.sh"),
         "analytics": (AnalyticsBench.run, servicesHint),
         "notify": (NotifyBench.run, servicesHint),
+        "payments": (PaymentsBench.run, servicesHint + "; build troupe first: swift build -c release --product troupe"),
+        "catalog": (CatalogBench.run, servicesHint + "; build troupe-vendor-sim first: swift build -c release --product troupe-vendor-sim"),
     ]
     static let servicesHint = "are the services up? scripts/services.sh start"
 

@@ -102,6 +102,19 @@ public enum TopUps {
         case mismatch
     }
 
+    /// Applies concurrent webhooks' events in one transaction (one commit for all: the webhook's hot path,
+    /// through a ``PostgresBatcher``), in intent order so that two batches lock intents and wallets in the
+    /// same order. - Returns: each event's outcome, in the order given.
+    public static func apply(batch events: [Event], on db: PostgresConnection) throws -> [Result<Outcome, any Error>] {
+        try db.transaction { db in
+            var outcomes = [Outcome?](repeating: nil, count: events.count)
+            for i in events.indices.sorted(by: { (events[$0].intentId ?? "", events[$0].id) < (events[$1].intentId ?? "", events[$1].id) }) {
+                outcomes[i] = try apply(events[i], on: db)
+            }
+            return outcomes.map { .success($0!) }
+        }
+    }
+
     /// Applies `event` in the caller's transaction. - Returns: what it did.
     public static func apply(_ event: Event, on db: PostgresConnection) throws -> Outcome {
         let fresh = try db.query("""

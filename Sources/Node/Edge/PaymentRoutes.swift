@@ -16,6 +16,8 @@ enum PaymentRoutes {
     static func add(to router: Router<EdgeContext>, keys: APIKeyMiddleware, provider: Topology.PaymentProvider?, pool: PostgresPool,
                     limits: EdgeRateLimits, logger: Logger) {
         let client = provider.map(PaymentProviderClient.init)
+        // Concurrent webhooks are applied together, one commit for many.
+        let events = PostgresBatcher<TopUps.Event, TopUps.Outcome>(pool: pool, writers: 2) { batch, db in try TopUps.apply(batch: batch, on: db) }
         router.group("/v1/payments").add(middleware: keys).post("/create-intent") { request, context -> Response in
             guard let provider, let client else { throw EdgeError.notFound("top-ups are not configured (no paymentProvider)") }
             let partner = context.caller!.partnerID
@@ -88,7 +90,7 @@ enum PaymentRoutes {
             guard let json = try? JSONValue(parsing: body), let event = TopUps.Event(json: json) else {
                 throw EdgeError.badRequest("the event must be a JSON object with id, type and data.object.id")
             }
-            let outcome = try await pool.transaction { db in try TopUps.apply(event, on: db) }
+            let outcome = try await events.submit(event)
             switch outcome {
             case .unknownIntent:
                 logger.warning("payment event for an intent Troupe does not know; recorded", metadata: ["event": "\(event.id)", "type": "\(event.type)",
