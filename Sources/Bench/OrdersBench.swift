@@ -32,7 +32,7 @@ enum OrdersBench {
         let partner = try await PartnerRegistry(pool: pool, keySecret: keySecret)
             .add(name: "bench-\(run)", wallet: 1_000_000_000, pricePercent: 100)
         let stocked = try await pool.transaction { db in
-            try db.query("UPDATE inventory_stock SET available = available + $2 FROM products p WHERE p.id = product_id AND p.sku = $1",
+            try db.query("UPDATE inventory_stock s SET available = s.available + $2 FROM products p WHERE p.id = s.product_id AND p.sku = $1",
                          [sku, total]).affectedRows
         }
         guard stocked == 1 else { throw Failure(description: "no product \(sku) with stock (the catalog loads when Troupe first starts)") }
