@@ -32,7 +32,7 @@ import Testing
         #expect(try await db.pool.transaction { c in try job.work(c) } == 2)
         let raised = try await Self.alerts(db)
         #expect(raised.count == 2, "\(raised)")
-        #expect(raised.contains { $0.contains("wallet.balance-mismatch") && $0.contains("balance 80.00 ledger 100.00") }, "\(raised)")
+        #expect(raised.contains { $0.contains("wallet.balance-mismatch") && $0.contains("balance is 80.00, its ledger sums to 100.00") }, "\(raised)")
         #expect(raised.contains { $0.contains("wallet.order-mismatch") && $0.contains(order.lowercasedString) && $0.contains("1 refunds") })
         let balance: Decimal = try await db.pool.withConnection { c in
             try c.query("SELECT w.balance FROM wallets w JOIN orders o ON o.partner_id = w.partner_id WHERE o.id = $1", [order]).rows[0].decode("balance")
@@ -41,6 +41,12 @@ import Testing
         // The next hour: the same mismatches, no second alert.
         #expect(try await db.pool.transaction { c in try job.work(c) } == 2)
         #expect(try await Self.alerts(db).count == 2)
+        // Another wallet goes wrong while the first still is: it alerts.
+        let other = try await PartnerRegistry(pool: db.pool, keySecret: "domain-test-secret-123").add(name: "other-\(UUID())", wallet: 10, pricePercent: 100)
+        try await db.pool.withConnection { c in try c.query("UPDATE wallets SET balance = 11 WHERE partner_id = $1", [other.id]) }
+        #expect(try await db.pool.transaction { c in try job.work(c) } == 3)
+        let third = try await Self.alerts(db)
+        #expect(third.count == 3 && third[2].contains(other.name), "\(third)")
         await db.drop()
     }
 
@@ -50,7 +56,7 @@ import Testing
         func run() async throws -> [String] {
             try await db.pool.transaction { c in
                 try admin.book.record(try admin.conditions(deadLetters: ["payment": 3, "inventory": 0], on: c), scope: AdminAlerts.jobName,
-                                      producer: .notification, on: c).map(\.key)
+                                      producer: .notification, on: c).map { $0.key.hasPrefix("orders-stuck:") ? "orders-stuck" : $0.key }
             }
         }
         let stuck = try await db.order(step: "reserving", idleSeconds: 7200)
@@ -73,11 +79,20 @@ import Testing
         try await setStuck(false)
         _ = try await run()
         try await db.pool.withConnection { c in
-            try c.query("UPDATE alert_states SET cleared_at = cleared_at - interval '2 hours' WHERE condition = 'orders-stuck'")
+            try c.query("UPDATE alert_states SET cleared_at = cleared_at - interval '2 hours' WHERE condition LIKE 'orders-stuck:%'")
         }
         try await setStuck(true)
         #expect(try await run() == ["orders-stuck"])
         #expect(try await Self.alerts(db).count == 3)
+        // The broker could not be read: its queues' conditions are not taken for gone.
+        try await db.pool.transaction { c in
+            _ = try admin.book.record(try admin.conditions(deadLetters: nil, on: c), scope: AdminAlerts.jobName, producer: .notification,
+                                      unchecked: ["dead-letters:"], on: c)
+        }
+        let cleared: Bool = try await db.pool.withConnection { c in
+            try c.query("SELECT cleared_at IS NOT NULL AS v FROM alert_states WHERE condition = 'dead-letters:payment'").rows[0].decode("v")
+        }
+        #expect(!cleared)
         await db.drop()
     }
 }

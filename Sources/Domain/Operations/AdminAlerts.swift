@@ -36,10 +36,19 @@ public struct AdminAlerts: Sendable {
     /// (nil when the broker could not be read: that check is left out of the run).
     public func job(every: Duration = .seconds(600), deadLetters: @escaping @Sendable () async -> [String: Int]?) -> RecurringJob {
         RecurringJob(name: Self.jobName, period: every, work: .detached { pool in
-            let depths = await deadLetters()
+            // The broker may hold a read for ever: no answer in 30 s is no answer.
+            let depths = await withTaskGroup(of: [String: Int]??.self) { group -> [String: Int]? in
+                group.addTask { await deadLetters() }
+                group.addTask { try? await Task.sleep(for: .seconds(30)); return .some(nil) }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first ?? nil
+            }
             let raised = try await pool.transaction { db in
                 let found = try conditions(deadLetters: depths, on: db)
-                return (found.count, try book.record(found, scope: Self.jobName, producer: .notification, on: db).count)
+                // Dead-letter queues not read are not cleared: they were not looked at.
+                return (found.count, try book.record(found, scope: Self.jobName, producer: .notification,
+                                                    unchecked: depths == nil ? ["dead-letters:"] : [], on: db).count)
             }
             return JobResult(rows: raised.1, summary: "\(raised.0) condition(s), \(raised.1) alerted"
                              + (depths == nil ? "; dead-letter queues not read (broker unreachable)" : ""))
@@ -70,26 +79,32 @@ public struct AdminAlerts: Sendable {
             WHERE status = 'Processing' AND updated_at < now() - make_interval(secs => $1)
             """, [t.stuckAfter.inSeconds]).rows[0]
         if let oldest: Date = try stuck.decode("oldest") {
-            found.append(.init(key: "orders-stuck", kind: "orders.stuck", message: """
+            // Keyed by which orders: one more stuck order alerts again.
+            let ids = try db.query("""
+                SELECT id FROM orders WHERE status = 'Processing' AND updated_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 1000
+                """, [t.stuckAfter.inSeconds]).rows.map { try $0.decode("id", as: UUID.self).lowercasedString }
+            found.append(.init(key: "orders-stuck:\(AlertBook.digest(ids))", kind: "orders.stuck", message: """
                 \(try stuck.decode("n", as: Int.self)) order(s) Processing without moving for over \(Int(t.stuckAfter.inSeconds / 60)) min \
                 (the oldest since \(Timestamp.format(oldest)))
                 """))
         }
         let low = try db.query("""
-            SELECT p.name, w.balance FROM wallets w JOIN partners p ON p.id = w.partner_id WHERE w.balance < $1 ORDER BY w.balance, p.name LIMIT 11
+            SELECT p.id, p.name, w.balance FROM wallets w JOIN partners p ON p.id = w.partner_id WHERE w.balance < $1 ORDER BY w.balance, p.name LIMIT 1000
             """, [t.walletBelow]).rows
         if !low.isEmpty {
             let names = try low.prefix(10).map { "\(try $0.decode("name", as: String.self)) (\(Money.format(try $0.decode("balance"))))" }
-            found.append(.init(key: "wallets-low", kind: "wallets.low", message: """
+            // Keyed by which wallets: one more wallet running low alerts again.
+            let ids = try low.map { try $0.decode("id", as: UUID.self).lowercasedString }.sorted()
+            found.append(.init(key: "wallets-low:\(AlertBook.digest(ids))", kind: "wallets.low", message: """
                 Wallets below \(Money.format(t.walletBelow)): \(names.joined(separator: ", "))\(low.count > 10 ? " and more" : "")
                 """))
         }
         let open = try db.query("""
             SELECT node FROM troupe_breakers WHERE name = 'vendor' AND open AND reported_at > now() - interval '30 seconds' ORDER BY node
             """).rows.map { try $0.decode("node", as: String.self) }
-        if !open.isEmpty {
-            found.append(.init(key: "vendor-breaker-open", kind: "vendor.breaker-open",
-                               message: "The vendor's circuit breaker is open on node(s) \(open.joined(separator: ", ")): orders wait or fail"))
+        for node in open {
+            found.append(.init(key: "vendor-breaker-open:\(node)", kind: "vendor.breaker-open",
+                               message: "The vendor's circuit breaker is open on node \(node): its orders wait or fail"))
         }
         if let failures: Int = try db.query("SELECT failures FROM schedule_runs WHERE job = $1 AND failures >= 2",
                                             [CatalogSync.jobName]).rows.first?.decode("failures") {

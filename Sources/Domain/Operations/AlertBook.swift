@@ -1,5 +1,6 @@
 import ActorRuntime
 import Bridges
+import Crypto
 import Foundation
 
 /// Which alert conditions hold, so that one condition alerts once, not at every run of the job that checks
@@ -17,6 +18,11 @@ public struct AlertBook: Sendable, Equatable {
         self.remindAfter = remindAfter
     }
 
+    /// A short digest of a set of offenders, for a key that changes when the set does.
+    public static func digest(_ items: [String]) -> String {
+        SHA256.hash(data: Array(items.joined(separator: ",").utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// A condition a job found: `key` is what deduplication is by; `kind` and `message` go into the alert.
     public struct Condition: Sendable, Equatable {
         public let key: String
@@ -30,14 +36,17 @@ public struct AlertBook: Sendable, Equatable {
         }
     }
 
-    /// Records what job `scope` found: conditions of its that are no longer found are marked gone, and
-    /// `alert.raised` (from `producer`) is emitted for each found condition that should alert now.
-    /// - Returns: the conditions that alerted.
+    /// Records what job `scope` found: conditions of its that are no longer found are marked gone (except
+    /// those whose key starts with one of `unchecked`: not looked at this run), and `alert.raised` (from
+    /// `producer`) is emitted for each found condition that should alert now. - Returns: the conditions
+    /// that alerted.
     @discardableResult
-    public func record(_ found: [Condition], scope: String, producer: Component, on db: PostgresConnection) throws -> [Condition] {
+    public func record(_ found: [Condition], scope: String, producer: Component, unchecked: [String] = [],
+                       on db: PostgresConnection) throws -> [Condition] {
         try db.query("""
             UPDATE alert_states SET cleared_at = now() WHERE scope = $1 AND cleared_at IS NULL AND NOT (condition = ANY ($2::text[]))
-            """, [scope, PostgresArray(found, \.key)])
+              AND NOT EXISTS (SELECT 1 FROM unnest($3::text[]) AS u(prefix) WHERE starts_with(condition, u.prefix))
+            """, [scope, PostgresArray(found, \.key), PostgresArray(unchecked)])
         var raised: [Condition] = []
         for condition in found {
             let alerts: Bool = try db.query("""

@@ -17,51 +17,47 @@ public enum WalletConsistency {
         }
     }
 
-    /// The mismatches now, one condition per kind of check, naming up to 10 offenders.
+    /// The mismatches now: a condition per offender (a wallet, an order), so that a second mismatch alerts
+    /// while the first still holds; at most 100 of each kind a run.
     public static func check(on db: PostgresConnection) throws -> [AlertBook.Condition] {
         var found: [AlertBook.Condition] = []
-        func list(_ rows: [PostgresRow], _ line: (PostgresRow) throws -> String) throws -> String {
-            try rows.prefix(10).map(line).joined(separator: "; ") + (rows.count > 10 ? "; and \(rows.count - 10) more" : "")
-        }
-        let balances = try db.query("""
-            SELECT p.name, w.balance, COALESCE(l.total, 0) AS ledger
+        for row in try db.query("""
+            SELECT p.id, p.name, w.balance, COALESCE(l.total, 0) AS ledger
             FROM wallets w JOIN partners p ON p.id = w.partner_id
             LEFT JOIN (SELECT partner_id, sum(amount) AS total FROM wallet_entries GROUP BY partner_id) l ON l.partner_id = w.partner_id
             WHERE w.balance <> COALESCE(l.total, 0)
-            ORDER BY p.name LIMIT 101
-            """).rows
-        if !balances.isEmpty {
-            found.append(.init(key: "\(jobName):balance", kind: "wallet.balance-mismatch", message: """
-                \(balances.count > 100 ? "Over 100" : "\(balances.count)") wallet(s) whose balance is not the sum of their ledger: \
-                \(try list(balances) { "\(try $0.decode("name", as: String.self)) balance \(Money.format(try $0.decode("balance"))) ledger \(Money.format(try $0.decode("ledger")))" })
+            ORDER BY p.name LIMIT 100
+            """).rows {
+            let partner: UUID = try row.decode("id"), name: String = try row.decode("name")
+            found.append(.init(key: "\(jobName):balance:\(partner.lowercasedString)", kind: "wallet.balance-mismatch", message: """
+                Partner \(name)'s wallet balance is \(Money.format(try row.decode("balance"))), its ledger sums to \(Money.format(try row.decode("ledger")))
                 """))
         }
-        let completed = try db.query("""
-            SELECT o.id, o.reference_id, count(*) FILTER (WHERE e.kind = 'debit') AS debits, count(*) FILTER (WHERE e.kind = 'refund') AS refunds
+        for row in try db.query("""
+            SELECT o.id, count(*) FILTER (WHERE e.kind = 'debit')::int AS debits, count(*) FILTER (WHERE e.kind = 'refund')::int AS refunds
             FROM orders o LEFT JOIN wallet_entries e ON e.order_id = o.id
             WHERE o.status = 'Completed'
-            GROUP BY o.id, o.reference_id
+            GROUP BY o.id
             HAVING count(*) FILTER (WHERE e.kind = 'debit') <> 1 OR count(*) FILTER (WHERE e.kind = 'refund') > 0
-            ORDER BY o.id LIMIT 101
-            """).rows
-        if !completed.isEmpty {
-            found.append(.init(key: "\(jobName):completed-orders", kind: "wallet.order-mismatch", message: """
-                \(completed.count > 100 ? "Over 100" : "\(completed.count)") completed order(s) without exactly one debit and no refund: \
-                \(try list(completed) { "\(try $0.decode("id", as: UUID.self).lowercasedString) (\(try $0.decode("debits", as: Int.self)) debits, \(try $0.decode("refunds", as: Int.self)) refunds)" })
+            ORDER BY o.id LIMIT 100
+            """).rows {
+            let order: UUID = try row.decode("id")
+            found.append(.init(key: "\(jobName):completed:\(order.lowercasedString)", kind: "wallet.order-mismatch", message: """
+                Completed order \(order.lowercasedString) has \(try row.decode("debits", as: Int.self)) debits and \(try row.decode("refunds", as: Int.self)) refunds \
+                (one debit and no refund expected)
                 """))
         }
-        let failed = try db.query("""
+        // A refund on its way (the order failed a moment ago) is not missing yet: debits older than 10 minutes.
+        for row in try db.query("""
             SELECT o.id FROM orders o
-            WHERE o.status = 'Failed'
-              AND EXISTS (SELECT 1 FROM wallet_entries e WHERE e.order_id = o.id AND e.kind = 'debit')
+            WHERE o.status = 'Failed' AND o.updated_at < now() - interval '10 minutes'
+              AND EXISTS (SELECT 1 FROM wallet_entries e WHERE e.order_id = o.id AND e.kind = 'debit' AND e.created_at < now() - interval '10 minutes')
               AND NOT EXISTS (SELECT 1 FROM wallet_entries e WHERE e.order_id = o.id AND e.kind = 'refund')
-            ORDER BY o.id LIMIT 101
-            """).rows
-        if !failed.isEmpty {
-            found.append(.init(key: "\(jobName):failed-orders", kind: "wallet.refund-missing", message: """
-                \(failed.count > 100 ? "Over 100" : "\(failed.count)") failed order(s) debited and not refunded: \
-                \(try list(failed) { try $0.decode("id", as: UUID.self).lowercasedString })
-                """))
+            ORDER BY o.id LIMIT 100
+            """).rows {
+            let order: UUID = try row.decode("id")
+            found.append(.init(key: "\(jobName):failed:\(order.lowercasedString)", kind: "wallet.refund-missing",
+                               message: "Failed order \(order.lowercasedString) was debited and not refunded"))
         }
         return found
     }

@@ -14,6 +14,16 @@ public enum TopUps {
     public static let succeeded = "payment_intent.succeeded"
     public static let failed = "payment_intent.payment_failed"
 
+    /// Takes the intents' transaction-scoped advisory locks, in order. An intent's webhook and the request
+    /// recording it take the same lock, so an event that arrives while its intent is being recorded is not
+    /// left `unknown-intent` (each would otherwise not see the other's uncommitted row).
+    static func lockIntents(_ ids: [String], on db: PostgresConnection) throws {
+        guard !ids.isEmpty else { return }
+        try db.query("""
+            SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.troupe.topup.' || id)) FROM unnest($1::text[]) AS id ORDER BY id
+            """, [PostgresArray(ids.sorted())])
+    }
+
     /// The provider answered with an intent Troupe recorded for another partner or amount (the same
     /// idempotency key raced with another request): it must not be paid into this request's wallet.
     public struct IntentConflict: Error, CustomStringConvertible {
@@ -26,6 +36,8 @@ public enum TopUps {
     /// `unknown-intent` then). - Returns: what those events did.
     @discardableResult
     public static func recordIntent(id: String, partner: UUID, amount: Decimal, currency: String, on db: PostgresConnection) throws -> [Outcome] {
+        // Serialised with the intent's webhooks: an event either sees this intent, or is seen below.
+        try lockIntents([id], on: db)
         try db.query("""
             INSERT INTO payment_intents (id, partner_id, amount, currency) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING
             """, [id, partner, amount, currency])
@@ -107,8 +119,17 @@ public enum TopUps {
     /// same order. - Returns: each event's outcome, in the order given.
     public static func apply(batch events: [Event], on db: PostgresConnection) throws -> [Result<Outcome, any Error>] {
         try db.transaction { db in
+            // Every lock the batch needs, in one order (intents, then their wallets): two batches, or a batch and
+            // an order's debit, wait for each other instead of deadlocking.
+            let intents = Array(Set(events.compactMap(\.intentId))).sorted()
+            try lockIntents(intents, on: db)
+            try db.query("""
+                SELECT 1 FROM wallets WHERE partner_id IN (SELECT partner_id FROM payment_intents WHERE id = ANY ($1::text[]))
+                ORDER BY partner_id FOR UPDATE
+                """, [PostgresArray(intents)])
             var outcomes = [Outcome?](repeating: nil, count: events.count)
-            for i in events.indices.sorted(by: { (events[$0].intentId ?? "", events[$0].id) < (events[$1].intentId ?? "", events[$1].id) }) {
+            // Repeats of one event keep their order: the first delivery is the one applied.
+            for i in events.indices.sorted(by: { (events[$0].intentId ?? "", events[$0].id, $0) < (events[$1].intentId ?? "", events[$1].id, $1) }) {
                 outcomes[i] = try apply(events[i], on: db)
             }
             return outcomes.map { .success($0!) }
@@ -117,6 +138,7 @@ public enum TopUps {
 
     /// Applies `event` in the caller's transaction. - Returns: what it did.
     public static func apply(_ event: Event, on db: PostgresConnection) throws -> Outcome {
+        if let intent = event.intentId { try lockIntents([intent], on: db) }
         let fresh = try db.query("""
             INSERT INTO payment_events (id, type, intent_id, outcome, amount, currency, failure_message) VALUES ($1, $2, $3, 'received', $4, $5, $6)
             ON CONFLICT (id) DO NOTHING

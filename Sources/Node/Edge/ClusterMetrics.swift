@@ -50,8 +50,8 @@ struct ClusterMetrics: Sendable {
                     \.restarts, of: db.actors)
         }
         if let depths = await QueueDepths.read(amqpURL: amqpURL) {
-            gauge("troupe_queue_messages", "Messages waiting in each component's queue.", depths.map { ("component=\"\($0.component)\"", Double($0.ready)) })
-            gauge("troupe_messages_dead_lettered", "Messages in each component's dead queue.", depths.map { ("component=\"\($0.component)\"", Double($0.dead)) })
+            gauge("troupe_queue_messages", "Messages waiting in each component's queue.", depths.map { ("component=\"\($0.component)\"", Double($0.ready ?? 0)) })
+            gauge("troupe_messages_dead_lettered", "Messages in each component's dead queue.", depths.map { ("component=\"\($0.component)\"", Double($0.dead ?? 0)) })
         }
         out += "# HELP troupe_publish_confirms_total Publishes the broker confirmed to this node.\n# TYPE troupe_publish_confirms_total counter\n"
         out += "troupe_publish_confirms_total \(publisher.confirmed)\n"

@@ -17,7 +17,9 @@ enum NodeJobs {
             if hosts.contains(.notification) {
                 let amqpURL = topology.broker.url
                 jobs.append(AdminAlerts(thresholds: alerts.thresholds, book: alerts.book).job(every: alerts.every) {
-                    await QueueDepths.read(amqpURL: amqpURL).map { Dictionary(uniqueKeysWithValues: $0.map { ($0.component, $0.dead) }) }
+                    // A queue that could not be read makes the whole reading unread: none is cleared.
+                    guard let depths = await QueueDepths.read(amqpURL: amqpURL), depths.allSatisfy({ $0.dead != nil }) else { return nil }
+                    return Dictionary(uniqueKeysWithValues: depths.map { ($0.component, $0.dead ?? 0) })
                 })
             }
         }

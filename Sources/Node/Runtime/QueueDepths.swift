@@ -6,8 +6,9 @@ import Domain
 enum QueueDepths {
     struct Depth: Sendable {
         let component: String
-        let ready: Int
-        let dead: Int
+        /// nil: the queue could not be read.
+        let ready: Int?
+        let dead: Int?
     }
 
     /// Every component's depths; nil when the broker cannot be reached.
@@ -17,9 +18,9 @@ enum QueueDepths {
             // for the next one, since a call on a closed channel would wait for an answer that never comes.
             let address = try AMQPURL(url)
             var c = try AMQPConnection(url: address)
-            func count(_ queue: String) -> Int {
+            func count(_ queue: String) -> Int? {
                 if !c.isOpen, let fresh = try? AMQPConnection(url: address) { c = fresh }
-                return (try? c.messageCount(queue)) ?? 0
+                return try? c.messageCount(queue)
             }
             return Component.allCases.map { comp in Depth(component: comp.rawValue, ready: count(comp.queueName), dead: count(comp.deadQueueName)) }
         }
