@@ -16,19 +16,14 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
 /// and schedule are theirs alone.
 @Suite(.serialized) struct CatalogSyncTests {
     struct Fixture {
-        let schema: String
+        let db: PrivateSchema
         let topology: String
         let vendor: URL
         let simulator: NodeProcess
-        let pool: PostgresPool
         let edgePort: Int
         var nodes: [NodeProcess] = []
 
         var edge: URL { URL(string: "http://127.0.0.1:\(edgePort)")! }
-
-        func scalar<T: PostgresDecodable>(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> T {
-            try await pool.withConnection { db in try db.query(sql, parameters).rows[0].decode("v") }
-        }
 
         /// The simulator's count of served catalog (or categories) calls.
         func served(_ listing: String = "catalog") async throws -> Int {
@@ -69,10 +64,7 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
             for node in nodes { node.signal(SIGTERM) }
             for node in nodes { _ = try? await node.waitForExit(timeout: .seconds(15)); node.kill() }
             simulator.kill()
-            await pool.shutdown()
-            _ = try? await PostgresPool(.init(url: EdgeTests.databaseURL, size: 1)).withConnection { db in
-                try db.query("DROP SCHEMA \(schema) CASCADE")
-            }
+            await db.drop()
         }
     }
 
@@ -80,13 +72,13 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
     /// whose nodes `sync-a` and `sync-b` host BrandSync and `edge` serves HTTP; the other components are on
     /// a node never started.
     static func start(brandSync: String = #""every": "1h""#, simulatorLimit: Int = 100) async throws -> Fixture {
-        let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        let db = PrivateSchema()
         let vendorPort = try FreePort.pick(in: 31_400...32_767), edgePort = try FreePort.pick(in: 30_000...31_399)
         let simulator = try NodeProcess(["--port", "\(vendorPort)", "--client-secret", "catalog-secret", "--catalog-limit", "\(simulatorLimit)"],
                                         executable: CLI.vendorSimulator)
         try await simulator.waitFor("listening on 127.0.0.1:\(vendorPort)")
         let topology = try CLI.writeTopology("""
-            { "broker": { "url": "\(EdgeTests.amqpURL)" }, "database": { "url": "\(EdgeTests.databaseURL)", "schema": "\(schema)" },
+            { "broker": { "url": "\(EdgeTests.amqpURL)" }, "database": { "url": "\(EdgeTests.databaseURL)", "schema": "\(db.name)" },
               "security": { "apiKeySecret": "\(EdgeTests.secret)", "adminToken": "\(EdgeTests.adminToken)" },
               "vendor": { "url": "http://127.0.0.1:\(vendorPort)", "clientId": "troupe", "clientSecret": "catalog-secret" },
               "brandSync": { \(brandSync) },
@@ -96,16 +88,15 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
                          { "name": "never-started", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
                                                                     { "name": "notification" }, { "name": "analytics" } ] } ] }
             """)
-        let pool = PostgresPool(.init(url: EdgeTests.databaseURL, size: 2, schema: schema))
-        return Fixture(schema: schema, topology: topology, vendor: URL(string: "http://127.0.0.1:\(vendorPort)")!, simulator: simulator,
-                       pool: pool, edgePort: edgePort)
+        return Fixture(db: db, topology: topology, vendor: URL(string: "http://127.0.0.1:\(vendorPort)")!, simulator: simulator,
+                       edgePort: edgePort)
     }
 
     /// The last row `catalog_syncs` has for a part: outcome and counts.
     struct Sync: Equatable { let outcome: String; let new: Int; let changed: Int; let unchanged: Int; let unavailable: Int }
 
     static func lastSync(_ f: Fixture, _ part: String = "catalog") async throws -> Sync? {
-        try await f.pool.withConnection { db in
+        try await f.db.pool.withConnection { db in
             try db.query("SELECT outcome, new_rows, changed, unchanged, unavailable FROM catalog_syncs WHERE part = $1 ORDER BY id DESC LIMIT 1",
                          [part]).rows.first.map {
                 Sync(outcome: try $0.decode("outcome"), new: try $0.decode("new_rows"), changed: try $0.decode("changed"),
@@ -121,24 +112,24 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
         // The first sync runs at once: nothing was ever synced.
         try await eventually("the first catalog sync") { try await Self.lastSync(f) == Sync(outcome: "ok", new: 6, changed: 0, unchanged: 0, unavailable: 0) }
         #expect(try await Self.lastSync(f, "categories") == Sync(outcome: "ok", new: 3, changed: 0, unchanged: 0, unavailable: 0))
-        let links: String = try await f.scalar("""
+        let links: String = try await f.db.scalar("""
             SELECT string_agg(l.category_id, ',' ORDER BY l.category_id) AS v FROM brand_categories l JOIN brands b ON b.id = l.brand_id
             WHERE b.name = 'Uber Eats'
             """)
         #expect(links == "1,3", "every category of the brand is linked, not only its first")
-        let untouchedBefore: String = try await f.scalar("SELECT xmin::text AS v FROM products WHERE internal_id = '1001'")
+        let untouchedBefore: String = try await f.db.scalar("SELECT xmin::text AS v FROM products WHERE internal_id = '1001'")
 
         try await f.changeVendor(#"{"upsert": [{"id": 4001, "name": "Apple US", "brand": "Apple", "maxFace": 200}, {"id": 1002, "maxFace": 350}], "remove": [2002]}"#)
         let run = try await CLI.run(["jobs", "run", "catalog-sync", "--topology", f.topology], environment: NodeRuntimeTests.env)
         #expect(run.code == 0, "\(run.out) \(run.err)")
         #expect(run.out.contains("catalog-sync ran on sync-a"), "\(run.out)")
         #expect(try await Self.lastSync(f) == Sync(outcome: "ok", new: 1, changed: 1, unchanged: 4, unavailable: 1))
-        let untouchedAfter: String = try await f.scalar("SELECT xmin::text AS v FROM products WHERE internal_id = '1001'")
+        let untouchedAfter: String = try await f.db.scalar("SELECT xmin::text AS v FROM products WHERE internal_id = '1001'")
         #expect(untouchedAfter == untouchedBefore, "an unchanged product's row was not written")
-        #expect(try await f.scalar("SELECT available AS v FROM products WHERE internal_id = '4001'") == true)
-        #expect(try await f.scalar("SELECT available AS v FROM products WHERE internal_id = '2002'") == false, "kept, marked unavailable")
-        #expect(try await f.scalar("SELECT max_face_value AS v FROM products WHERE internal_id = '1002'") == Decimal(350))
-        let history: String = try await f.scalar("""
+        #expect(try await f.db.scalar("SELECT available AS v FROM products WHERE internal_id = '4001'") == true)
+        #expect(try await f.db.scalar("SELECT available AS v FROM products WHERE internal_id = '2002'") == false, "kept, marked unavailable")
+        #expect(try await f.db.scalar("SELECT max_face_value AS v FROM products WHERE internal_id = '1002'") == Decimal(350))
+        let history: String = try await f.db.scalar("""
             SELECT h.previous_max_face_value::text || '->' || h.max_face_value::text AS v FROM product_price_history h
             JOIN products p ON p.id = h.product_id WHERE p.internal_id = '1002'
             """)
@@ -148,8 +139,8 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
         let jobs = try await CLI.run(["jobs", "--topology", f.topology], environment: NodeRuntimeTests.env)
         #expect(jobs.code == 0 && jobs.out.contains("catalog-sync\t1h 0m\t") && jobs.out.contains("\tsync-a\t"), "\(jobs.out) \(jobs.err)")
         try await f.start("edge")
-        let registry = PartnerRegistry(pool: f.pool, keySecret: EdgeTests.secret)
-        let partner = try await registry.add(name: "catalog-\(f.schema)", wallet: 0, pricePercent: 95)
+        let registry = PartnerRegistry(pool: f.db.pool, keySecret: EdgeTests.secret)
+        let partner = try await registry.add(name: "catalog-\(f.db.name)", wallet: 0, pricePercent: 95)
         var request = URLRequest(url: f.edge.appendingPathComponent("api/brand/getCatalog"))
         request.setValue(partner.key.text, forHTTPHeaderField: "x-api-key")
         request.cachePolicy = .reloadIgnoringLocalCacheData
@@ -176,7 +167,7 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
         try await f.start("edge")
         try await eventually("the first catalog sync, the categories failing") { try await Self.lastSync(f)?.outcome == "ok" }
         #expect(try await Self.lastSync(f, "categories")?.outcome == "failed")
-        #expect(try await f.scalar("SELECT count(*) AS v FROM products WHERE available") == 6, "the catalog synced without its categories")
+        #expect(try await f.db.scalar("SELECT count(*) AS v FROM products WHERE available") == 6, "the catalog synced without its categories")
         try await f.changeVendor(#"{"failing": []}"#)
         // The second call of the hour, by whichever node or trigger comes first; then the limiter says wait.
         _ = try await f.askForSync()
@@ -191,8 +182,8 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
             return r.status == 429
         }
         #expect(Int(limited?.retryAfter ?? "") ?? 0 > 3000, "Retry-After: until a call leaves the hour's window")
-        #expect(try await f.scalar("SELECT count(*)::int AS v FROM vendor_calls WHERE limiter = 'bamboo_categories'") == 2)
-        let runs: Int = try await f.scalar("SELECT count(*)::int AS v FROM catalog_syncs WHERE part = 'catalog' AND outcome = 'rate-limited'")
+        #expect(try await f.db.scalar("SELECT count(*)::int AS v FROM vendor_calls WHERE limiter = 'bamboo_categories'") == 2)
+        let runs: Int = try await f.db.scalar("SELECT count(*)::int AS v FROM catalog_syncs WHERE part = 'catalog' AND outcome = 'rate-limited'")
         #expect(runs >= 1)
         #expect(try await f.served("catalog") == 2, "two nodes, a schedule every second and manual triggers: 2 catalog calls")
         #expect(try await f.askForSync(token: nil).status == 401, "admin only")
@@ -205,17 +196,17 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
         try await f.changeVendor(#"{"refuseNext": {"catalog": 120}}"#)
         try await f.start("sync-a")
         try await eventually("the catalog refused with a wait") { try await Self.lastSync(f)?.outcome == "rate-limited" }
-        let wait: Double = try await f.scalar("SELECT extract(epoch FROM retry_after_until - now())::float8 AS v FROM vendor_rate_limits WHERE name = 'bamboo_catalog'")
+        let wait: Double = try await f.db.scalar("SELECT extract(epoch FROM retry_after_until - now())::float8 AS v FROM vendor_rate_limits WHERE name = 'bamboo_catalog'")
         #expect(wait > 110 && wait <= 120, "the vendor's 120 s: \(wait)")
-        #expect(try await f.scalar("SELECT count(*)::int AS v FROM vendor_calls WHERE limiter = 'bamboo_catalog'") == 0, "the refused call left the budget")
-        let next: Double = try await f.scalar("SELECT extract(epoch FROM next_run_at - now())::float8 AS v FROM schedule_runs WHERE job = 'catalog-sync'")
+        #expect(try await f.db.scalar("SELECT count(*)::int AS v FROM vendor_calls WHERE limiter = 'bamboo_catalog'") == 0, "the refused call left the budget")
+        let next: Double = try await f.db.scalar("SELECT extract(epoch FROM next_run_at - now())::float8 AS v FROM schedule_runs WHERE job = 'catalog-sync'")
         #expect(next > 110 && next <= 120, "the job runs again when the wait is over, not in an hour: \(next)")
         // Asked for again within the wait: the run makes no catalog call.
         let run = try await CLI.run(["jobs", "run", "catalog-sync", "--topology", f.topology], environment: NodeRuntimeTests.env)
         #expect(run.out.contains("catalog: rate-limited until"), "\(run.out) \(run.err)")
         #expect(try await f.served("catalog") == 0)
         // 120 s later (the clock moved by the test rather than waited for): one call, within a budget of 1.
-        try await f.pool.withConnection { db in
+        try await f.db.pool.withConnection { db in
             try db.query("UPDATE vendor_rate_limits SET retry_after_until = now() - interval '1 second' WHERE name = 'bamboo_catalog'")
         }
         let retry = try await CLI.run(["jobs", "run", "catalog-sync", "--topology", f.topology], environment: NodeRuntimeTests.env)

@@ -18,20 +18,15 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
     static let secretKey = "sk_test_topup_tests"
 
     struct Fixture {
-        let schema: String
+        let db: PrivateSchema
         let provider: URL
         let edge: URL
         let simulator: NodeProcess
         let node: NodeProcess
-        let pool: PostgresPool
         let partner: UUID
         let key: String
 
-        func scalar<T: PostgresDecodable>(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> T {
-            try await pool.withConnection { db in try db.query(sql, parameters).rows[0].decode("v") }
-        }
-
-        func balance() async throws -> Decimal { try await scalar("SELECT balance AS v FROM wallets WHERE partner_id = $1", [partner]) }
+        func balance() async throws -> Decimal { try await db.scalar("SELECT balance AS v FROM wallets WHERE partner_id = $1", [partner]) }
 
         /// `POST /v1/payments/create-intent` with `amount` and an `Idempotency-Key`.
         fileprivate func createIntent(_ body: String, idempotencyKey: String?) async throws -> (EdgeTests.Reply, replayed: Bool) {
@@ -74,13 +69,12 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
             _ = try? await node.waitForExit(timeout: .seconds(15))
             node.kill()
             simulator.kill()
-            await pool.shutdown()
-            _ = try? await PostgresPool(.init(url: EdgeTests.databaseURL, size: 1)).withConnection { db in try db.query("DROP SCHEMA \(schema) CASCADE") }
+            await db.drop()
         }
     }
 
     static func start() async throws -> Fixture {
-        let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        let db = PrivateSchema()
         let providerPort = try FreePort.pick(in: 31_400...32_767), edgePort = try FreePort.pick(in: 30_000...31_399)
         let simulator = try NodeProcess(["--port", "\(providerPort)", "--webhook-url", "http://127.0.0.1:\(edgePort)/v1/webhooks/payments",
                                          "--retry-ms", "200"],
@@ -88,7 +82,7 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
                                         executable: CLI.paymentSimulator)
         try await simulator.waitFor("listening on 127.0.0.1:\(providerPort)")
         let topology = try CLI.writeTopology("""
-            { "broker": { "url": "\(EdgeTests.amqpURL)" }, "database": { "url": "\(EdgeTests.databaseURL)", "schema": "\(schema)" },
+            { "broker": { "url": "\(EdgeTests.amqpURL)" }, "database": { "url": "\(EdgeTests.databaseURL)", "schema": "\(db.name)" },
               "security": { "apiKeySecret": "\(EdgeTests.secret)", "adminToken": "\(EdgeTests.adminToken)" },
               "paymentProvider": { "url": "http://127.0.0.1:\(providerPort)", "secretKey": "\(secretKey)", "webhookSecret": "\(webhookSecret)" },
               "nodes": [ { "name": "edge", "http": { "host": "127.0.0.1", "port": \(edgePort) }, "components": [] },
@@ -98,10 +92,9 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
         let node = try NodeProcess(["node", "edge", "--topology", topology], environment: NodeRuntimeTests.env)
         let edge = URL(string: "http://127.0.0.1:\(edgePort)")!
         try await node.eventually("the edge answering /health") { (try? await EdgeTests.get(edge.appendingPathComponent("health")).status) == 200 }
-        let pool = PostgresPool(.init(url: EdgeTests.databaseURL, size: 2, schema: schema))
-        let partner = try await PartnerRegistry(pool: pool, keySecret: EdgeTests.secret).add(name: "topup-\(schema)", wallet: 0, pricePercent: 100)
-        return Fixture(schema: schema, provider: URL(string: "http://127.0.0.1:\(providerPort)")!, edge: edge, simulator: simulator, node: node,
-                       pool: pool, partner: partner.id, key: partner.key.text)
+        let partner = try await PartnerRegistry(pool: db.pool, keySecret: EdgeTests.secret).add(name: "topup-\(db.name)", wallet: 0, pricePercent: 100)
+        return Fixture(db: db, provider: URL(string: "http://127.0.0.1:\(providerPort)")!, edge: edge, simulator: simulator, node: node,
+                       partner: partner.id, key: partner.key.text)
     }
 
     /// A provider event for `intent`, as Stripe shapes it.
@@ -128,16 +121,16 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
         try await f.settle(intent, "succeed", deliveries: 3)
         try await eventually("three deliveries answered") { try await f.stats("deliveriesDelivered") == 3 }
         #expect(try await f.balance() == 100)
-        #expect(try await f.scalar("SELECT count(*)::int AS v FROM wallet_entries WHERE partner_id = $1 AND kind = 'topup'", [f.partner]) == 1)
-        #expect(try await f.scalar("SELECT outcome AS v FROM payment_events WHERE intent_id = $1", [intent]) == "credited")
-        #expect(try await f.scalar("SELECT status AS v FROM payment_intents WHERE id = $1", [intent]) == "succeeded")
+        #expect(try await f.db.scalar("SELECT count(*)::int AS v FROM wallet_entries WHERE partner_id = $1 AND kind = 'topup'", [f.partner]) == 1)
+        #expect(try await f.db.scalar("SELECT outcome AS v FROM payment_events WHERE intent_id = $1", [intent]) == "credited")
+        #expect(try await f.db.scalar("SELECT status AS v FROM payment_intents WHERE id = $1", [intent]) == "succeeded")
         // A second success event for the same intent (another event id): the credit is idempotent on the intent.
         try await f.settle(intent, "succeed")
         try await eventually("the fourth delivery answered") { try await f.stats("deliveriesDelivered") == 4 }
         #expect(try await f.balance() == 100)
-        #expect(try await f.scalar("SELECT count(*)::int AS v FROM payment_events WHERE intent_id = $1 AND outcome = 'settled'", [intent]) == 1)
+        #expect(try await f.db.scalar("SELECT count(*)::int AS v FROM payment_events WHERE intent_id = $1 AND outcome = 'settled'", [intent]) == 1)
         // The ledger says who and why.
-        let why: String = try await f.scalar("SELECT created_by || ': ' || reason AS v FROM wallet_entries WHERE partner_id = $1", [f.partner])
+        let why: String = try await f.db.scalar("SELECT created_by || ': ' || reason AS v FROM wallet_entries WHERE partner_id = $1", [f.partner])
         #expect(why == "payment provider: top-up, payment intent \(intent)")
         let bad = try await f.createIntent(#"{"amount": 0.001}"#, idempotencyKey: nil).0
         #expect(bad.status == 422 && "\(bad.json)".contains("amount"), "\(bad.json)")
@@ -151,9 +144,9 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
         guard case .string(let intent)? = created.json["intentId"] else { Issue.record("no intent: \(created.json)"); await f.stop(); return }
         try await f.settle(intent, "fail")
         try await eventually("the failure recorded") {
-            try await f.scalar("SELECT status AS v FROM payment_intents WHERE id = $1", [intent]) == "failed"
+            try await f.db.scalar("SELECT status AS v FROM payment_intents WHERE id = $1", [intent]) == "failed"
         }
-        #expect(try await f.scalar("SELECT failure_reason AS v FROM payment_intents WHERE id = $1", [intent]) == "Your card was declined.")
+        #expect(try await f.db.scalar("SELECT failure_reason AS v FROM payment_intents WHERE id = $1", [intent]) == "Your card was declined.")
         #expect(try await f.balance() == 0, "a failed payment credits nothing")
 
         // Signed with another secret, not signed, or signed an hour ago: 400, nothing recorded or credited.
@@ -165,7 +158,7 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
             let r = try await f.webhook(body, signature: signature)
             #expect(r.status == 400 && "\(r.json)".contains("Stripe-Signature"), "\(signature ?? "none"): \(r.json)")
         }
-        #expect(try await f.scalar("SELECT count(*)::int AS v FROM payment_events WHERE id = 'evt_forged_1'") == 0)
+        #expect(try await f.db.scalar("SELECT count(*)::int AS v FROM payment_events WHERE id = 'evt_forged_1'") == 0)
         #expect(try await f.balance() == 0)
         // A body changed after signing is refused too: the signature covers the raw bytes.
         let signed = WebhookSignature.sign(Array(body.utf8), secret: Self.webhookSecret)
@@ -174,7 +167,7 @@ fileprivate typealias NodeRuntimeTests = ComponentQueues.NodeRuntimeTests
         let unknown = Self.event("evt_unknown_1", TopUps.succeeded, intent: "pi_not_ours")
         let r = try await f.webhook(unknown, signature: WebhookSignature.sign(Array(unknown.utf8), secret: Self.webhookSecret))
         #expect(r.status == 200 && r.json["outcome"] == .string("unknown-intent"), "\(r.json)")
-        #expect(try await f.scalar("SELECT count(*)::int AS v FROM payment_events WHERE id = 'evt_unknown_1'") == 1)
+        #expect(try await f.db.scalar("SELECT count(*)::int AS v FROM payment_events WHERE id = 'evt_unknown_1'") == 1)
         await f.stop()
     }
 }

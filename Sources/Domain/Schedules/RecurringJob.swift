@@ -20,8 +20,10 @@ public struct RecurringJob: Sendable {
     public let name: String
     public let period: Duration
     public let work: Work
-    /// How long a detached run may take before another node may claim the job again.
-    public var lease: Duration = .seconds(600)
+    /// How long a detached run may go without renewing its claim before another node may claim the job
+    /// again (its node died).
+    public static let defaultLease: Duration = .seconds(600)
+    public var lease: Duration = defaultLease
 
     public init(name: String, period: Duration, work: @escaping @Sendable (PostgresConnection) throws -> Int) {
         self.init(name: name, period: period, work: .transaction(work))

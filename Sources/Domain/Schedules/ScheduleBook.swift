@@ -21,7 +21,7 @@ public enum ScheduleBook {
 
     /// The jobs named, in that order, with what `schedule_runs` knows of each (a job that never ran is
     /// due now; a run whose lease ran out, its node gone, is not running).
-    public static func entries(_ jobs: [(name: String, period: Duration)], lease: Duration = .seconds(600),
+    public static func entries(_ jobs: [(name: String, period: Duration)], lease: Duration = RecurringJob.defaultLease,
                                on db: PostgresConnection) throws -> [Entry] {
         let rows = try db.query("""
             SELECT job, NULLIF(last_run_at, '-infinity') AS last_run_at, node, duration_ms, outcome, failures, requested_at,
@@ -58,7 +58,7 @@ public enum ScheduleBook {
     }
 
     /// Since when `job` runs, if it runs now (its lease not run out).
-    public static func running(_ job: String, lease: Duration = .seconds(600), on db: PostgresConnection) throws -> Date? {
+    public static func running(_ job: String, lease: Duration = RecurringJob.defaultLease, on db: PostgresConnection) throws -> Date? {
         try db.query("""
             SELECT running_since FROM schedule_runs WHERE job = $1 AND running_since > now() - make_interval(secs => $2)
             """, [job, lease.inSeconds]).rows.first?.decode("running_since")

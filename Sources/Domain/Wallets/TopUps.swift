@@ -130,7 +130,7 @@ public enum TopUps {
             var outcomes = [Outcome?](repeating: nil, count: events.count)
             // Repeats of one event keep their order: the first delivery is the one applied.
             for i in events.indices.sorted(by: { (events[$0].intentId ?? "", events[$0].id, $0) < (events[$1].intentId ?? "", events[$1].id, $1) }) {
-                outcomes[i] = try apply(events[i], on: db)
+                outcomes[i] = try applyLocked(events[i], on: db)
             }
             return outcomes.map { .success($0!) }
         }
@@ -139,6 +139,11 @@ public enum TopUps {
     /// Applies `event` in the caller's transaction. - Returns: what it did.
     public static func apply(_ event: Event, on db: PostgresConnection) throws -> Outcome {
         if let intent = event.intentId { try lockIntents([intent], on: db) }
+        return try applyLocked(event, on: db)
+    }
+
+    /// ``apply(_:on:)`` once the intent's lock is held (a batch takes all its locks first).
+    private static func applyLocked(_ event: Event, on db: PostgresConnection) throws -> Outcome {
         let fresh = try db.query("""
             INSERT INTO payment_events (id, type, intent_id, outcome, amount, currency, failure_message) VALUES ($1, $2, $3, 'received', $4, $5, $6)
             ON CONFLICT (id) DO NOTHING

@@ -12,26 +12,18 @@ struct PartnerCommand: AsyncParsableCommand {
         subcommands: [Add.self, Webhook.self, Email.self, Price.self, TopUp.self]
     )
 
-    /// Runs `body` with a one-connection pool of `topology` (migrated), mapping database errors to CLI errors.
+    /// Runs `body` with a one-connection pool of `topology` (migrated), mapping database errors and
+    /// unknown names to CLI errors.
     static func withRegistry(_ topology: Topology, keySecret: String, command: String,
                              _ body: (PartnerRegistry) async throws -> Void) async throws {
-        let pool = topology.database.pool(size: 1, applicationName: "troupe \(command)")
-        do {
-            try await topology.database.migrate(pool)
-            try await body(PartnerRegistry(pool: pool, keySecret: keySecret))
-            await pool.shutdown()
-        } catch let error as PartnerRegistry.UnknownPartner {
-            await pool.shutdown()
-            throw CLIError(message: error.description, exitCode: 1)
-        } catch let error as PartnerRegistry.UnknownProduct {
-            await pool.shutdown()
-            throw CLIError(message: error.description, exitCode: 1)
-        } catch let error as PostgresError {
-            await pool.shutdown()
-            if error.isConnectionFailure {
-                throw CLIError(message: "cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
+        try await CLIError.onDatabase(topology, command: command) { pool in
+            do {
+                try await body(PartnerRegistry(pool: pool, keySecret: keySecret))
+            } catch let error as PartnerRegistry.UnknownPartner {
+                throw CLIError(message: error.description, exitCode: 1)
+            } catch let error as PartnerRegistry.UnknownProduct {
+                throw CLIError(message: error.description, exitCode: 1)
             }
-            throw CLIError(message: "\(command) failed: \(error.message)", exitCode: 1)
         }
     }
 
@@ -204,25 +196,19 @@ struct PartnerCommand: AsyncParsableCommand {
             guard let percent = Decimal(string: pricePercent, locale: Locale(identifier: "en_US_POSIX")), percent > 0, percent <= 200 else {
                 throw CLIError.usage("--price-percent: '\(pricePercent)' must be a number above 0 and at most 200")
             }
-            let pool = topology.database.pool(size: 1, applicationName: "troupe partner add")
-            do {
-                try await topology.database.migrate(pool)
-                let created = try await PartnerRegistry(pool: pool, keySecret: secret).add(name: trimmed, wallet: amount, pricePercent: percent)
-                await pool.shutdown()
-                print("""
-                    Partner '\(created.name)' created (id \(created.id.lowercasedString)).
-                    API key (shown only now; Troupe keeps just its hash):
-                      \(created.key.text)
-                    Wallet: \(Money.format(created.wallet)); price: \(created.pricePercent)% of face value.
-                    """)
-            } catch let error as PostgresError {
-                await pool.shutdown()
-                if error.sqlState == "23505" { throw CLIError(message: "a partner named '\(trimmed)' already exists", exitCode: 1) }
-                if error.isConnectionFailure {
-                    throw CLIError(message: "cannot reach PostgreSQL at \(Redact.url(topology.database.url)): \(error.message)", exitCode: 69)
+            let created = try await CLIError.onDatabase(topology, command: "partner add") { pool in
+                do {
+                    return try await PartnerRegistry(pool: pool, keySecret: secret).add(name: trimmed, wallet: amount, pricePercent: percent)
+                } catch let error as PostgresError where error.sqlState == "23505" {
+                    throw CLIError(message: "a partner named '\(trimmed)' already exists", exitCode: 1)
                 }
-                throw CLIError(message: "partner add failed: \(error.message)", exitCode: 1)
             }
+            print("""
+                Partner '\(created.name)' created (id \(created.id.lowercasedString)).
+                API key (shown only now; Troupe keeps just its hash):
+                  \(created.key.text)
+                Wallet: \(Money.format(created.wallet)); price: \(created.pricePercent)% of face value.
+                """)
         }
     }
 }
