@@ -61,4 +61,23 @@ import Testing
         #expect(runs.withLock { $0 } == 1)
         await db.drop()
     }
+
+    /// A run that asks to run again at a time (a vendor's wait of 120 s) is not claimed before it, even when
+    /// the period is long (a 5 % slack of 1 h, 180 s, had the job claimed at every tick during the wait).
+    @Test func aRetryTimeIsNotRunBeforeItIsDue() async throws {
+        let db = try await DomainDatabase()
+        let runs = Mutex(0)
+        let job = RecurringJob(name: "test-retry-\(UUID())", period: .seconds(3600), work: .detached { _ in
+            runs.withLock { $0 += 1 }
+            return JobResult(rows: 0, summary: "told to wait", retryAt: Date().addingTimeInterval(120))
+        })
+        #expect(try await job.tick(db.pool, node: "a") == 0)
+        #expect(try await job.tick(db.pool, node: "a") == nil, "claimed during the wait")
+        try await db.pool.withConnection { c in
+            try c.query("UPDATE schedule_runs SET next_run_at = next_run_at - interval '121 seconds' WHERE job = $1", [job.name])
+        }
+        #expect(try await job.tick(db.pool, node: "a") == 0, "due once the wait is over")
+        #expect(runs.withLock { $0 } == 2)
+        await db.drop()
+    }
 }
