@@ -95,4 +95,22 @@ import Testing
         #expect(!cleared)
         await db.drop()
     }
+
+    /// A broker that never answers the depth read (a blocked librabbitmq call cannot be cancelled) does not
+    /// hold the job: after the read's time limit it runs without the dead-letter check.
+    @Test(.timeLimit(.minutes(1))) func aDepthReadThatNeverAnswersDoesNotHoldTheJob() async throws {
+        let db = try await DomainDatabase()
+        let job = AdminAlerts(thresholds: .init(), book: AlertBook()).job(readTimeout: .milliseconds(200)) {
+            // Never resumed, and deaf to cancellation, like a thread blocked in a socket read.
+            await withCheckedContinuation { (_: CheckedContinuation<[String: Int]?, Never>) in }
+        }
+        do {
+            _ = try await job.tick(db.pool, node: "a")
+        } catch {}
+        let outcome: String? = try await db.pool.withConnection { c in
+            try c.query("SELECT outcome FROM schedule_runs WHERE job = $1", [AdminAlerts.jobName]).rows.first?.decode("outcome")
+        }
+        #expect(outcome?.contains("not read") == true, "\(outcome ?? "no run recorded")")
+        await db.drop()
+    }
 }

@@ -1,6 +1,7 @@
 import ActorRuntime
 import Bridges
 import Foundation
+import Synchronization
 
 /// Every 10 minutes, once per cluster: the conditions an operator must hear of, each an `alert.raised`
 /// through ``AlertBook`` (once per condition, again after a quiet period): a component's dead-letter queue
@@ -34,16 +35,12 @@ public struct AdminAlerts: Sendable {
 
     /// The recurring job; `deadLetters` reads each component's dead-letter queue depth from the broker
     /// (nil when the broker could not be read: that check is left out of the run).
-    public func job(every: Duration = .seconds(600), deadLetters: @escaping @Sendable () async -> [String: Int]?) -> RecurringJob {
+    public func job(every: Duration = .seconds(600), readTimeout: Duration = .seconds(30),
+                    deadLetters: @escaping @Sendable () async -> [String: Int]?) -> RecurringJob {
         RecurringJob(name: Self.jobName, period: every, work: .detached { pool in
-            // The broker may hold a read for ever: no answer in 30 s is no answer.
-            let depths = await withTaskGroup(of: [String: Int]??.self) { group -> [String: Int]? in
-                group.addTask { await deadLetters() }
-                group.addTask { try? await Task.sleep(for: .seconds(30)); return .some(nil) }
-                let first = await group.next() ?? nil
-                group.cancelAll()
-                return first ?? nil
-            }
+            // The broker may hold a read for ever (a blocked librabbitmq call cannot be cancelled): no answer
+            // within `readTimeout` is no answer, and the read is left behind.
+            let depths = await Self.first(within: readTimeout, deadLetters)
             let raised = try await pool.transaction { db in
                 let found = try conditions(deadLetters: depths, on: db)
                 // Dead-letter queues not read are not cleared: they were not looked at.
@@ -53,6 +50,22 @@ public struct AdminAlerts: Sendable {
             return JobResult(rows: raised.1, summary: "\(raised.0) condition(s), \(raised.1) alerted"
                              + (depths == nil ? "; dead-letter queues not read (broker unreachable)" : ""))
         })
+    }
+
+    /// What `read` answers within `limit`, or nil; a read that never ends is not waited for (a task group
+    /// would wait for it, cancelled or not).
+    static func first<T: Sendable>(within limit: Duration, _ read: @escaping @Sendable () async -> T?) async -> T? {
+        let once = Once()
+        return await withCheckedContinuation { (answer: CheckedContinuation<T?, Never>) in
+            Task { let value = await read(); if once.claim() { answer.resume(returning: value) } }
+            Task { try? await Task.sleep(for: limit); if once.claim() { answer.resume(returning: nil) } }
+        }
+    }
+
+    /// True for the first caller only.
+    final class Once: Sendable {
+        private let done = Mutex(false)
+        func claim() -> Bool { done.withLock { done in defer { done = true }; return !done } }
     }
 
     /// The conditions that hold now.
