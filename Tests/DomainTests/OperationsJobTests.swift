@@ -64,7 +64,7 @@ import Testing
         #expect(try await run() == [], "the same conditions ten minutes later: no alert")
         #expect(try await run() == [])
         let raised = try await Self.alerts(db)
-        #expect(raised.count == 2 && raised.contains { $0.contains("1 order(s) Processing without moving") }, "\(raised)")
+        #expect(raised.count == 2 && raised.contains { $0.contains("has been Processing without moving") }, "\(raised)")
         // The order moves on: the condition is gone; it comes back soon after (flapping): still no alert.
         func setStuck(_ on: Bool) async throws {
             try await db.pool.withConnection { c in
@@ -102,7 +102,7 @@ import Testing
         let db = try await DomainDatabase()
         let job = AdminAlerts(thresholds: .init(), book: AlertBook()).job(readTimeout: .milliseconds(200)) {
             // Never resumed, and deaf to cancellation, like a thread blocked in a socket read.
-            await withCheckedContinuation { (_: CheckedContinuation<[String: Int]?, Never>) in }
+            await withCheckedContinuation { (_: CheckedContinuation<[String: Int?]?, Never>) in }
         }
         do {
             _ = try await job.tick(db.pool, node: "a")
@@ -111,6 +111,26 @@ import Testing
             try c.query("SELECT outcome FROM schedule_runs WHERE job = $1", [AdminAlerts.jobName]).rows.first?.decode("outcome")
         }
         #expect(outcome?.contains("not read") == true, "\(outcome ?? "no run recorded")")
+        await db.drop()
+    }
+
+    /// A condition per stuck order: a second one alerts while the first still holds, and one moving on
+    /// alerts nothing (a key made of the whole set alerted again at every change of it).
+    @Test func aSecondStuckOrderAlertsAndOneMovingOnDoesNot() async throws {
+        let db = try await DomainDatabase()
+        let admin = AdminAlerts(thresholds: .init(), book: AlertBook())
+        func run() async throws -> [String] {
+            try await db.pool.transaction { c in
+                try admin.book.record(try admin.conditions(deadLetters: [:], on: c), scope: AdminAlerts.jobName, producer: .notification, on: c)
+                    .filter { $0.kind == "orders.stuck" }.map(\.key)
+            }
+        }
+        let first = try await db.order(step: "reserving", idleSeconds: 7200)
+        #expect(try await run() == ["orders-stuck:\(first.lowercasedString)"])
+        let second = try await db.order(step: "debiting", idleSeconds: 7200)
+        #expect(try await run() == ["orders-stuck:\(second.lowercasedString)"], "the second stuck order alerts")
+        try await db.pool.withConnection { c in try c.query("UPDATE orders SET status = 'Completed' WHERE id = $1", [first]) }
+        #expect(try await run() == [], "one moving on alerts nothing")
         await db.drop()
     }
 }

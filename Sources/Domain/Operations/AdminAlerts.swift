@@ -34,21 +34,22 @@ public struct AdminAlerts: Sendable {
     }
 
     /// The recurring job; `deadLetters` reads each component's dead-letter queue depth from the broker
-    /// (nil when the broker could not be read: that check is left out of the run).
+    /// (nil for a queue not read, nil for all when the broker could not be read: what was not read is left
+    /// out of the run, neither raised nor taken for gone).
     public func job(every: Duration = .seconds(600), readTimeout: Duration = .seconds(30),
-                    deadLetters: @escaping @Sendable () async -> [String: Int]?) -> RecurringJob {
+                    deadLetters: @escaping @Sendable () async -> [String: Int?]?) -> RecurringJob {
         RecurringJob(name: Self.jobName, period: every, work: .detached { pool in
             // The broker may hold a read for ever (a blocked librabbitmq call cannot be cancelled): no answer
             // within `readTimeout` is no answer, and the read is left behind.
             let depths = await Self.first(within: readTimeout, deadLetters)
             let raised = try await pool.transaction { db in
                 let found = try conditions(deadLetters: depths, on: db)
-                // Dead-letter queues not read are not cleared: they were not looked at.
-                return (found.count, try book.record(found, scope: Self.jobName, producer: .notification,
-                                                    unchecked: depths == nil ? ["dead-letters:"] : [], on: db).count)
+                return (found.conditions.count, try book.record(found, scope: Self.jobName, producer: .notification, on: db).count)
             }
+            let unread = depths.map { $0.values.filter { $0 == nil }.count }
             return JobResult(rows: raised.1, summary: "\(raised.0) condition(s), \(raised.1) alerted"
-                             + (depths == nil ? "; dead-letter queues not read (broker unreachable)" : ""))
+                             + (unread == nil ? "; dead-letter queues not read (broker unreachable)"
+                                : unread! > 0 ? "; \(unread!) dead-letter queue(s) not read" : ""))
         })
     }
 
@@ -69,13 +70,22 @@ public struct AdminAlerts: Sendable {
     }
 
     /// The conditions that hold now.
-    public func conditions(deadLetters: [String: Int]?, on db: PostgresConnection) throws -> [AlertBook.Condition] {
+    public func conditions(deadLetters: [String: Int?]?, on db: PostgresConnection) throws -> AlertBook.Findings {
         let t = thresholds
-        var found: [AlertBook.Condition] = []
-        for (component, depth) in (deadLetters ?? [:]).sorted(by: { $0.key < $1.key }) where depth >= t.deadLetters {
+        var found = AlertBook.Findings()
+        guard let deadLetters else { found.unchecked.append("dead-letters:"); return try conditions(t, into: found, on: db) }
+        for (component, depth) in deadLetters.sorted(by: { $0.key < $1.key }) {
+            guard let depth else { found.unchecked.append("dead-letters:\(component)"); continue }
+            guard depth >= t.deadLetters else { continue }
             found.append(.init(key: "dead-letters:\(component)", kind: "dead-letters",
                                message: "troupe.\(component).dead holds \(depth) message(s) (threshold \(t.deadLetters)): troupe dlq list \(component)"))
         }
+        return try conditions(t, into: found, on: db)
+    }
+
+    /// The database's conditions, added to `found`.
+    private func conditions(_ t: Thresholds, into found: AlertBook.Findings, on db: PostgresConnection) throws -> AlertBook.Findings {
+        var found = found
         let ended = try db.query("""
             SELECT count(*) FILTER (WHERE status = 'Failed')::int AS failed, count(*)::int AS ended FROM orders
             WHERE status IN ('Completed', 'Failed') AND updated_at > now() - make_interval(secs => $1)
@@ -87,30 +97,23 @@ public struct AdminAlerts: Sendable {
                 (\(Int((Double(failed) / Double(total) * 100).rounded())) %, threshold \(Int(t.failureRate * 100)) %)
                 """))
         }
-        let stuck = try db.query("""
-            SELECT count(*)::int AS n, min(updated_at) AS oldest FROM orders
-            WHERE status = 'Processing' AND updated_at < now() - make_interval(secs => $1)
-            """, [t.stuckAfter.inSeconds]).rows[0]
-        if let oldest: Date = try stuck.decode("oldest") {
-            // Keyed by which orders: one more stuck order alerts again.
-            let ids = try db.query("""
-                SELECT id FROM orders WHERE status = 'Processing' AND updated_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 1000
-                """, [t.stuckAfter.inSeconds]).rows.map { try $0.decode("id", as: UUID.self).lowercasedString }
-            found.append(.init(key: "orders-stuck:\(AlertBook.digest(ids))", kind: "orders.stuck", message: """
-                \(try stuck.decode("n", as: Int.self)) order(s) Processing without moving for over \(Int(t.stuckAfter.inSeconds / 60)) min \
-                (the oldest since \(Timestamp.format(oldest)))
-                """))
+        let over = AlertBook.Findings.limit + 1
+        try found.each(try db.query("""
+            SELECT id, updated_at FROM orders WHERE status = 'Processing' AND updated_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2
+            """, [t.stuckAfter.inSeconds, over]).rows, prefix: "orders-stuck:", kind: "orders.stuck", more: "orders stuck") { row in
+            let order = try row.decode("id", as: UUID.self).lowercasedString
+            return (order, """
+                Order \(order) has been Processing without moving since \(Timestamp.format(try row.decode("updated_at"))) \
+                (over \(Int(t.stuckAfter.inSeconds / 60)) min)
+                """)
         }
-        let low = try db.query("""
-            SELECT p.id, p.name, w.balance FROM wallets w JOIN partners p ON p.id = w.partner_id WHERE w.balance < $1 ORDER BY w.balance, p.name LIMIT 1000
-            """, [t.walletBelow]).rows
-        if !low.isEmpty {
-            let names = try low.prefix(10).map { "\(try $0.decode("name", as: String.self)) (\(Money.format(try $0.decode("balance"))))" }
-            // Keyed by which wallets: one more wallet running low alerts again.
-            let ids = try low.map { try $0.decode("id", as: UUID.self).lowercasedString }.sorted()
-            found.append(.init(key: "wallets-low:\(AlertBook.digest(ids))", kind: "wallets.low", message: """
-                Wallets below \(Money.format(t.walletBelow)): \(names.joined(separator: ", "))\(low.count > 10 ? " and more" : "")
-                """))
+        try found.each(try db.query("""
+            SELECT p.id, p.name, w.balance FROM wallets w JOIN partners p ON p.id = w.partner_id WHERE w.balance < $1 ORDER BY p.id LIMIT $2
+            """, [t.walletBelow, over]).rows, prefix: "wallet-low:", kind: "wallets.low", more: "wallets below \(Money.format(t.walletBelow))") { row in
+            (try row.decode("id", as: UUID.self).lowercasedString, """
+                Partner \(try row.decode("name", as: String.self))'s wallet holds \(Money.format(try row.decode("balance"))), \
+                below \(Money.format(t.walletBelow))
+                """)
         }
         let open = try db.query("""
             SELECT node FROM troupe_breakers WHERE name = 'vendor' AND open AND reported_at > now() - interval '30 seconds' ORDER BY node

@@ -1,6 +1,5 @@
 import ActorRuntime
 import Bridges
-import Crypto
 import Foundation
 
 /// Which alert conditions hold, so that one condition alerts once, not at every run of the job that checks
@@ -18,11 +17,6 @@ public struct AlertBook: Sendable, Equatable {
         self.remindAfter = remindAfter
     }
 
-    /// A short digest of a set of offenders, for a key that changes when the set does.
-    public static func digest(_ items: [String]) -> String {
-        SHA256.hash(data: Array(items.joined(separator: ",").utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
-    }
-
     /// A condition a job found: `key` is what deduplication is by; `kind` and `message` go into the alert.
     public struct Condition: Sendable, Equatable {
         public let key: String
@@ -36,6 +30,43 @@ public struct AlertBook: Sendable, Equatable {
         }
     }
 
+    /// What a run found: its conditions, and the key prefixes it did not look at (a queue not read, the
+    /// offenders of a kind beyond ``Findings/limit``), which are neither raised nor taken for gone.
+    public struct Findings: Sendable {
+        /// Offenders of one kind alerted one by one in a run; beyond them, one condition says how many more.
+        public static let limit = 100
+
+        public var conditions: [Condition] = []
+        public var unchecked: [String] = []
+
+        public init(_ conditions: [Condition] = [], unchecked: [String] = []) {
+            self.conditions = conditions
+            self.unchecked = unchecked
+        }
+
+        public mutating func append(_ condition: Condition) { conditions.append(condition) }
+
+        /// A condition per offender of `rows` (read with `LIMIT limit + 1`), keyed `prefix` + its id; when
+        /// there are more, one `prefix + "more"` condition, and the kind's other keys are left as they are.
+        public mutating func each<Row>(_ rows: [Row], prefix: String, kind: String, more: String,
+                                       _ offender: (Row) throws -> (id: String, message: String)) rethrows {
+            for row in rows.prefix(Self.limit) {
+                let (id, message) = try offender(row)
+                conditions.append(Condition(key: prefix + id, kind: kind, message: message))
+            }
+            guard rows.count > Self.limit else { return }
+            conditions.append(Condition(key: prefix + "more", kind: kind, message: "Over \(Self.limit) \(more); the first \(Self.limit) alert one by one"))
+            unchecked.append(prefix)
+        }
+    }
+
+    /// Records ``Findings``: their conditions, their keys not looked at, and `unchecked` besides.
+    @discardableResult
+    public func record(_ findings: Findings, scope: String, producer: Component, unchecked: [String] = [],
+                       on db: PostgresConnection) throws -> [Condition] {
+        try record(findings.conditions, scope: scope, producer: producer, unchecked: findings.unchecked + unchecked, on: db)
+    }
+
     /// Records what job `scope` found: conditions of its that are no longer found are marked gone (except
     /// those whose key starts with one of `unchecked`: not looked at this run), and `alert.raised` (from
     /// `producer`) is emitted for each found condition that should alert now. - Returns: the conditions
@@ -47,6 +78,9 @@ public struct AlertBook: Sendable, Equatable {
             UPDATE alert_states SET cleared_at = now() WHERE scope = $1 AND cleared_at IS NULL AND NOT (condition = ANY ($2::text[]))
               AND NOT EXISTS (SELECT 1 FROM unnest($3::text[]) AS u(prefix) WHERE starts_with(condition, u.prefix))
             """, [scope, PostgresArray(found, \.key), PostgresArray(unchecked)])
+        // A condition gone for longer than the quiet period alerts again when it comes back, as a new one
+        // would: its row can go.
+        try db.query("DELETE FROM alert_states WHERE scope = $1 AND cleared_at < now() - make_interval(secs => $2)", [scope, quietPeriod.inSeconds])
         var raised: [Condition] = []
         for condition in found {
             let alerts: Bool = try db.query("""

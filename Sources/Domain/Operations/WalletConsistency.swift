@@ -13,51 +13,51 @@ public enum WalletConsistency {
         RecurringJob(name: jobName, period: every) { db in
             let found = try check(on: db)
             try alerts.record(found, scope: jobName, producer: .payment, on: db)
-            return found.count
+            return found.conditions.count
         }
     }
 
     /// The mismatches now: a condition per offender (a wallet, an order), so that a second mismatch alerts
-    /// while the first still holds; at most 100 of each kind a run.
-    public static func check(on db: PostgresConnection) throws -> [AlertBook.Condition] {
-        var found: [AlertBook.Condition] = []
-        for row in try db.query("""
+    /// while the first still holds (at most ``AlertBook/Findings/limit`` of each kind a run, then one for the rest).
+    public static func check(on db: PostgresConnection) throws -> AlertBook.Findings {
+        var found = AlertBook.Findings()
+        let over = AlertBook.Findings.limit + 1
+        try found.each(try db.query("""
             SELECT p.id, p.name, w.balance, COALESCE(l.total, 0) AS ledger
             FROM wallets w JOIN partners p ON p.id = w.partner_id
             LEFT JOIN (SELECT partner_id, sum(amount) AS total FROM wallet_entries GROUP BY partner_id) l ON l.partner_id = w.partner_id
             WHERE w.balance <> COALESCE(l.total, 0)
-            ORDER BY p.name LIMIT 100
-            """).rows {
-            let partner: UUID = try row.decode("id"), name: String = try row.decode("name")
-            found.append(.init(key: "\(jobName):balance:\(partner.lowercasedString)", kind: "wallet.balance-mismatch", message: """
-                Partner \(name)'s wallet balance is \(Money.format(try row.decode("balance"))), its ledger sums to \(Money.format(try row.decode("ledger")))
-                """))
+            ORDER BY p.id LIMIT $1
+            """, [over]).rows, prefix: "\(jobName):balance:", kind: "wallet.balance-mismatch", more: "wallets whose balance is not their ledger's sum") { row in
+            (try row.decode("id", as: UUID.self).lowercasedString, """
+                Partner \(try row.decode("name", as: String.self))'s wallet balance is \(Money.format(try row.decode("balance"))), \
+                its ledger sums to \(Money.format(try row.decode("ledger")))
+                """)
         }
-        for row in try db.query("""
+        try found.each(try db.query("""
             SELECT o.id, count(*) FILTER (WHERE e.kind = 'debit')::int AS debits, count(*) FILTER (WHERE e.kind = 'refund')::int AS refunds
             FROM orders o LEFT JOIN wallet_entries e ON e.order_id = o.id
             WHERE o.status = 'Completed'
             GROUP BY o.id
             HAVING count(*) FILTER (WHERE e.kind = 'debit') <> 1 OR count(*) FILTER (WHERE e.kind = 'refund') > 0
-            ORDER BY o.id LIMIT 100
-            """).rows {
-            let order: UUID = try row.decode("id")
-            found.append(.init(key: "\(jobName):completed:\(order.lowercasedString)", kind: "wallet.order-mismatch", message: """
-                Completed order \(order.lowercasedString) has \(try row.decode("debits", as: Int.self)) debits and \(try row.decode("refunds", as: Int.self)) refunds \
+            ORDER BY o.id LIMIT $1
+            """, [over]).rows, prefix: "\(jobName):completed:", kind: "wallet.order-mismatch", more: "completed orders without exactly one debit and no refund") { row in
+            let order = try row.decode("id", as: UUID.self).lowercasedString
+            return (order, """
+                Completed order \(order) has \(try row.decode("debits", as: Int.self)) debits and \(try row.decode("refunds", as: Int.self)) refunds \
                 (one debit and no refund expected)
-                """))
+                """)
         }
         // A refund on its way (the order failed a moment ago) is not missing yet: debits older than 10 minutes.
-        for row in try db.query("""
+        try found.each(try db.query("""
             SELECT o.id FROM orders o
             WHERE o.status = 'Failed' AND o.updated_at < now() - interval '10 minutes'
               AND EXISTS (SELECT 1 FROM wallet_entries e WHERE e.order_id = o.id AND e.kind = 'debit' AND e.created_at < now() - interval '10 minutes')
               AND NOT EXISTS (SELECT 1 FROM wallet_entries e WHERE e.order_id = o.id AND e.kind = 'refund')
-            ORDER BY o.id LIMIT 100
-            """).rows {
-            let order: UUID = try row.decode("id")
-            found.append(.init(key: "\(jobName):failed:\(order.lowercasedString)", kind: "wallet.refund-missing",
-                               message: "Failed order \(order.lowercasedString) was debited and not refunded"))
+            ORDER BY o.id LIMIT $1
+            """, [over]).rows, prefix: "\(jobName):failed:", kind: "wallet.refund-missing", more: "failed orders debited and not refunded") { row in
+            let order = try row.decode("id", as: UUID.self).lowercasedString
+            return (order, "Failed order \(order) was debited and not refunded")
         }
         return found
     }

@@ -14,14 +14,16 @@ public enum TopUps {
     public static let succeeded = "payment_intent.succeeded"
     public static let failed = "payment_intent.payment_failed"
 
-    /// Takes the intents' transaction-scoped advisory locks, in order. An intent's webhook and the request
+    /// Takes the intents' transaction-scoped advisory locks, in the order of their keys (two intents whose
+    /// ids hash alike share one). An intent's webhook and the request
     /// recording it take the same lock, so an event that arrives while its intent is being recorded is not
     /// left `unknown-intent` (each would otherwise not see the other's uncommitted row).
     static func lockIntents(_ ids: [String], on db: PostgresConnection) throws {
         guard !ids.isEmpty else { return }
         try db.query("""
-            SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.troupe.topup.' || id)) FROM unnest($1::text[]) AS id ORDER BY id
-            """, [PostgresArray(ids.sorted())])
+            SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext(current_schema() || '.troupe.topup.' || id) AS k
+                                                  FROM unnest($1::text[]) AS id ORDER BY 1) keys
+            """, [PostgresArray(ids)])
     }
 
     /// The provider answered with an intent Troupe recorded for another partner or amount (the same

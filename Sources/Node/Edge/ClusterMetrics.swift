@@ -49,9 +49,10 @@ struct ClusterMetrics: Sendable {
             counter("troupe_actor_restarts_total", "Restarts of a component's supervisor or instance actor (since its node started).",
                     \.restarts, of: db.actors)
         }
+        // A queue not read is left out, not shown empty.
         if let depths = await QueueDepths.read(amqpURL: amqpURL) {
-            gauge("troupe_queue_messages", "Messages waiting in each component's queue.", depths.map { ("component=\"\($0.component)\"", Double($0.ready ?? 0)) })
-            gauge("troupe_messages_dead_lettered", "Messages in each component's dead queue.", depths.map { ("component=\"\($0.component)\"", Double($0.dead ?? 0)) })
+            gauge("troupe_queue_messages", "Messages waiting in each component's queue.", depths.compactMap { d in d.ready.map { ("component=\"\(d.component)\"", Double($0)) } })
+            gauge("troupe_messages_dead_lettered", "Messages in each component's dead queue.", depths.compactMap { d in d.dead.map { ("component=\"\(d.component)\"", Double($0)) } })
         }
         out += "# HELP troupe_publish_confirms_total Publishes the broker confirmed to this node.\n# TYPE troupe_publish_confirms_total counter\n"
         out += "troupe_publish_confirms_total \(publisher.confirmed)\n"

@@ -17,9 +17,7 @@ enum NodeJobs {
             if hosts.contains(.notification) {
                 let amqpURL = topology.broker.url
                 jobs.append(AdminAlerts(thresholds: alerts.thresholds, book: alerts.book).job(every: alerts.every) {
-                    // A queue that could not be read makes the whole reading unread: none is cleared.
-                    guard let depths = await QueueDepths.read(amqpURL: amqpURL), depths.allSatisfy({ $0.dead != nil }) else { return nil }
-                    return Dictionary(uniqueKeysWithValues: depths.map { ($0.component, $0.dead ?? 0) })
+                    await QueueDepths.read(amqpURL: amqpURL).map { Dictionary(uniqueKeysWithValues: $0.map { ($0.component, $0.dead) }) }
                 })
             }
         }
