@@ -1,5 +1,6 @@
 import ActorRuntime
 import ActorRuntimeTesting
+import Synchronization
 import Testing
 
 /// Starts timers on request and forwards their ticks.
@@ -23,7 +24,11 @@ final class TimerActor: ActorBehavior {
 
 /// Ticks every millisecond, each tick keeping its handler busy for 3 ms; records what it handled.
 final class BusyTicker: ActorBehavior {
-    enum Message: Sendable { case tick, work, report(ReplyTo<String>) }
+    /// Holds the actor in its handler until the test opens it, so that messages told meanwhile are all queued.
+    final class Gate: Sendable {
+        let open = Atomic<Bool>(false)
+    }
+    enum Message: Sendable { case tick, work, hold(Gate), report(ReplyTo<String>) }
     var seen = ""
     func preStart(context: ActorContext<Message>) async throws {
         context.timers.startPeriodic(key: "tick", message: .tick, interval: .milliseconds(1))
@@ -35,6 +40,7 @@ final class BusyTicker: ActorBehavior {
             let end = ContinuousClock.now + .milliseconds(3)
             while ContinuousClock.now < end {}
         case .work: seen += "w"
+        case .hold(let gate): while !gate.open.load(ordering: .acquiring) { await Task.yield() }
         case .report(let reply): reply.send(seen)
         }
     }
@@ -91,7 +97,12 @@ final class BusyTicker: ActorBehavior {
         let ticker = try kit.spawn(Props { BusyTicker() }, name: "ticker")
         // Ticking: each answer comes after at least one more tick.
         while try await ticker.ask(timeout: .seconds(10), { .report($0) }).count < 5 {}
+        // All 20 are queued before any is handled: told one by one from a task that a loaded machine may pause
+        // longer than a tick, they could otherwise leave the mailbox empty of work between two ticks.
+        let gate = BusyTicker.Gate()
+        await ticker.tell(.hold(gate))
         for _ in 0..<20 { await ticker.tell(.work) }
+        gate.open.store(true, ordering: .releasing)
         let seen = try await ticker.ask(timeout: .seconds(10)) { .report($0) }
         let between = seen.drop { $0 != "w" }.reversed().drop { $0 != "w" }
         #expect(between.filter { $0 == "w" }.count == 20)
