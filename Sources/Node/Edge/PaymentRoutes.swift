@@ -88,7 +88,7 @@ enum PaymentRoutes {
                 try refuse()
             }
             guard let json = try? JSONValue(parsing: body), let event = TopUps.Event(json: json) else {
-                throw EdgeError.badRequest("the event must be a JSON object with id, type and data.object.id")
+                throw EdgeError.badRequest("the event must be a JSON object with id, type and data.object.id (ids: 1 to 255 printable ASCII characters)")
             }
             let outcome = try await events.submit(event)
             switch outcome {
