@@ -12,4 +12,13 @@ public enum DomainTopic {
     public static let paymentSucceeded = "payment.succeeded"
     /// A top-up's payment failed: nothing was credited (producer `payment`).
     public static let paymentFailed = "payment.failed"
+    /// Codes were uploaded to a campaign's pool (producer `inventory`): `campaignId`, `type`, `in`, `inserted`,
+    /// `updated`, `badRows`.
+    public static let codesUploaded = "codes.uploaded"
+    /// Codes were reserved (producer `inventory`): `campaignId`, `type`, `reserveId`, `count`.
+    public static let codesReserved = "codes.reserved"
+    /// Codes were assigned, for good (producer `inventory`): `campaignId`, `in`, `updated`.
+    public static let codesAssigned = "codes.assigned"
+    /// Reserved codes were released (producer `inventory`): `campaignId`, `in`, `updated`.
+    public static let codesReleased = "codes.released"
 }

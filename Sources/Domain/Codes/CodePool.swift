@@ -1,0 +1,171 @@
+import ActorRuntime
+import Bridges
+import Foundation
+
+/// Inventory's code pools (the reference's code-service): promotional codes per campaign and type, uploaded in
+/// batches, reserved N at a time under a reserve id, assigned (terminal) or released. A code's state follows from
+/// its dates (see migration 0115): a reservation older than ``reservationLifetime`` counts as available again with
+/// no job to expire it. Each change is committed with its domain event (`codes.*`, producer `inventory`).
+public enum CodePool {
+    /// A pool's kind of code, the reference's two.
+    public enum CodeType: String, Sendable, CaseIterable {
+        case tm, external
+    }
+
+    /// A code's state, as the reference's status queries define it.
+    public enum Status: String, Sendable, CaseIterable {
+        case available, reserved, assigned
+    }
+
+    /// What an upload did: codes read (`in`), new ones, and ones already in the pool (their state is kept).
+    public struct UploadCount: Sendable, Equatable {
+        public var read = 0, inserted = 0, updated = 0
+        public init(read: Int = 0, inserted: Int = 0, updated: Int = 0) {
+            self.read = read
+            self.inserted = inserted
+            self.updated = updated
+        }
+        public static func + (a: UploadCount, b: UploadCount) -> UploadCount {
+            UploadCount(read: a.read + b.read, inserted: a.inserted + b.inserted, updated: a.updated + b.updated)
+        }
+    }
+
+    /// Codes reserved together, under one id.
+    public struct Reservation: Sendable, Equatable {
+        public let reserveId: UUID
+        public let codes: [String]
+    }
+
+    /// How long a reservation holds a code (the reference's "reserved date > yesterday").
+    public static let reservationLifetime = "24 hours"
+    /// The most codes one reserve call takes.
+    public static let maxReserve = 1_000
+    /// Codes upserted per statement and transaction (the reference's batch).
+    public static let uploadBatch = 50_000
+    /// The longest code kept; a longer one is a bad row.
+    public static let maxCodeLength = 255
+
+    /// Whether `code` can be stored: not empty, at most ``maxCodeLength`` bytes, no NUL (PostgreSQL's text has none).
+    public static func isValid(_ code: String) -> Bool {
+        !code.isEmpty && code.utf8.count <= maxCodeLength && !code.utf8.contains(0)
+    }
+
+    /// Upserts one batch of valid codes in the caller's transaction: new codes are inserted available; a code the
+    /// pool has (or one repeated in the batch) counts as updated and keeps its type and state. Codes are written in
+    /// sorted order, so two uploads of overlapping files wait for each other instead of deadlocking.
+    public static func upsert(campaign: String, type: CodeType, codes: [String], on db: PostgresConnection) throws -> UploadCount {
+        guard !codes.isEmpty else { return UploadCount() }
+        let inserted: Int = try db.query("""
+            WITH up AS (INSERT INTO code_pool (campaign_id, code, type)
+                        SELECT $1, code, $2 FROM (SELECT DISTINCT code FROM unnest($3::text[]) AS code) c ORDER BY code
+                        ON CONFLICT (campaign_id, code) DO UPDATE SET saved_at = now()
+                        RETURNING xmax = 0 AS inserted)
+            SELECT count(*) FILTER (WHERE inserted)::int AS n FROM up
+            """, [campaign, type.rawValue, PostgresArray(codes)]).rows[0].decode("n")
+        return UploadCount(read: codes.count, inserted: inserted, updated: codes.count - inserted)
+    }
+
+    /// Emits `codes.uploaded` with an upload's counts.
+    public static func uploaded(campaign: String, type: CodeType, count: UploadCount, badRows: Int, on db: PostgresConnection) throws {
+        try emit(DomainTopic.codesUploaded, campaign: campaign, [
+            "type": .string(type.rawValue), "in": .number(Double(count.read)), "inserted": .number(Double(count.inserted)),
+            "updated": .number(Double(count.updated)), "badRows": .number(Double(badRows)),
+        ], on: db)
+    }
+
+    /// A reserve call asked for fewer than 1 or more than ``maxReserve`` codes.
+    public struct InvalidCount: Error, CustomStringConvertible {
+        public let count: Int
+        public var description: String { "count: must be from 1 to \(CodePool.maxReserve), not \(count)" }
+    }
+
+    /// Reserves up to `count` available codes of the campaign's pool under a new reserve id (fewer when the pool
+    /// runs short), in a transaction of its own. Rows another reserver holds are skipped, and one whose
+    /// reservation committed meanwhile no longer matches, so no code is reserved twice however many reserve at
+    /// once. Never-reserved codes come first, then expired reservations, each an index range (a pool running
+    /// short does not walk its live reservations).
+    public static func reserve(campaign: String, type: CodeType, count: Int, on db: PostgresConnection) throws -> Reservation {
+        guard (1...maxReserve).contains(count) else { throw InvalidCount(count: count) }
+        let id = UUID.v7()
+        let codes: [String] = try db.transaction { db in
+            let codes = try db.query("""
+                WITH fresh AS (SELECT code FROM code_pool
+                               WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL AND reserved_at IS NULL
+                               LIMIT $3 FOR UPDATE SKIP LOCKED),
+                     expired AS (SELECT code FROM code_pool
+                                 WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL AND reserved_at <= now() - $5::interval
+                                 ORDER BY reserved_at LIMIT $3 - (SELECT count(*) FROM fresh) FOR UPDATE SKIP LOCKED),
+                     picked AS (SELECT code FROM fresh UNION ALL SELECT code FROM expired)
+                UPDATE code_pool c SET reserved_at = now(), reserve_id = $4
+                FROM picked WHERE c.campaign_id = $1 AND c.code = picked.code
+                RETURNING c.code
+                """, [campaign, type.rawValue, count, id, reservationLifetime]).rows.map { try $0.decode("code", as: String.self) }
+            if !codes.isEmpty {
+                try emit(DomainTopic.codesReserved, campaign: campaign, [
+                    "type": .string(type.rawValue), "reserveId": .string(id.lowercasedString), "count": .number(Double(codes.count)),
+                ], on: db)
+            }
+            return codes
+        }
+        return Reservation(reserveId: id, codes: codes.sorted())
+    }
+
+    /// Assigns the campaign's `codes` that are not assigned yet (terminal: an assigned code is never touched
+    /// again), in a transaction of its own. - Returns: how many changed.
+    public static func assign(campaign: String, codes: [String], on db: PostgresConnection) throws -> Int {
+        try change(DomainTopic.codesAssigned, campaign: campaign, codes: codes, on: db) { db in
+            try db.query("""
+                WITH target AS (SELECT code FROM code_pool WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL
+                                ORDER BY code FOR UPDATE)
+                UPDATE code_pool c SET assigned_at = now() FROM target
+                WHERE c.campaign_id = $1 AND c.code = target.code AND c.assigned_at IS NULL
+                """, [campaign, PostgresArray(codes)]).affectedRows
+        }
+    }
+
+    /// Releases the campaign's `codes` that are reserved and not assigned (an available or assigned code is left
+    /// as it is), in a transaction of its own. - Returns: how many changed.
+    public static func release(campaign: String, codes: [String], on db: PostgresConnection) throws -> Int {
+        try change(DomainTopic.codesReleased, campaign: campaign, codes: codes, on: db) { db in
+            try db.query("""
+                WITH target AS (SELECT code FROM code_pool WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL
+                                  AND reserved_at > now() - $3::interval ORDER BY code FOR UPDATE)
+                UPDATE code_pool c SET reserved_at = NULL, reserve_id = NULL FROM target
+                WHERE c.campaign_id = $1 AND c.code = target.code AND c.assigned_at IS NULL AND c.reserved_at > now() - $3::interval
+                """, [campaign, PostgresArray(codes), reservationLifetime]).affectedRows
+        }
+    }
+
+    /// The campaign's codes of `type` in each state.
+    public static func count(campaign: String, type: CodeType, on db: PostgresConnection) throws -> [Status: Int] {
+        let row = try db.query("""
+            SELECT count(*) FILTER (WHERE assigned_at IS NOT NULL)::int AS assigned,
+                   count(*) FILTER (WHERE assigned_at IS NULL AND reserved_at > now() - $3::interval)::int AS reserved,
+                   count(*) FILTER (WHERE assigned_at IS NULL AND (reserved_at IS NULL OR reserved_at <= now() - $3::interval))::int AS available
+            FROM code_pool WHERE campaign_id = $1 AND type = $2
+            """, [campaign, type.rawValue, reservationLifetime]).rows[0]
+        return [.available: try row.decode("available"), .reserved: try row.decode("reserved"), .assigned: try row.decode("assigned")]
+    }
+
+    /// Runs `update` (returning the rows it changed; it locks them in code order, as uploads do, so the two wait
+    /// for each other instead of deadlocking) and emits `topic` with the counts when anything changed, in one
+    /// transaction.
+    private static func change(_ topic: String, campaign: String, codes: [String], on db: PostgresConnection,
+                               _ update: (PostgresConnection) throws -> Int) throws -> Int {
+        guard !codes.isEmpty else { return 0 }
+        return try db.transaction { db in
+            let updated = try update(db)
+            if updated > 0 {
+                try emit(topic, campaign: campaign, ["in": .number(Double(codes.count)), "updated": .number(Double(updated))], on: db)
+            }
+            return updated
+        }
+    }
+
+    private static func emit(_ topic: String, campaign: String, _ fields: [String: JSONValue], on db: PostgresConnection) throws {
+        var payload = fields
+        payload["campaignId"] = .string(campaign)
+        try TransactionalOutbox.emit(Envelope(topic: topic, producerId: Component.inventory.rawValue, correlationId: "codes-\(campaign)",
+                                              payload: .object(payload)), on: db)
+    }
+}

@@ -1,0 +1,150 @@
+import ActorRuntime
+@testable import Bridges
+@testable import Domain
+import Foundation
+import Testing
+
+/// Issue 20: Inventory's code pools against PostgreSQL (a private schema each).
+@Suite struct CodePoolTests {
+    typealias Pool = CodePool
+
+    func upload(_ codes: [String], campaign: String = "c1", type: Pool.CodeType = .tm, _ db: DomainDatabase) async throws -> Pool.UploadCount {
+        try await db.pool.transaction { c in try Pool.upsert(campaign: campaign, type: type, codes: codes, on: c) }
+    }
+
+    func counts(campaign: String = "c1", type: Pool.CodeType = .tm, _ db: DomainDatabase) async throws -> [Pool.Status: Int] {
+        try await db.pool.withConnection { c in try Pool.count(campaign: campaign, type: type, on: c) }
+    }
+
+    /// Each state counted one row at a time, by the reference's rules, to check ``CodePool/count`` against.
+    func bruteForce(campaign: String = "c1", type: Pool.CodeType = .tm, _ db: DomainDatabase) async throws -> [Pool.Status: Int] {
+        let rows = try await db.pool.withConnection { c in
+            try c.query("SELECT reserved_at > now() - interval '24 hours' AS fresh, reserved_at IS NOT NULL AS reserved, assigned_at IS NOT NULL AS assigned FROM code_pool WHERE campaign_id = $1 AND type = $2",
+                        [campaign, type.rawValue]).rows.map { row -> Pool.Status in
+                if try row.decode("assigned", as: Bool.self) { return .assigned }
+                return try row.decode("reserved", as: Bool.self) && row.decode("fresh", as: Bool?.self) == true ? .reserved : .available
+            }
+        }
+        return Dictionary(uniqueKeysWithValues: Pool.Status.allCases.map { status in (status, rows.filter { $0 == status }.count) })
+    }
+
+    @Test func anUploadCountsNewCodesAndOnesThePoolHadAndARepeatKeepsTheirState() async throws {
+        let db = try await DomainDatabase()
+        // A repeat within the file counts as updated, like a second upsert of the same code.
+        #expect(try await upload(["A1", "A2", "A3", "A2"], db) == Pool.UploadCount(read: 4, inserted: 3, updated: 1))
+        let reserved = try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 1, on: c) }
+        #expect(reserved.codes.count == 1)
+        #expect(try await upload(["A1", "A2", "A3", "A4"], db) == Pool.UploadCount(read: 4, inserted: 1, updated: 3))
+        #expect(try await counts(db) == [.available: 3, .reserved: 1, .assigned: 0], "a re-upload does not release a reserved code")
+        // Another campaign's pool, and the other type of this one, are their own.
+        #expect(try await upload(["A1"], campaign: "c2", db) == Pool.UploadCount(read: 1, inserted: 1, updated: 0))
+        #expect(try await upload(["B1"], type: .external, db).inserted == 1)
+        #expect(try await counts(type: .external, db) == [.available: 1, .reserved: 0, .assigned: 0])
+        await db.drop()
+    }
+
+    @Test func reserveAssignAndReleaseFollowTheReferencesStates() async throws {
+        let db = try await DomainDatabase()
+        _ = try await upload((1...10).map { "K\($0)" }, db)
+        let first = try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 4, on: c) }
+        let second = try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 4, on: c) }
+        #expect(first.codes.count == 4 && second.codes.count == 4 && Set(first.codes).isDisjoint(with: second.codes))
+        #expect(first.reserveId != second.reserveId)
+        let short = try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 4, on: c) }
+        #expect(short.codes.count == 2, "the pool ran short: two left")
+        #expect(try await counts(db) == [.available: 0, .reserved: 10, .assigned: 0])
+
+        // Assign is terminal: a second assign, a release and a reservation leave an assigned code alone.
+        let assigned = Array(first.codes.prefix(2))
+        #expect(try await db.pool.withConnection { c in try Pool.assign(campaign: "c1", codes: assigned + ["nope"], on: c) } == 2)
+        #expect(try await db.pool.withConnection { c in try Pool.assign(campaign: "c1", codes: assigned, on: c) } == 0)
+        #expect(try await db.pool.withConnection { c in try Pool.release(campaign: "c1", codes: assigned, on: c) } == 0)
+        // Release: only reserved, unassigned codes; another campaign's code of the same name is not touched.
+        #expect(try await db.pool.withConnection { c in try Pool.release(campaign: "c1", codes: second.codes + assigned, on: c) } == 4)
+        #expect(try await db.pool.withConnection { c in try Pool.release(campaign: "c1", codes: second.codes, on: c) } == 0, "released already")
+        #expect(try await counts(db) == [.available: 4, .reserved: 4, .assigned: 2])
+
+        // A reservation older than 24 hours counts as available again (time moved in the database), can be
+        // reserved again, and is no longer released.
+        try await db.pool.withConnection { c in
+            _ = try c.query("UPDATE code_pool SET reserved_at = now() - interval '25 hours' WHERE code = ANY ($1::text[])", [PostgresArray(short.codes)])
+        }
+        #expect(try await counts(db) == [.available: 6, .reserved: 2, .assigned: 2])
+        #expect(try await db.pool.withConnection { c in try Pool.release(campaign: "c1", codes: short.codes, on: c) } == 0)
+        let again = try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 10, on: c) }
+        #expect(Set(again.codes) == Set(second.codes + short.codes), "never-reserved and expired codes, not the assigned or reserved")
+        #expect(try await counts(db) == bruteForce(db))
+        await #expect(throws: CodePool.InvalidCount.self) { try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 0, on: c) } }
+
+        // Each change was committed with its event.
+        let topics: [String] = try await db.pool.withConnection { c in
+            try c.query("SELECT topic FROM troupe_outbox WHERE topic LIKE 'codes.%' ORDER BY seq").rows.map { try $0.decode("topic") }
+        }
+        #expect(topics == ["codes.reserved", "codes.reserved", "codes.reserved", "codes.assigned", "codes.released", "codes.reserved"])
+        await db.drop()
+    }
+
+    /// 64 reservers at once (over 16 connections) on a pool of 10,000: no code is handed out twice, and together
+    /// they get every one.
+    @Test func concurrentReserversNeverShareACodeAndTogetherGetThemAll() async throws {
+        let db = try await DomainDatabase()
+        let codes = (0..<10_000).map { String(format: "P%05d", $0) }
+        #expect(try await upload(codes, db).inserted == 10_000)
+        let wide = PostgresPool(.init(url: DomainDatabase.url, size: 16, applicationName: db.schema, schema: db.schema))
+        let got = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<64 {
+                group.addTask {
+                    var mine: [String] = []
+                    while true {
+                        let r = try await wide.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 10, on: c) }
+                        if r.codes.isEmpty { return mine }
+                        mine += r.codes
+                    }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        await wide.shutdown()
+        #expect(got.count == 10_000 && Set(got).count == 10_000, "\(got.count) handed out, \(Set(got).count) distinct")
+        #expect(try await counts(db) == [.available: 0, .reserved: 10_000, .assigned: 0])
+        await db.drop()
+    }
+
+    /// A CSV read in small chunks and stored in batches of 3: the counts add up over batches, bad rows are
+    /// counted, and `codes.uploaded` carries the totals.
+    @Test func anUploadStreamsTheFileInBatchesAndReportsItsTotals() async throws {
+        let db = try await DomainDatabase()
+        _ = try await upload(["U2"], db)
+        let file = Array("\u{FEFF}U1\r\nU2,x\r\n\r\n\"U3\"\r\n,bad\r\nU4\r\nU1\r\nU5\r\nU6\r\nU7".utf8)
+        let chunks = AsyncStream<ArraySlice<UInt8>> { c in
+            for start in stride(from: 0, to: file.count, by: 5) { c.yield(file[start..<min(start + 5, file.count)]) }
+            c.finish()
+        }
+        let outcome = try await CodeUpload(campaign: "c1", type: .tm, pool: db.pool, batchSize: 3).run(chunks)
+        #expect(outcome == CodeUpload.Outcome(count: Pool.UploadCount(read: 8, inserted: 6, updated: 2), badRows: 1))
+        #expect(try await counts(db) == [.available: 7, .reserved: 0, .assigned: 0])
+        let payload: String = try await db.pool.withConnection { c in
+            try c.query("SELECT envelope FROM troupe_outbox WHERE topic = 'codes.uploaded'").rows[0].decode("envelope")
+        }
+        let json = try JSONValue(parsing: Array(payload.utf8))
+        #expect(json["payload"]?["inserted"] == .number(6) && json["payload"]?["updated"] == .number(2) && json["payload"]?["badRows"] == .number(1))
+        await db.drop()
+    }
+
+    @Test func aFileKeyMustBeThisCampaignsWithAKnownType() throws {
+        #expect(try CodeFileKey("codes/c1/tm/upload-1.csv", campaign: "c1").type == .tm)
+        #expect(try CodeFileKey("codes/c1/external/a_b.v2.csv", campaign: "c1").type == .external)
+        #expect(throws: CodeFileKey.Problem.self) { try CodeFileKey("codes/c1/gift/upload.csv", campaign: "c1") }
+        do { _ = try CodeFileKey("codes/c1/gift/upload.csv", campaign: "c1") } catch { #expect(error == .invalidType("fileKey: type 'gift' is not one of tm, external")) }
+        for key in ["codes/c2/tm/upload.csv", "codes/c1/tm/../../etc/passwd.csv", "codes/c1/tm/.csv", "codes/c1/tm/upload.txt",
+                    "files/c1/tm/upload.csv", "codes/c1/tm/sub/upload.csv", "codes/c1/tm/up load.csv", ""] {
+            do {
+                _ = try CodeFileKey(key, campaign: "c1")
+                Issue.record("\(key) was taken")
+            } catch {
+                guard case .invalidFileKey = error else { Issue.record("\(key): \(error)"); continue }
+            }
+        }
+        #expect(CodeFileKey.isCampaign("spring-2026_A") && !CodeFileKey.isCampaign("") && !CodeFileKey.isCampaign("a.b") && !CodeFileKey.isCampaign("a/b"))
+    }
+}
