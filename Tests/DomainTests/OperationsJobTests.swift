@@ -86,8 +86,7 @@ import Testing
         #expect(try await Self.alerts(db).count == 3)
         // The broker could not be read: its queues' conditions are not taken for gone.
         try await db.pool.transaction { c in
-            _ = try admin.book.record(try admin.conditions(deadLetters: nil, on: c), scope: AdminAlerts.jobName, producer: .notification,
-                                      unchecked: ["dead-letters:"], on: c)
+            _ = try admin.book.record(try admin.conditions(deadLetters: nil, on: c), scope: AdminAlerts.jobName, producer: .notification, on: c)
         }
         let cleared: Bool = try await db.pool.withConnection { c in
             try c.query("SELECT cleared_at IS NOT NULL AS v FROM alert_states WHERE condition = 'dead-letters:payment'").rows[0].decode("v")

@@ -15,9 +15,7 @@ public enum TransactionalOutbox {
             try db.query("INSERT INTO troupe_outbox (id, topic, envelope) VALUES ($1, $2, $3)",
                          [envelope.id, envelope.topic, String(decoding: envelope.jsonBytes(), as: UTF8.self)])
         } else {
-            try db.query("INSERT INTO troupe_outbox (id, topic, envelope) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])",
-                         [PostgresArray(envelopes, \.id), PostgresArray(envelopes, \.topic),
-                          PostgresArray(envelopes) { String(decoding: $0.jsonBytes(), as: UTF8.self) }])
+            try db.query(insertSQL(firstParameter: 1), columns(envelopes))
         }
         db.afterCommit(OutboxBell.ring)
     }
@@ -28,7 +26,16 @@ public enum TransactionalOutbox {
     public static func insertion(_ envelopes: [Envelope], firstParameter first: Int, on db: PostgresConnection)
         -> (sql: String, parameters: [any PostgresEncodable]) {
         if !envelopes.isEmpty { db.afterCommit(OutboxBell.ring) }
-        return ("INSERT INTO troupe_outbox (id, topic, envelope) SELECT * FROM unnest($\(first)::uuid[], $\(first + 1)::text[], $\(first + 2)::text[])",
-                [PostgresArray(envelopes, \.id), PostgresArray(envelopes, \.topic), PostgresArray(envelopes) { String(decoding: $0.jsonBytes(), as: UTF8.self) }])
+        return (insertSQL(firstParameter: first), columns(envelopes))
+    }
+
+    /// Inserts the rows of three arrays (ids, topics, envelopes' JSON), the parameters numbered from `first`.
+    private static func insertSQL(firstParameter first: Int) -> String {
+        "INSERT INTO troupe_outbox (id, topic, envelope) SELECT * FROM unnest($\(first)::uuid[], $\(first + 1)::text[], $\(first + 2)::text[])"
+    }
+
+    /// The three arrays of ``insertSQL(firstParameter:)``.
+    private static func columns(_ envelopes: [Envelope]) -> [any PostgresEncodable] {
+        [PostgresArray(envelopes, \.id), PostgresArray(envelopes, \.topic), PostgresArray(envelopes) { String(decoding: $0.jsonBytes(), as: UTF8.self) }]
     }
 }

@@ -97,7 +97,7 @@ public struct AdminAlerts: Sendable {
                 (\(Int((Double(failed) / Double(total) * 100).rounded())) %, threshold \(Int(t.failureRate * 100)) %)
                 """))
         }
-        let over = AlertBook.Findings.limit + 1
+        let over = AlertBook.Findings.rowsToRead
         try found.each(try db.query("""
             SELECT id, updated_at FROM orders WHERE status = 'Processing' AND updated_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2
             """, [t.stuckAfter.inSeconds, over]).rows, prefix: "orders-stuck:", kind: "orders.stuck", more: "orders stuck") { row in

@@ -35,6 +35,9 @@ public struct AlertBook: Sendable, Equatable {
     public struct Findings: Sendable {
         /// Offenders of one kind alerted one by one in a run; beyond them, one condition says how many more.
         public static let limit = 100
+        /// The `LIMIT` of a query whose rows go to ``each(_:prefix:kind:more:_:)``: one more than ``limit``, to see
+        /// whether there are more.
+        public static let rowsToRead = limit + 1
 
         public var conditions: [Condition] = []
         public var unchecked: [String] = []
@@ -46,7 +49,7 @@ public struct AlertBook: Sendable, Equatable {
 
         public mutating func append(_ condition: Condition) { conditions.append(condition) }
 
-        /// A condition per offender of `rows` (read with `LIMIT limit + 1`), keyed `prefix` + its id; when
+        /// A condition per offender of `rows` (read with `LIMIT` ``rowsToRead``), keyed `prefix` + its id; when
         /// there are more, one `prefix + "more"` condition, and the kind's other keys are left as they are.
         public mutating func each<Row>(_ rows: [Row], prefix: String, kind: String, more: String,
                                        _ offender: (Row) throws -> (id: String, message: String)) rethrows {
@@ -60,11 +63,11 @@ public struct AlertBook: Sendable, Equatable {
         }
     }
 
-    /// Records ``Findings``: their conditions, their keys not looked at, and `unchecked` besides.
+    /// Records ``Findings``: their conditions, and their keys not looked at.
     @discardableResult
-    public func record(_ findings: Findings, scope: String, producer: Component, unchecked: [String] = [],
+    public func record(_ findings: Findings, scope: String, producer: Component,
                        on db: PostgresConnection) throws -> [Condition] {
-        try record(findings.conditions, scope: scope, producer: producer, unchecked: findings.unchecked + unchecked, on: db)
+        try record(findings.conditions, scope: scope, producer: producer, unchecked: findings.unchecked, on: db)
     }
 
     /// Records what job `scope` found: conditions of its that are no longer found are marked gone (except

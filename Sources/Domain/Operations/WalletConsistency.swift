@@ -21,7 +21,7 @@ public enum WalletConsistency {
     /// while the first still holds (at most ``AlertBook/Findings/limit`` of each kind a run, then one for the rest).
     public static func check(on db: PostgresConnection) throws -> AlertBook.Findings {
         var found = AlertBook.Findings()
-        let over = AlertBook.Findings.limit + 1
+        let over = AlertBook.Findings.rowsToRead
         try found.each(try db.query("""
             SELECT p.id, p.name, w.balance, COALESCE(l.total, 0) AS ledger
             FROM wallets w JOIN partners p ON p.id = w.partner_id

@@ -79,9 +79,7 @@ public enum TopUps {
         /// A provider's id (`evt_...`, `pi_...`): 1 to 255 printable ASCII characters. Others are refused, not
         /// compared: Swift's strings take canonically equivalent text as equal where PostgreSQL compares bytes,
         /// so a batch could take two such events for one.
-        static func isProviderID(_ id: String) -> Bool {
-            !id.isEmpty && id.utf8.count <= 255 && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
-        }
+        static func isProviderID(_ id: String) -> Bool { IdempotencyKeys.isValid(id) }    // the same rule
 
         /// Reads Stripe's event shape: `{"id", "type", "data": {"object": {"id", "amount", "amount_received", "currency",
         /// "last_payment_error": {"message"}}}}` (amounts in cents); nil when an id is not ``isProviderID(_:)``.
