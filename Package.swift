@@ -19,7 +19,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // JWT verification for the code pools (HS256/RS256); needs swift-crypto 4.
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
@@ -84,6 +86,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
         // `troupe-vendor-sim`: the Bamboo vendor simulated (demo and tests).
@@ -125,7 +128,8 @@ let package = Package(
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Bridges", "ActorRuntimeTesting"]),
         .testTarget(name: "BridgesTests", dependencies: ["Bridges", "ActorRuntimeTesting"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Domain", "Bridges", "ActorRuntimeTesting",
-                                                      .product(name: "HummingbirdTesting", package: "hummingbird")]),
+                                                      .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                                      .product(name: "JWTKit", package: "jwt-kit")]),
     ],
     swiftLanguageModes: [.v6]
 )

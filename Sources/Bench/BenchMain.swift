@@ -13,6 +13,7 @@ struct BenchMain {
         "analytics": (AnalyticsBench.run, servicesHint),
         "notify": (NotifyBench.run, servicesHint),
         "payments": (PaymentsBench.run, servicesHint + "; build troupe first: swift build -c release --product troupe"),
+        "codes": (CodesBench.run, servicesHint + "; build troupe first: swift build -c release --product troupe"),
         "catalog": (CatalogBench.run, servicesHint + "; build troupe-vendor-sim first: swift build -c release --product troupe-vendor-sim"),
     ]
     static let servicesHint = "are the services up? scripts/services.sh start"

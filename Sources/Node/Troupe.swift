@@ -14,7 +14,7 @@ struct Troupe: AsyncParsableCommand {
         """,
         version: "troupe 0.1.0 (librabbitmq \(CLibraries.rabbitMQ), libpq \(CLibraries.libpq))",
         subcommands: [NodeCommand.self, UpCommand.self, MigrateCommand.self, PartnerCommand.self,
-                      PublishCommand.self, DLQCommand.self, CatalogCommand.self, JobsCommand.self]
+                      PublishCommand.self, DLQCommand.self, CatalogCommand.self, JobsCommand.self, TokenCommand.self]
     )
 
     /// Parses the command line and runs the command. Every error is one line on stderr naming what was

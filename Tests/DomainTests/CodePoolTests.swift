@@ -12,8 +12,49 @@ import Testing
         try await db.pool.transaction { c in try Pool.upsert(campaign: campaign, type: type, codes: codes, on: c) }
     }
 
-    func counts(campaign: String = "c1", type: Pool.CodeType = .tm, _ db: DomainDatabase) async throws -> [Pool.Status: Int] {
-        try await db.pool.withConnection { c in try Pool.count(campaign: campaign, type: type, on: c) }
+    /// The pool's counts from its counters, checked against a count of every code (the reference's rules, one row
+    /// at a time) and the counters' rows against the rows they count (migration 0116's invariant).
+    func counts(campaign: String = "c1", type: Pool.CodeType = .tm, _ db: DomainDatabase,
+                sourceLocation: SourceLocation = #_sourceLocation) async throws -> [Pool.Status: Int] {
+        let counted = try await db.pool.withConnection { c in try Pool.count(campaign: campaign, type: type, on: c) }
+        #expect(try await counted == bruteForce(campaign: campaign, type: type, db), "the counters against every code", sourceLocation: sourceLocation)
+        let drift: [String] = try await db.pool.withConnection { c in
+            try c.query("""
+                WITH kept AS (SELECT kind, bucket, sum(n) AS n FROM code_pool_counts WHERE campaign_id = $1 AND type = $2
+                              GROUP BY kind, bucket HAVING sum(n) <> 0),
+                     truth AS (SELECT 'all' AS kind, '-infinity'::timestamptz AS bucket, count(*) AS n FROM code_pool
+                               WHERE campaign_id = $1 AND type = $2
+                               UNION ALL SELECT 'assigned', '-infinity', count(*) FROM code_pool
+                               WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NOT NULL
+                               UNION ALL SELECT 'reserved', date_trunc('hour', reserved_at, 'UTC'), count(*) FROM code_pool
+                               WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL AND reserved_at IS NOT NULL
+                               GROUP BY date_trunc('hour', reserved_at, 'UTC'))
+                SELECT coalesce(kept.kind, truth.kind) || ' ' || coalesce(kept.bucket, truth.bucket)::text || ': '
+                       || coalesce(kept.n, 0) || ' counted, ' || coalesce(truth.n, 0) || ' in the pool' AS drift
+                FROM kept FULL JOIN (SELECT * FROM truth WHERE n <> 0) truth ON kept.kind = truth.kind AND kept.bucket = truth.bucket
+                WHERE coalesce(kept.n, 0) <> coalesce(truth.n, 0)
+                """, [campaign, type.rawValue]).rows.map { try $0.decode("drift") }
+        }
+        #expect(drift.isEmpty, "counters that disagree with the pool: \(drift)", sourceLocation: sourceLocation)
+        return counted
+    }
+
+    /// Moves the reservations of `codes` back in time to `reservedAt` (SQL), as if they had been made then: the
+    /// rows, and the counters rebuilt from the rows as migration 0116 builds them.
+    func backdate(_ codes: [String], to reservedAt: String, _ db: DomainDatabase) async throws {
+        try await db.pool.transaction { c in
+            _ = try c.query("UPDATE code_pool SET reserved_at = \(reservedAt) WHERE code = ANY ($1::text[])", [PostgresArray(codes)])
+            _ = try c.query("DELETE FROM code_pool_counts")
+            _ = try c.query("""
+                INSERT INTO code_pool_counts (campaign_id, type, kind, bucket, shard, n)
+                SELECT campaign_id, type, 'all', '-infinity'::timestamptz, 0, count(*) FROM code_pool GROUP BY campaign_id, type
+                UNION ALL
+                SELECT campaign_id, type, 'assigned', '-infinity', 0, count(*) FROM code_pool WHERE assigned_at IS NOT NULL GROUP BY campaign_id, type
+                UNION ALL
+                SELECT campaign_id, type, 'reserved', date_trunc('hour', reserved_at, 'UTC'), 0, count(*) FROM code_pool
+                WHERE assigned_at IS NULL AND reserved_at IS NOT NULL GROUP BY campaign_id, type, date_trunc('hour', reserved_at, 'UTC')
+                """)
+        }
     }
 
     /// Each state counted one row at a time, by the reference's rules, to check ``CodePool/count`` against.
@@ -66,9 +107,7 @@ import Testing
 
         // A reservation older than 24 hours counts as available again (time moved in the database), can be
         // reserved again, and is no longer released.
-        try await db.pool.withConnection { c in
-            _ = try c.query("UPDATE code_pool SET reserved_at = now() - interval '25 hours' WHERE code = ANY ($1::text[])", [PostgresArray(short.codes)])
-        }
+        try await backdate(short.codes, to: "now() - interval '25 hours'", db)
         #expect(try await counts(db) == [.available: 6, .reserved: 2, .assigned: 2])
         #expect(try await db.pool.withConnection { c in try Pool.release(campaign: "c1", codes: short.codes, on: c) } == 0)
         let again = try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 10, on: c) }
@@ -81,6 +120,26 @@ import Testing
             try c.query("SELECT topic FROM troupe_outbox WHERE topic LIKE 'codes.%' ORDER BY seq").rows.map { try $0.decode("topic") }
         }
         #expect(topics == ["codes.reserved", "codes.reserved", "codes.reserved", "codes.assigned", "codes.released", "codes.reserved"])
+        await db.drop()
+    }
+
+    /// The hour that holds "24 hours ago" is counted code by code: a reservation a minute younger than a day is
+    /// reserved, one a minute older is available, whatever minute of the hour this runs in.
+    @Test func theHourOnTheEdgeOfTheDayIsCountedCodeByCode() async throws {
+        let db = try await DomainDatabase()
+        _ = try await upload(["E1", "E2", "E3", "E4", "E5"], db)
+        _ = try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 5, on: c) }
+        try await backdate(["E1"], to: "now() - interval '24 hours' + interval '1 minute'", db)
+        try await backdate(["E2"], to: "now() - interval '24 hours' - interval '1 minute'", db)
+        try await backdate(["E3"], to: "now() - interval '23 hours' - interval '30 minutes'", db)
+        #expect(try await counts(db) == [.available: 1, .reserved: 4, .assigned: 0])
+        // Changes to backdated reservations keep the counters true: assign one, release one, reserve the expired one.
+        #expect(try await db.pool.withConnection { c in try Pool.assign(campaign: "c1", codes: ["E1"], on: c) } == 1)
+        #expect(try await db.pool.withConnection { c in try Pool.release(campaign: "c1", codes: ["E3", "E2"], on: c) } == 1)
+        #expect(try await counts(db) == [.available: 2, .reserved: 2, .assigned: 1])
+        let again = try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 5, on: c) }
+        #expect(Set(again.codes) == ["E2", "E3"])
+        #expect(try await counts(db) == [.available: 0, .reserved: 4, .assigned: 1])
         await db.drop()
     }
 

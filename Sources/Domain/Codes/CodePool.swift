@@ -59,8 +59,11 @@ public enum CodePool {
             WITH up AS (INSERT INTO code_pool (campaign_id, code, type)
                         SELECT $1, code, $2 FROM (SELECT DISTINCT code FROM unnest($3::text[]) AS code) c ORDER BY code
                         ON CONFLICT (campaign_id, code) DO UPDATE SET saved_at = now()
-                        RETURNING xmax = 0 AS inserted)
-            SELECT count(*) FILTER (WHERE inserted)::int AS n FROM up
+                        RETURNING xmax = 0 AS inserted),
+                 deltas AS (SELECT $2::text AS type, 'all'::text AS kind, '-infinity'::timestamptz AS bucket, 1::bigint AS d
+                            FROM up WHERE inserted),
+                 counted AS (\(countsUpsert))
+            SELECT count(*)::int AS n FROM deltas
             """, [campaign, type.rawValue, PostgresArray(codes)]).rows[0].decode("n")
         return UploadCount(read: codes.count, inserted: inserted, updated: codes.count - inserted)
     }
@@ -88,18 +91,9 @@ public enum CodePool {
         guard (1...maxReserve).contains(count) else { throw InvalidCount(count: count) }
         let id = UUID.v7()
         let codes: [String] = try db.transaction { db in
-            let codes = try db.query("""
-                WITH fresh AS (SELECT code FROM code_pool
-                               WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL AND reserved_at IS NULL
-                               LIMIT $3 FOR UPDATE SKIP LOCKED),
-                     expired AS (SELECT code FROM code_pool
-                                 WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL AND reserved_at <= now() - $5::interval
-                                 ORDER BY reserved_at LIMIT $3 - (SELECT count(*) FROM fresh) FOR UPDATE SKIP LOCKED),
-                     picked AS (SELECT code FROM fresh UNION ALL SELECT code FROM expired)
-                UPDATE code_pool c SET reserved_at = now(), reserve_id = $4
-                FROM picked WHERE c.campaign_id = $1 AND c.code = picked.code
-                RETURNING c.code
-                """, [campaign, type.rawValue, count, id, reservationLifetime]).rows.map { try $0.decode("code", as: String.self) }
+            let codes = try db.query(reserveStatement, [campaign, type.rawValue, count, id, reservationLifetime]).rows.map {
+                try $0.decode("code", as: String.self)
+            }
             if !codes.isEmpty {
                 try emit(DomainTopic.codesReserved, campaign: campaign, [
                     "type": .string(type.rawValue), "reserveId": .string(id.lowercasedString), "count": .number(Double(codes.count)),
@@ -110,16 +104,43 @@ public enum CodePool {
         return Reservation(reserveId: id, codes: codes.sorted())
     }
 
+    /// Reserves up to $3 available codes of campaign $1's pool of type $2 under reserve id $4 ($5: the
+    /// reservation's lifetime), counting them; returns the codes. Public for the benchmark's pgbench ceiling.
+    public static let reserveStatement = """
+        WITH fresh AS (SELECT code, NULL::timestamptz AS old FROM code_pool
+                       WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL AND reserved_at IS NULL
+                       LIMIT $3 FOR UPDATE SKIP LOCKED),
+             expired AS (SELECT code, reserved_at AS old FROM code_pool
+                         WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL AND reserved_at <= now() - $5::interval
+                         ORDER BY reserved_at LIMIT $3 - (SELECT count(*) FROM fresh) FOR UPDATE SKIP LOCKED),
+             picked AS (SELECT code, old FROM fresh UNION ALL SELECT code, old FROM expired),
+             reserved AS (UPDATE code_pool c SET reserved_at = now(), reserve_id = $4
+                          FROM picked WHERE c.campaign_id = $1 AND c.code = picked.code
+                          RETURNING c.code, picked.old),
+             deltas AS (SELECT $2::text AS type, 'reserved'::text AS kind, date_trunc('hour', now(), 'UTC') AS bucket, 1::bigint AS d
+                        FROM reserved
+                        UNION ALL
+                        SELECT $2, 'reserved', date_trunc('hour', old, 'UTC'), -1 FROM reserved WHERE old IS NOT NULL),
+             counted AS (\(countsUpsert))
+        SELECT code FROM reserved
+        """
+
     /// Assigns the campaign's `codes` that are not assigned yet (terminal: an assigned code is never touched
     /// again), in a transaction of its own. - Returns: how many changed.
     public static func assign(campaign: String, codes: [String], on db: PostgresConnection) throws -> Int {
         try change(DomainTopic.codesAssigned, campaign: campaign, codes: codes, on: db) { db in
             try db.query("""
-                WITH target AS (SELECT code FROM code_pool WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL
-                                ORDER BY code FOR UPDATE)
-                UPDATE code_pool c SET assigned_at = now() FROM target
-                WHERE c.campaign_id = $1 AND c.code = target.code AND c.assigned_at IS NULL
-                """, [campaign, PostgresArray(codes)]).affectedRows
+                WITH target AS (SELECT code, type, reserved_at FROM code_pool
+                                WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL ORDER BY code FOR UPDATE),
+                     changed AS (UPDATE code_pool c SET assigned_at = now() FROM target
+                                 WHERE c.campaign_id = $1 AND c.code = target.code AND c.assigned_at IS NULL
+                                 RETURNING target.type, target.reserved_at),
+                     deltas AS (SELECT type, 'assigned'::text AS kind, '-infinity'::timestamptz AS bucket, 1::bigint AS d FROM changed
+                                UNION ALL
+                                SELECT type, 'reserved', date_trunc('hour', reserved_at, 'UTC'), -1 FROM changed WHERE reserved_at IS NOT NULL),
+                     counted AS (\(countsUpsert))
+                SELECT count(*)::int AS n FROM changed
+                """, [campaign, PostgresArray(codes)]).rows[0].decode("n")
         }
     }
 
@@ -128,16 +149,44 @@ public enum CodePool {
     public static func release(campaign: String, codes: [String], on db: PostgresConnection) throws -> Int {
         try change(DomainTopic.codesReleased, campaign: campaign, codes: codes, on: db) { db in
             try db.query("""
-                WITH target AS (SELECT code FROM code_pool WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL
-                                  AND reserved_at > now() - $3::interval ORDER BY code FOR UPDATE)
-                UPDATE code_pool c SET reserved_at = NULL, reserve_id = NULL FROM target
-                WHERE c.campaign_id = $1 AND c.code = target.code AND c.assigned_at IS NULL AND c.reserved_at > now() - $3::interval
-                """, [campaign, PostgresArray(codes), reservationLifetime]).affectedRows
+                WITH target AS (SELECT code, type, reserved_at FROM code_pool
+                                WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL
+                                  AND reserved_at > now() - $3::interval ORDER BY code FOR UPDATE),
+                     changed AS (UPDATE code_pool c SET reserved_at = NULL, reserve_id = NULL FROM target
+                                 WHERE c.campaign_id = $1 AND c.code = target.code AND c.assigned_at IS NULL
+                                   AND c.reserved_at > now() - $3::interval
+                                 RETURNING target.type, target.reserved_at),
+                     deltas AS (SELECT type, 'reserved'::text AS kind, date_trunc('hour', reserved_at, 'UTC') AS bucket, -1::bigint AS d
+                                FROM changed),
+                     counted AS (\(countsUpsert))
+                SELECT count(*)::int AS n FROM changed
+                """, [campaign, PostgresArray(codes), reservationLifetime]).rows[0].decode("n")
         }
     }
 
-    /// The campaign's codes of `type` in each state.
+    /// The campaign's codes of `type` in each state, from the counters of migration 0116: a few hundred rows
+    /// and one hour of the reservations index, however large the pool.
     public static func count(campaign: String, type: CodeType, on db: PostgresConnection) throws -> [Status: Int] {
+        let row = try db.query("""
+            WITH edge AS (SELECT now() - $3::interval AS since, date_trunc('hour', now() - $3::interval, 'UTC') AS hour),
+                 counters AS (SELECT coalesce(sum(n) FILTER (WHERE kind = 'all'), 0)::int8 AS total,
+                                     coalesce(sum(n) FILTER (WHERE kind = 'assigned'), 0)::int8 AS assigned,
+                                     coalesce(sum(n) FILTER (WHERE kind = 'reserved'), 0)::int8 AS reserved
+                              FROM code_pool_counts, edge
+                              WHERE campaign_id = $1 AND type = $2
+                                AND (kind IN ('all', 'assigned') OR (kind = 'reserved' AND bucket > edge.hour))),
+                 boundary AS (SELECT count(*)::int8 AS reserved FROM code_pool, edge
+                              WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL
+                                AND reserved_at > edge.since AND reserved_at < edge.hour + interval '1 hour')
+            SELECT total, assigned, counters.reserved + boundary.reserved AS reserved FROM counters, boundary
+            """, [campaign, type.rawValue, reservationLifetime]).rows[0]
+        let total: Int = try row.decode("total"), assigned: Int = try row.decode("assigned"), reserved: Int = try row.decode("reserved")
+        return [.available: total - assigned - reserved, .reserved: reserved, .assigned: assigned]
+    }
+
+    /// The same counts by reading every code of the pool (the reference's queries): what the counters must agree
+    /// with, for the tests and the benchmark.
+    public static func countByScan(campaign: String, type: CodeType, on db: PostgresConnection) throws -> [Status: Int] {
         let row = try db.query("""
             SELECT count(*) FILTER (WHERE assigned_at IS NOT NULL)::int AS assigned,
                    count(*) FILTER (WHERE assigned_at IS NULL AND reserved_at > now() - $3::interval)::int AS reserved,
@@ -146,6 +195,15 @@ public enum CodePool {
             """, [campaign, type.rawValue, reservationLifetime]).rows[0]
         return [.available: try row.decode("available"), .reserved: try row.decode("reserved"), .assigned: try row.decode("assigned")]
     }
+
+    /// Adds the `deltas` CTE's rows (type, kind, bucket, d) to this backend's shard of the counters, in key order
+    /// (two transactions sharing a shard lock its rows in the same order).
+    private static let countsUpsert = """
+        INSERT INTO code_pool_counts (campaign_id, type, kind, bucket, shard, n)
+        SELECT $1, type, kind, bucket, pg_backend_pid() % 16, sum(d) FROM deltas
+        GROUP BY type, kind, bucket HAVING sum(d) <> 0 ORDER BY type, kind, bucket
+        ON CONFLICT (campaign_id, type, kind, bucket, shard) DO UPDATE SET n = code_pool_counts.n + excluded.n
+        """
 
     /// Runs `update` (returning the rows it changed; it locks them in code order, as uploads do, so the two wait
     /// for each other instead of deadlocking) and emits `topic` with the counts when anything changed, in one

@@ -15,15 +15,14 @@ struct EdgeMiddleware: RouterMiddleware {
     let logger: Logger
     let metrics: EdgeMetrics
     let analytics: AnalyticsBuffer?
-    /// Limits anonymous routes (`/v1/...`) per client IP; the partner and admin routes limit themselves
-    /// by credential (top-ups under `/v1/payments` by API key; the provider's signed webhooks by their bad
-    /// signatures per IP). `/health` and `/metrics` are not limited: monitoring must not be turned away.
+    /// Limits anonymous routes (`/v1/analytics/...`) per client IP; the other routes limit themselves by
+    /// credential (partners' by API key, top-ups under `/v1/payments` too; the provider's signed webhooks by
+    /// their bad signatures per IP; the code pools by JWT subject). `/health`, `/heartbeat` and `/metrics` are not
+    /// limited: monitoring must not be turned away.
     let limits: EdgeRateLimits
 
     /// Whether a path is an anonymous route, limited per client IP.
-    static func isAnonymous(_ path: String) -> Bool {
-        path.hasPrefix("/v1/") && !path.hasPrefix("/v1/payments/") && !path.hasPrefix("/v1/webhooks/")
-    }
+    static func isAnonymous(_ path: String) -> Bool { path.hasPrefix("/v1/analytics/") }
 
     func handle(_ request: Request, context: EdgeContext, next: @concurrent (Request, EdgeContext) async throws -> Response) async throws -> Response {
         var context = context

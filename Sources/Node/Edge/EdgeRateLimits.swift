@@ -17,6 +17,8 @@ final class EdgeRateLimits: Sendable {
         case partner
         /// Admin routes, per token.
         case admin
+        /// The code pools' routes, per JWT subject.
+        case codes
     }
 
     static let maxClients = 100_000
@@ -26,7 +28,8 @@ final class EdgeRateLimits: Sendable {
 
     init(_ limits: Topology.RateLimits) {
         perMinute = [.anonymous: limits.anonymousPerMinute, .badCredentials: limits.anonymousPerMinute,
-                     .partner: limits.partnerPerMinute, .admin: limits.adminPerMinute]
+                     .partner: limits.partnerPerMinute, .admin: limits.adminPerMinute,
+                     .codes: limits.codesPerMinute]
     }
 
     /// Takes a token of `client`'s bucket of `kind`, or throws the 429 saying when to come back.

@@ -7,7 +7,9 @@ import Hummingbird
 import Logging
 
 /// The HTTP edge of a node with an `http` listener (Hummingbird 2): partners' API under `/api`
-/// (x-api-key), anonymous tracking under `/v1/analytics` (``AnalyticsRoutes``), `/health` for liveness and readiness, `/metrics` in Prometheus' format. Runs as a service of the node's group, so
+/// (x-api-key), anonymous tracking under `/v1/analytics` (``AnalyticsRoutes``), the code pools under
+/// `/v1/{campaignId}` (JWT, ``CodeRoutes``), `/health` for liveness and readiness (`/heartbeat` for liveness
+/// alone), `/metrics` in Prometheus' format. Runs as a service of the node's group, so
 /// SIGTERM stops it taking requests first.
 enum EdgeServer {
     /// Largest request body accepted (bigger: 413).
@@ -16,7 +18,7 @@ enum EdgeServer {
     static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, amqpURL: String, keySecret: String,
                             adminToken: String?, vault: CardVault, analytics: AnalyticsBuffer, rateLimits: Topology.RateLimits,
                             catalogSync: CatalogSync.Settings, paymentProvider: Topology.PaymentProvider?,
-                            logger: Logger) -> some ApplicationProtocol {
+                            codeToken: SupremeToken?, codeStore: (any ObjectStore)?, logger: Logger) -> some ApplicationProtocol {
         let router = Router(context: EdgeContext.self)
         let metrics = EdgeMetrics()
         let limits = EdgeRateLimits(rateLimits)
@@ -36,6 +38,9 @@ enum EdgeServer {
                 "broker": .string(!broker ? "unreachable" : blocked.map { "blocked: \($0)" } ?? "ok"),
             ]))
         }
+
+        // The reference's liveness probe, open like /health.
+        router.get("/heartbeat") { _, _ -> Response in EdgeJSON.response(.ok, .object(["status": .string("ok")])) }
 
         let cluster = ClusterMetrics(pool: pool, amqpURL: amqpURL, publisher: publisher)
         router.get("/metrics") { _, _ -> Response in
@@ -130,6 +135,7 @@ enum EdgeServer {
 
         PaymentRoutes.add(to: router, keys: keys, provider: paymentProvider, pool: pool, limits: limits, logger: logger)
         AnalyticsRoutes.add(to: router, buffer: analytics, pool: pool, admin: admin)
+        CodeRoutes.add(to: router, token: codeToken, store: codeStore, pool: pool, limits: limits, logger: logger)
 
         return Application(router: router, configuration: .init(address: .hostname(http.host, port: http.port), serverName: "troupe"),
                            logger: logger)

@@ -98,11 +98,16 @@ struct NodeRuntime {
             // Listed before the edge, so a shutdown stops the edge taking events first, then flushes them all.
             let analytics = AnalyticsBuffer(pool: pool, configuration: topology.analytics, logger: logger)
             services.append(.init(service: AnalyticsFlushService(buffer: analytics), serviceName: "analytics buffer"))
+            var codeToken: SupremeToken?
+            if let key = topology.inventory.codes.key { codeToken = try await SupremeToken.verifier(key) }
             // near the end of the list: among the first services a shutdown stops
             let edge = EdgeServer.application(http: http, pool: pool, publisher: publisher, amqpURL: topology.broker.url, keySecret: apiKeySecret,
                                               adminToken: topology.security.adminToken, vault: vault, analytics: analytics,
                                               rateLimits: topology.rateLimits, catalogSync: topology.brandSync.sync,
-                                              paymentProvider: topology.paymentProvider, logger: logger)
+                                              paymentProvider: topology.paymentProvider,
+                                              codeToken: codeToken,
+                                              codeStore: topology.inventory.codes.objectStoreDirectory.map { DirectoryObjectStore(root: $0) },
+                                              logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
         }
         services.append(.init(service: BrokerShutdownNotice(publisher: publisher), serviceName: "broker shutdown notice"))

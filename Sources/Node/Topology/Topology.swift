@@ -182,6 +182,23 @@ struct Topology: Sendable, Equatable {
         /// How long a reservation holds its units unless confirmed (a reservation whose order was debited
         /// or placed does not expire: see `SagaJobs.expireReservations`).
         var reservationTTL = Domain.Inventory.reservationTTL
+        /// The code pools' API (`/v1/{campaignId}/...`).
+        var codes = Codes()
+    }
+
+    /// The code pools' API: the key its JWTs are verified with (without one the API is off: 404) and the object
+    /// store uploads are read from.
+    struct Codes: Sendable, Equatable {
+        /// How tokens are signed: HS256 with a shared secret, or RS256 (verified with the public key's PEM).
+        enum Key: Sendable, Equatable {
+            case hs256(secret: String)
+            case rs256(publicKeyPEM: String)
+        }
+
+        var key: Key?
+        /// The directory of the ``DirectoryObjectStore`` (absolute: a relative one is resolved against the
+        /// topology file's directory); nil: uploads by file key are off, CSV bodies still work.
+        var objectStoreDirectory: String?
     }
 
     /// Requests per minute each client may send to an edge node (a token bucket per client, refilled
@@ -191,6 +208,8 @@ struct Topology: Sendable, Equatable {
         var anonymousPerMinute = 100
         var partnerPerMinute = 600
         var adminPerMinute = 60
+        /// The code pools' routes, per token subject.
+        var codesPerMinute = 6_000
     }
 
     /// Notification's channels and delivery rules.

@@ -29,6 +29,10 @@ enum TopologyLoader {
             }
             topology.security.apiKeySecret = secret
         }
+        if let secret = environment["TROUPE_CODES_JWT_SECRET"], !secret.isEmpty {
+            guard secret.utf8.count >= 32 else { throw TopologyError(file: path, path: "TROUPE_CODES_JWT_SECRET", message: "must be at least 32 characters") }
+            topology.inventory.codes.key = .hs256(secret: secret)
+        }
         if let key = environment["TROUPE_CARD_KEY"], !key.isEmpty {
             do { topology.security.cardVault = try CardVault(base64: key) } catch {
                 throw TopologyError(file: path, path: "TROUPE_CARD_KEY", message: error.description)
@@ -186,8 +190,9 @@ enum TopologyLoader {
         var inventory = Topology.Inventory()
         if top.has("inventory") {
             let i = try top.object("inventory")
-            try i.rejectUnknownKeys(["reservationTTL"])
+            try i.rejectUnknownKeys(["reservationTTL", "codes"])
             inventory.reservationTTL = try duration(i, "reservationTTL", default: "15m")
+            if i.has("codes") { inventory.codes = try codes(try i.object("codes"), file: file) }
         }
         var brandSync = Topology.BrandSync()
         if top.has("brandSync") {
@@ -259,7 +264,8 @@ enum TopologyLoader {
         var limits = Topology.RateLimits()
         if top.has("rateLimits") {
             let r = try top.object("rateLimits")
-            try r.rejectUnknownKeys(["anonymousPerMinute", "partnerPerMinute", "adminPerMinute"])
+            try r.rejectUnknownKeys(["anonymousPerMinute", "partnerPerMinute", "adminPerMinute", "codesPerMinute"])
+            limits.codesPerMinute = try r.int("codesPerMinute", default: limits.codesPerMinute, in: 1...10_000_000)
             limits.anonymousPerMinute = try r.int("anonymousPerMinute", default: limits.anonymousPerMinute, in: 1...10_000_000)
             limits.partnerPerMinute = try r.int("partnerPerMinute", default: limits.partnerPerMinute, in: 1...10_000_000)
             limits.adminPerMinute = try r.int("adminPerMinute", default: limits.adminPerMinute, in: 1...10_000_000)
@@ -296,6 +302,47 @@ enum TopologyLoader {
         return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory, brandSync: brandSync,
                         paymentProvider: paymentProvider, alerts: alerts,
                         analytics: analytics, rateLimits: limits, notification: notification, nodes: nodes)
+    }
+
+    /// `inventory.codes`: `jwt` with `hs256Secret` or `rs256PublicKey` (PEM text) or `rs256PublicKeyFile`, and
+    /// `objectStore.directory`.
+    static func codes(_ c: JSONReader, file: String) throws -> Topology.Codes {
+        try c.rejectUnknownKeys(["jwt", "objectStore"])
+        var codes = Topology.Codes()
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent()
+        if c.has("jwt") {
+            let j = try c.object("jwt")
+            try j.rejectUnknownKeys(["hs256Secret", "rs256PublicKey", "rs256PublicKeyFile"])
+            let given = ["hs256Secret", "rs256PublicKey", "rs256PublicKeyFile"].filter { j.has($0) }
+            guard given.count == 1 else { throw c.error("jwt", "needs exactly one of hs256Secret, rs256PublicKey, rs256PublicKeyFile") }
+            switch given[0] {
+            case "hs256Secret":
+                let secret = try j.string("hs256Secret")
+                guard secret.utf8.count >= 32 else { throw j.error("hs256Secret", "must be at least 32 characters (256 bits for HS256)") }
+                codes.key = .hs256(secret: secret)
+            default:
+                var pem: String
+                if given[0] == "rs256PublicKeyFile" {
+                    let path = try j.string("rs256PublicKeyFile")
+                    guard let text = try? String(contentsOf: URL(fileURLWithPath: path, relativeTo: base), encoding: .utf8) else {
+                        throw j.error("rs256PublicKeyFile", "'\(path)' cannot be read")
+                    }
+                    pem = text
+                } else {
+                    pem = try j.string("rs256PublicKey")
+                }
+                guard SupremeToken.isRSAPublicKey(pem) else { throw j.error(given[0], "is not an RSA public key in PEM (BEGIN PUBLIC KEY)") }
+                codes.key = .rs256(publicKeyPEM: pem)
+            }
+        }
+        if c.has("objectStore") {
+            let o = try c.object("objectStore")
+            try o.rejectUnknownKeys(["directory"])
+            let directory = try o.string("directory")
+            guard !directory.isEmpty else { throw o.error("directory", "must not be empty") }
+            codes.objectStoreDirectory = URL(fileURLWithPath: directory, relativeTo: base).standardizedFileURL.path
+        }
+        return codes
     }
 
     static func validateURL(_ url: String, schemes: [String], file: String, at path: String) throws {
