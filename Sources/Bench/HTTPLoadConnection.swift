@@ -13,8 +13,9 @@ final class HTTPLoadConnection {
     private let fd: Int32
     private var received: [UInt8] = []
 
-    /// Connects to `host:port` (an IPv4 address, as the bench's `BENCH_EDGE_URL` gives it).
-    init(host: String, port: Int) throws {
+    /// Connects to `host:port` (an IPv4 address, as the bench's `BENCH_EDGE_URL` gives it); an answer that takes
+    /// longer than `timeout` seconds fails the run.
+    init(host: String, port: Int, timeout seconds: Int = 30) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_in()
@@ -34,7 +35,7 @@ final class HTTPLoadConnection {
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)            // a server that stops answering fails the run
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 

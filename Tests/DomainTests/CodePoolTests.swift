@@ -143,6 +143,44 @@ import Testing
         await db.drop()
     }
 
+    /// Statistics taken before a large upload estimate its campaign at a row or so, and reserve, assign and release
+    /// then read the whole campaign (40,000 rows for 10 codes of 20,000): the upload refreshes them.
+    @Test func afterALargeUploadReserveAssignAndReleaseReadOnlyTheirRows() async throws {
+        let db = try await DomainDatabase()
+        try await db.pool.withConnection { c in
+            _ = try c.query("ALTER TABLE code_pool SET (autovacuum_enabled = false)")     // the statistics stay stale
+            _ = try Pool.upsert(campaign: "small", type: .tm, codes: ["S1"], on: c)
+            _ = try c.query("ANALYZE code_pool")
+        }
+        let file = (0..<20_000).map { String(format: "B%05d\n", $0) }.joined()
+        let chunks = AsyncStream<[UInt8]> { c in c.yield(Array(file.utf8)); c.finish() }
+        #expect(try await CodeUpload(campaign: "big", type: .tm, pool: db.pool).run(chunks).count.inserted == 20_000)
+        /// Rows of code_pool the statement read: the growth of this backend's unflushed statistics across it.
+        func rowsRead(_ sql: String, _ parameters: [any PostgresEncodable]) async throws -> Int {
+            try await db.pool.withConnection { c in
+                try c.transaction { c in
+                    func read() throws -> Int {
+                        try c.query("""
+                            SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int AS n FROM pg_stat_xact_user_tables
+                            WHERE relid = 'code_pool'::regclass
+                            """).rows[0].decode("n")
+                    }
+                    let before = try read()
+                    _ = try c.query(sql, parameters, planEachTime: true)
+                    return try read() - before
+                }
+            }
+        }
+        let reserve = try await rowsRead(Pool.reserveStatement, ["big", "tm", 10, UUID.v7(), Pool.reservationLifetime])
+        #expect(reserve <= 100, "reserving 10 read \(reserve) rows")
+        let some = PostgresArray((0..<10).map { String(format: "B%05d", $0) })
+        let assign = try await rowsRead(Pool.assignStatement, ["big", some])
+        #expect(assign <= 100, "assigning 10 read \(assign) rows")
+        let release = try await rowsRead(Pool.releaseStatement, ["big", some, Pool.reservationLifetime])
+        #expect(release <= 100, "releasing 10 read \(release) rows")
+        await db.drop()
+    }
+
     /// 64 reservers at once (over 16 connections) on a pool of 10,000: no code is handed out twice, and together
     /// they get every one.
     @Test func concurrentReserversNeverShareACodeAndTogetherGetThemAll() async throws {

@@ -104,47 +104,50 @@ extension ComponentQueues {
             let minted = try await CLI.run(["token", "--supreme", "--topology", f.topology])
             #expect(minted.code == 0, "\(minted.err)")
             let token = minted.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            let campaign = "camp-" + f.db.name
 
             // A file in the object store: a BOM, CRLF, a quoted code, a blank line, a repeat, a row without a code.
-            try f.put("codes/camp-1/tm/first.csv", "\u{FEFF}A1\r\nA2,extra\r\n\"A3\"\r\n\r\nA1\n,bad\nA4")
-            let first = try await f.call("POST", "/v1/camp-1/codes", token: token, body: #"{"fileKey": "codes/camp-1/tm/first.csv"}"#)
+            try f.put("codes/\(campaign)/tm/first.csv", "\u{FEFF}A1\r\nA2,extra\r\n\"A3\"\r\n\r\nA1\n,bad\nA4")
+            let first = try await f.call("POST", "/v1/\(campaign)/codes", token: token, body: #"{"fileKey": "codes/\#(campaign)/tm/first.csv"}"#)
             #expect(first.status == 200, "\(first.json)")
             #expect(Self.number(first, "count", "in") == 5 && Self.number(first, "count", "inserted") == 4
                     && Self.number(first, "count", "updated") == 1 && Self.number(first, "badRows") == 1, "\(first.json)")
-            let again = try await f.call("POST", "/v1/camp-1/codes", token: token, body: #"{"fileKey": "codes/camp-1/tm/first.csv"}"#)
+            let again = try await f.call("POST", "/v1/\(campaign)/codes", token: token, body: #"{"fileKey": "codes/\#(campaign)/tm/first.csv"}"#)
             #expect(Self.number(again, "count", "inserted") == 0 && Self.number(again, "count", "updated") == 5, "\(again.json)")
             // The CSV as the body, for a newcomer without an object store.
-            let body = try await f.call("POST", "/v1/camp-1/codes?type=tm", token: token, body: "A4\nA5\nA6\n", contentType: "text/csv")
+            let body = try await f.call("POST", "/v1/\(campaign)/codes?type=tm", token: token, body: "A4\nA5\nA6\n", contentType: "text/csv")
             #expect(body.status == 200 && Self.number(body, "count", "inserted") == 2 && Self.number(body, "count", "updated") == 1, "\(body.json)")
 
-            let reserved = try await f.call("GET", "/v1/camp-1/reserve?count=4&type=tm", token: token)
+            let reserved = try await f.call("GET", "/v1/\(campaign)/reserve?count=4&type=tm", token: token)
             let mine = Self.codes(reserved)
             #expect(reserved.status == 200 && mine.count == 4 && Set(mine).count == 4 && reserved.json["poolRanShort"] == .bool(false), "\(reserved.json)")
             guard case .string(let reserveId)? = reserved.json["reserveId"], UUID(text: reserveId) != nil else {
                 Issue.record("no reserveId: \(reserved.json)"); await f.stop(); return
             }
-            let rest = try await f.call("GET", "/v1/camp-1/reserve?count=10&type=tm", token: token)
+            let rest = try await f.call("GET", "/v1/\(campaign)/reserve?count=10&type=tm", token: token)
             #expect(Self.codes(rest).count == 2 && Set(Self.codes(rest)).isDisjoint(with: mine), "\(rest.json)")
             #expect(Self.number(rest, "count") == 2 && Self.number(rest, "requested") == 10 && rest.json["poolRanShort"] == .bool(true))
 
-            let assign = try await f.call("POST", "/v1/camp-1/assign", token: token, body: #"{"codes": ["\#(mine[0])", "\#(mine[1])"]}"#)
+            let assign = try await f.call("POST", "/v1/\(campaign)/assign", token: token, body: #"{"codes": ["\#(mine[0])", "\#(mine[1])"]}"#)
             #expect(assign.status == 200 && Self.number(assign, "count", "in") == 2 && Self.number(assign, "count", "updated") == 2, "\(assign.json)")
-            let assignAgain = try await f.call("POST", "/v1/camp-1/assign", token: token, body: #"{"codes": ["\#(mine[0])"]}"#)
+            let assignAgain = try await f.call("POST", "/v1/\(campaign)/assign", token: token, body: #"{"codes": ["\#(mine[0])"]}"#)
             #expect(Self.number(assignAgain, "count", "updated") == 0, "assign is terminal")
-            let release = try await f.call("POST", "/v1/camp-1/release", token: token, body: #"{"codes": ["\#(mine[0])", "\#(mine[2])", "NOPE"]}"#)
+            let release = try await f.call("POST", "/v1/\(campaign)/release", token: token, body: #"{"codes": ["\#(mine[0])", "\#(mine[2])", "NOPE"]}"#)
             #expect(Self.number(release, "count", "in") == 3 && Self.number(release, "count", "updated") == 1, "only the reserved, unassigned code: \(release.json)")
 
-            let counts = try await f.call("GET", "/v1/camp-1/codes/count?type=tm", token: token)
+            let counts = try await f.call("GET", "/v1/\(campaign)/codes/count?type=tm", token: token)
             #expect(counts.json == .object(["available": .number(1), "reserved": .number(3), "assigned": .number(2)]), "\(counts.json)")
-            let reservedOnly = try await f.call("GET", "/v1/camp-1/codes/count?type=tm&status=reserved", token: token)
+            let reservedOnly = try await f.call("GET", "/v1/\(campaign)/codes/count?type=tm&status=reserved", token: token)
             #expect(reservedOnly.json == .object(["reserved": .number(3)]), "\(reservedOnly.json)")
-            let external = try await f.call("GET", "/v1/camp-1/codes/count?type=external", token: token)
+            let external = try await f.call("GET", "/v1/\(campaign)/codes/count?type=external", token: token)
             #expect(external.json == .object(["available": .number(0), "reserved": .number(0), "assigned": .number(0)]))
 
-            // Each change's event reaches Analytics through the outbox and the broker.
+            // Each change's event reaches Analytics through the outbox and the broker (this campaign's: the queue
+            // may hold other runs' events too).
             try await f.node.eventually("the codes.* events stored by Analytics") {
                 let topics: [String] = try await f.db.pool.withConnection { db in
-                    try db.query("SELECT topic FROM analytics_domain_events WHERE topic LIKE 'codes.%' ORDER BY topic").rows.map { try $0.decode("topic") }
+                    try db.query("SELECT topic FROM analytics_domain_events WHERE topic LIKE 'codes.%' AND payload->>'campaignId' = $1 ORDER BY topic",
+                                 [campaign]).rows.map { try $0.decode("topic") }
                 }
                 return topics == ["codes.assigned", "codes.released", "codes.reserved", "codes.reserved", "codes.uploaded", "codes.uploaded", "codes.uploaded"]
             }

@@ -42,6 +42,9 @@ public enum CodePool {
     public static let maxReserve = 1_000
     /// Codes upserted per statement and transaction (the reference's batch).
     public static let uploadBatch = 50_000
+    /// New codes from which an upload refreshes the table's statistics (`ANALYZE`) when it ends: below it, the worst
+    /// plan reads that many rows.
+    public static let analyzeAfter = 10_000
     /// The longest code kept; a longer one is a bad row.
     public static let maxCodeLength = 255
 
@@ -91,7 +94,7 @@ public enum CodePool {
         guard (1...maxReserve).contains(count) else { throw InvalidCount(count: count) }
         let id = UUID.v7()
         let codes: [String] = try db.transaction { db in
-            let codes = try db.query(reserveStatement, [campaign, type.rawValue, count, id, reservationLifetime]).rows.map {
+            let codes = try db.query(reserveStatement, [campaign, type.rawValue, count, id, reservationLifetime], planEachTime: true).rows.map {
                 try $0.decode("code", as: String.self)
             }
             if !codes.isEmpty {
@@ -106,21 +109,27 @@ public enum CodePool {
 
     /// Reserves up to $3 available codes of campaign $1's pool of type $2 under reserve id $4 ($5: the
     /// reservation's lifetime), counting them; returns the codes. Public for the benchmark's pgbench ceiling.
+    /// `fresh`'s ORDER BY (every row it reads has a NULL reserved_at) is for the planner: without it a pool that
+    /// is all one campaign's was read by a sequential scan, which walks every reservation made before it finds a
+    /// fresh code (reserve fell to 1,220/s on a 1 M pool); the index's range holds only never-reserved codes. Planned
+    /// at each run: a generic plan, blind to the LIMIT, hashes the whole pool to join 10 rows (0.86 s a run). The
+    /// update finds its rows by `code = ANY (ARRAY(...))`, an index lookup whatever the statistics say: as a join
+    /// it walked the whole campaign (3 s a run) while a fresh upload's campaign was estimated at one row.
     public static let reserveStatement = """
         WITH fresh AS (SELECT code, NULL::timestamptz AS old FROM code_pool
                        WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL AND reserved_at IS NULL
-                       LIMIT $3 FOR UPDATE SKIP LOCKED),
+                       ORDER BY reserved_at NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED),
              expired AS (SELECT code, reserved_at AS old FROM code_pool
                          WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL AND reserved_at <= now() - $5::interval
                          ORDER BY reserved_at LIMIT $3 - (SELECT count(*) FROM fresh) FOR UPDATE SKIP LOCKED),
              picked AS (SELECT code, old FROM fresh UNION ALL SELECT code, old FROM expired),
              reserved AS (UPDATE code_pool c SET reserved_at = now(), reserve_id = $4
-                          FROM picked WHERE c.campaign_id = $1 AND c.code = picked.code
-                          RETURNING c.code, picked.old),
+                          WHERE c.campaign_id = $1 AND c.code = ANY (ARRAY(SELECT code FROM picked))
+                          RETURNING c.code),
              deltas AS (SELECT $2::text AS type, 'reserved'::text AS kind, date_trunc('hour', now(), 'UTC') AS bucket, 1::bigint AS d
                         FROM reserved
                         UNION ALL
-                        SELECT $2, 'reserved', date_trunc('hour', old, 'UTC'), -1 FROM reserved WHERE old IS NOT NULL),
+                        SELECT $2, 'reserved', date_trunc('hour', old, 'UTC'), -1 FROM picked JOIN reserved USING (code) WHERE old IS NOT NULL),
              counted AS (\(countsUpsert))
         SELECT code FROM reserved
         """
@@ -129,18 +138,7 @@ public enum CodePool {
     /// again), in a transaction of its own. - Returns: how many changed.
     public static func assign(campaign: String, codes: [String], on db: PostgresConnection) throws -> Int {
         try change(DomainTopic.codesAssigned, campaign: campaign, codes: codes, on: db) { db in
-            try db.query("""
-                WITH target AS (SELECT code, type, reserved_at FROM code_pool
-                                WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL ORDER BY code FOR UPDATE),
-                     changed AS (UPDATE code_pool c SET assigned_at = now() FROM target
-                                 WHERE c.campaign_id = $1 AND c.code = target.code AND c.assigned_at IS NULL
-                                 RETURNING target.type, target.reserved_at),
-                     deltas AS (SELECT type, 'assigned'::text AS kind, '-infinity'::timestamptz AS bucket, 1::bigint AS d FROM changed
-                                UNION ALL
-                                SELECT type, 'reserved', date_trunc('hour', reserved_at, 'UTC'), -1 FROM changed WHERE reserved_at IS NOT NULL),
-                     counted AS (\(countsUpsert))
-                SELECT count(*)::int AS n FROM changed
-                """, [campaign, PostgresArray(codes)]).rows[0].decode("n")
+            try db.query(assignStatement, [campaign, PostgresArray(codes)]).rows[0].decode("n")
         }
     }
 
@@ -148,21 +146,43 @@ public enum CodePool {
     /// as it is), in a transaction of its own. - Returns: how many changed.
     public static func release(campaign: String, codes: [String], on db: PostgresConnection) throws -> Int {
         try change(DomainTopic.codesReleased, campaign: campaign, codes: codes, on: db) { db in
-            try db.query("""
-                WITH target AS (SELECT code, type, reserved_at FROM code_pool
-                                WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL
-                                  AND reserved_at > now() - $3::interval ORDER BY code FOR UPDATE),
-                     changed AS (UPDATE code_pool c SET reserved_at = NULL, reserve_id = NULL FROM target
-                                 WHERE c.campaign_id = $1 AND c.code = target.code AND c.assigned_at IS NULL
-                                   AND c.reserved_at > now() - $3::interval
-                                 RETURNING target.type, target.reserved_at),
-                     deltas AS (SELECT type, 'reserved'::text AS kind, date_trunc('hour', reserved_at, 'UTC') AS bucket, -1::bigint AS d
-                                FROM changed),
-                     counted AS (\(countsUpsert))
-                SELECT count(*)::int AS n FROM changed
-                """, [campaign, PostgresArray(codes), reservationLifetime]).rows[0].decode("n")
+            try db.query(releaseStatement, [campaign, PostgresArray(codes), reservationLifetime]).rows[0].decode("n")
         }
     }
+
+    /// Assigns campaign $1's codes $2 that are not assigned, counting them; returns how many (`n`). The rows are
+    /// locked in code order (as uploads lock them) and updated by `code = ANY (ARRAY(...))`, an index lookup
+    /// whatever the statistics say.
+    static let assignStatement = """
+        WITH target AS (SELECT code, type, reserved_at FROM code_pool
+                        WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL ORDER BY code FOR UPDATE),
+             updated AS (UPDATE code_pool c SET assigned_at = now()
+                         WHERE c.campaign_id = $1 AND c.code = ANY (ARRAY(SELECT code FROM target)) AND c.assigned_at IS NULL
+                         RETURNING c.code),
+             changed AS (SELECT target.* FROM target JOIN updated USING (code)),
+             deltas AS (SELECT type, 'assigned'::text AS kind, '-infinity'::timestamptz AS bucket, 1::bigint AS d FROM changed
+                        UNION ALL
+                        SELECT type, 'reserved', date_trunc('hour', reserved_at, 'UTC'), -1 FROM changed WHERE reserved_at IS NOT NULL),
+             counted AS (\(countsUpsert))
+        SELECT count(*)::int AS n FROM changed
+        """
+
+    /// Releases campaign $1's codes $2 reserved within $3 and not assigned, counting them; returns how many
+    /// (`n`). Locked and found as ``assignStatement`` does.
+    static let releaseStatement = """
+        WITH target AS (SELECT code, type, reserved_at FROM code_pool
+                        WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL
+                          AND reserved_at > now() - $3::interval ORDER BY code FOR UPDATE),
+             updated AS (UPDATE code_pool c SET reserved_at = NULL, reserve_id = NULL
+                         WHERE c.campaign_id = $1 AND c.code = ANY (ARRAY(SELECT code FROM target)) AND c.assigned_at IS NULL
+                           AND c.reserved_at > now() - $3::interval
+                         RETURNING c.code),
+             changed AS (SELECT target.* FROM target JOIN updated USING (code)),
+             deltas AS (SELECT type, 'reserved'::text AS kind, date_trunc('hour', reserved_at, 'UTC') AS bucket, -1::bigint AS d
+                        FROM changed),
+             counted AS (\(countsUpsert))
+        SELECT count(*)::int AS n FROM changed
+        """
 
     /// The campaign's codes of `type` in each state, from the counters of migration 0116: a few hundred rows
     /// and one hour of the reservations index, however large the pool.

@@ -1,9 +1,10 @@
 import Bridges
 
 /// Reads a CSV of codes as it arrives and upserts it into a campaign's pool in batches of
-/// ``CodePool/uploadBatch`` (each batch its own transaction), so memory stays flat however large the file; then
-/// emits `codes.uploaded` with the totals. A batch that fails stops the upload with the batches before it
-/// committed: uploading the file again counts those codes as updated and the rest as inserted.
+/// ``CodePool/uploadBatch`` (each batch its own transaction, written while the next ones are read), so memory stays
+/// flat however large the file; then emits `codes.uploaded` with the totals. A batch that fails stops the upload,
+/// the batches written meanwhile committed: uploading the file again counts those codes as updated and the rest
+/// as inserted.
 public struct CodeUpload: Sendable {
     /// What the upload did, and the records skipped as not valid codes.
     public struct Outcome: Sendable, Equatable {
@@ -16,34 +17,60 @@ public struct CodeUpload: Sendable {
     public let pool: PostgresPool
     public let batchSize: Int
 
-    public init(campaign: String, type: CodePool.CodeType, pool: PostgresPool, batchSize: Int = CodePool.uploadBatch) {
+    /// Batches written at once, each on a connection of its own.
+    public let writers: Int
+    /// ``writers`` unless told otherwise: two batches in flight keep both of PostgreSQL's cores busy on a two-core
+    /// machine while the next is parsed (0.36 of COPY's rate with one, 0.49-0.60 with two; docs/BENCHMARKS.md).
+    public static let writers = 2
+
+    public init(campaign: String, type: CodePool.CodeType, pool: PostgresPool, batchSize: Int = CodePool.uploadBatch,
+                writers: Int = CodeUpload.writers) {
         self.campaign = campaign
         self.type = type
         self.pool = pool
         self.batchSize = max(1, batchSize)
+        self.writers = max(1, writers)
     }
 
-    /// Reads the file from `chunks` (its bytes in order, in parts of any size) and stores its codes.
+    /// Reads the file from `chunks` (its bytes in order, in parts of any size) and stores its codes. Batches are
+    /// read while ``writers`` others are written (each its own transaction, on its own connection): the parsing
+    /// and PostgreSQL's work overlap instead of taking turns.
     public func run<Chunks: AsyncSequence>(_ chunks: Chunks) async throws -> Outcome where Chunks.Element: Sequence<UInt8> {
         var reader = CSVFirstColumn()
         var batch: [String] = []
         batch.reserveCapacity(batchSize)
-        var total = CodePool.UploadCount()
-        for try await chunk in chunks {
-            var full: [[String]] = []
-            reader.feed(chunk) { code in
-                batch.append(code)
-                if batch.count == batchSize {
-                    full.append(batch)
-                    batch.removeAll(keepingCapacity: true)
+        let total: CodePool.UploadCount = try await withThrowingTaskGroup(of: CodePool.UploadCount.self) { writes in
+            var total = CodePool.UploadCount(), inFlight = 0
+            /// Waits for a batch in flight when ``writers`` are, then starts writing `codes`.
+            func write(_ codes: [String]) async throws {
+                if inFlight == writers, let done = try await writes.next() {
+                    total = total + done
+                    inFlight -= 1
                 }
+                writes.addTask { try await store(codes) }
+                inFlight += 1
             }
-            for codes in full { total = total + (try await store(codes)) }
+            for try await chunk in chunks {
+                var full: [[String]] = []
+                reader.feed(chunk) { code in
+                    batch.append(code)
+                    if batch.count == batchSize {
+                        full.append(batch)
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                }
+                for codes in full { try await write(codes) }
+            }
+            reader.finish { batch.append($0) }
+            if !batch.isEmpty { try await write(batch) }
+            for try await done in writes { total = total + done }
+            return total
         }
-        reader.finish { batch.append($0) }
-        if !batch.isEmpty { total = total + (try await store(batch)) }
         let outcome = Outcome(count: total, badRows: reader.badRows)
         try await pool.withConnection { [campaign, type] db in
+            // Statistics that predate a large upload estimate its campaign at a row or so, and the planner then reads
+            // the whole campaign to reserve 10 codes (tested); autovacuum would refresh them only later.
+            if total.inserted >= CodePool.analyzeAfter { try db.query("ANALYZE code_pool") }
             try CodePool.uploaded(campaign: campaign, type: type, count: outcome.count, badRows: outcome.badRows, on: db)
         }
         return outcome

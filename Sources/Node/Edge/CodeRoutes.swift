@@ -16,8 +16,9 @@ enum CodeRoutes {
     /// Most codes one assign or release names.
     static let maxCodes = 10_000
 
+    /// - Parameter uploads: the connections uploads write on (``CodeUpload/writers`` of them, apart from `pool`).
     static func add(to router: Router<EdgeContext>, token: SupremeToken?, store: (any ObjectStore)?, pool: PostgresPool,
-                    limits: EdgeRateLimits, logger: Logger) {
+                    uploads: PostgresPool, limits: EdgeRateLimits, logger: Logger) {
         let pools = router.group("/v1/:campaignId").add(middleware: SupremeTokenMiddleware(token: token, limits: limits))
 
         pools.post("/codes") { request, context -> Response in
@@ -25,7 +26,7 @@ enum CodeRoutes {
             let upload: CodeUpload.Outcome
             if request.headers[.contentType]?.lowercased().hasPrefix("text/csv") == true {
                 let type = try Self.type(request.uri.queryParameters.get("type"))
-                upload = try await CodeUpload(campaign: campaign, type: type, pool: pool).run(request.body.map { $0.readableBytesView })
+                upload = try await CodeUpload(campaign: campaign, type: type, pool: uploads).run(request.body.map { $0.readableBytesView })
             } else {
                 let json = try await Self.json(request)
                 guard case .string(let text)? = json["fileKey"] else {
@@ -44,7 +45,7 @@ enum CodeRoutes {
                     if case .notFound = error { throw EdgeError.notFound("fileKey: \(error)") }
                     throw error
                 }
-                upload = try await CodeUpload(campaign: campaign, type: key.type, pool: pool).run(chunks)
+                upload = try await CodeUpload(campaign: campaign, type: key.type, pool: uploads).run(chunks)
             }
             logger.info("codes uploaded", metadata: ["correlationId": "\(context.correlationID)", "campaign": "\(campaign)",
                                                      "in": "\(upload.count.read)", "inserted": "\(upload.count.inserted)", "badRows": "\(upload.badRows)"])

@@ -18,7 +18,8 @@ enum EdgeServer {
     static func application(http: Topology.HTTP, pool: PostgresPool, publisher: AMQPPublisher, amqpURL: String, keySecret: String,
                             adminToken: String?, vault: CardVault, analytics: AnalyticsBuffer, rateLimits: Topology.RateLimits,
                             catalogSync: CatalogSync.Settings, paymentProvider: Topology.PaymentProvider?,
-                            codeToken: SupremeToken?, codeStore: (any ObjectStore)?, logger: Logger) -> some ApplicationProtocol {
+                            codeToken: SupremeToken?, codeUploads: PostgresPool, codeStore: (any ObjectStore)?,
+                            logger: Logger) -> some ApplicationProtocol {
         let router = Router(context: EdgeContext.self)
         let metrics = EdgeMetrics()
         let limits = EdgeRateLimits(rateLimits)
@@ -135,7 +136,7 @@ enum EdgeServer {
 
         PaymentRoutes.add(to: router, keys: keys, provider: paymentProvider, pool: pool, limits: limits, logger: logger)
         AnalyticsRoutes.add(to: router, buffer: analytics, pool: pool, admin: admin)
-        CodeRoutes.add(to: router, token: codeToken, store: codeStore, pool: pool, limits: limits, logger: logger)
+        CodeRoutes.add(to: router, token: codeToken, store: codeStore, pool: pool, uploads: codeUploads, limits: limits, logger: logger)
 
         return Application(router: router, configuration: .init(address: .hostname(http.host, port: http.port), serverName: "troupe"),
                            logger: logger)

@@ -35,16 +35,21 @@ struct NodeRuntime {
 
     func run() async throws {
         let pool = topology.database.pool(size: node.databaseConnections, applicationName: "troupe node \(node.name)")
+        // Code uploads write on connections of their own: a long upload never holds the ones the node shares.
+        let uploads = node.http != nil && topology.inventory.codes.key != nil
+            ? topology.database.pool(size: CodeUpload.writers, applicationName: "troupe node \(node.name) uploads") : nil
         do {
-            try await run(pool: pool)
+            try await run(pool: pool, uploads: uploads)
         } catch {
             await pool.shutdown()
+            await uploads?.shutdown()
             throw error
         }
         await pool.shutdown()
+        await uploads?.shutdown()
     }
 
-    private func run(pool: PostgresPool) async throws {
+    private func run(pool: PostgresPool, uploads: PostgresPool?) async throws {
         let applied = try await topology.database.migrate(pool)
         if !applied.isEmpty { logger.info("migrations applied", metadata: ["count": "\(applied.count)"]) }
         if node.components.contains(where: { $0.component == .orderQueue }) {
@@ -105,7 +110,7 @@ struct NodeRuntime {
                                               adminToken: topology.security.adminToken, vault: vault, analytics: analytics,
                                               rateLimits: topology.rateLimits, catalogSync: topology.brandSync.sync,
                                               paymentProvider: topology.paymentProvider,
-                                              codeToken: codeToken,
+                                              codeToken: codeToken, codeUploads: uploads ?? pool,
                                               codeStore: topology.inventory.codes.objectStoreDirectory.map { DirectoryObjectStore(root: $0) },
                                               logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
