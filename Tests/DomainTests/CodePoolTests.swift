@@ -123,6 +123,28 @@ import Testing
         await db.drop()
     }
 
+    /// With its reserve id, a release or an assign touches only the codes that reservation holds: one that expired
+    /// and was reserved again belongs to the new reservation.
+    @Test func aReserveIdLimitsReleaseAndAssignToItsOwnCodes() async throws {
+        let db = try await DomainDatabase()
+        _ = try await upload(["R1", "R2"], db)
+        let first = try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 2, on: c) }
+        try await backdate(["R1", "R2"], to: "now() - interval '25 hours'", db)
+        let second = try await db.pool.withConnection { c in try Pool.reserve(campaign: "c1", type: .tm, count: 1, on: c) }
+        let taken = try #require(second.codes.first), other = taken == "R1" ? "R2" : "R1"
+        #expect(try await db.pool.withConnection { c in
+            try Pool.release(campaign: "c1", codes: [taken], reserveId: first.reserveId, on: c)
+        } == 0, "the first reservation expired: the code is the second's")
+        #expect(try await db.pool.withConnection { c in
+            try Pool.assign(campaign: "c1", codes: [taken, other], reserveId: first.reserveId, on: c)
+        } == 0, "nor can it assign them: one is the second's, the other is no longer reserved")
+        #expect(try await db.pool.withConnection { c in
+            try Pool.assign(campaign: "c1", codes: [taken], reserveId: second.reserveId, on: c)
+        } == 1)
+        #expect(try await counts(db) == [.available: 1, .reserved: 0, .assigned: 1])
+        await db.drop()
+    }
+
     /// The hour that holds "24 hours ago" is counted code by code: a reservation a minute younger than a day is
     /// reserved, one a minute older is available, whatever minute of the hour this runs in.
     @Test func theHourOnTheEdgeOfTheDayIsCountedCodeByCode() async throws {
@@ -174,9 +196,9 @@ import Testing
         let reserve = try await rowsRead(Pool.reserveStatement, ["big", "tm", 10, UUID.v7(), Pool.reservationLifetime])
         #expect(reserve <= 100, "reserving 10 read \(reserve) rows")
         let some = PostgresArray((0..<10).map { String(format: "B%05d", $0) })
-        let assign = try await rowsRead(Pool.assignStatement, ["big", some])
+        let assign = try await rowsRead(Pool.assignStatement, ["big", some, UUID?.none, Pool.reservationLifetime])
         #expect(assign <= 100, "assigning 10 read \(assign) rows")
-        let release = try await rowsRead(Pool.releaseStatement, ["big", some, Pool.reservationLifetime])
+        let release = try await rowsRead(Pool.releaseStatement, ["big", some, Pool.reservationLifetime, UUID?.none])
         #expect(release <= 100, "releasing 10 read \(release) rows")
         await db.drop()
     }
@@ -220,11 +242,15 @@ import Testing
         let outcome = try await CodeUpload(campaign: "c1", type: .tm, pool: db.pool, batchSize: 3).run(chunks)
         #expect(outcome == CodeUpload.Outcome(count: Pool.UploadCount(read: 8, inserted: 6, updated: 2), badRows: 1))
         #expect(try await counts(db) == [.available: 7, .reserved: 0, .assigned: 0])
-        let payload: String = try await db.pool.withConnection { c in
-            try c.query("SELECT envelope FROM troupe_outbox WHERE topic = 'codes.uploaded'").rows[0].decode("envelope")
+        // Each batch was committed with its event: together they carry the totals, under one upload id.
+        let payloads: [JSONValue] = try await db.pool.withConnection { c in
+            try c.query("SELECT envelope FROM troupe_outbox WHERE topic = 'codes.uploaded' ORDER BY seq").rows.map {
+                try JSONValue(parsing: Array(try $0.decode("envelope", as: String.self).utf8))["payload"] ?? .null
+            }
         }
-        let json = try JSONValue(parsing: Array(payload.utf8))
-        #expect(json["payload"]?["inserted"] == .number(6) && json["payload"]?["updated"] == .number(2) && json["payload"]?["badRows"] == .number(1))
+        func sum(_ key: String) -> Int { payloads.reduce(0) { total, p in if case .number(let n)? = p[key] { total + Int(n) } else { total } } }
+        #expect(payloads.count == 3 && sum("in") == 8 && sum("inserted") == 6 && sum("updated") == 2 && sum("badRows") == 1, "\(payloads)")
+        #expect(Set(payloads.map { $0["uploadId"] }).count == 1 && Set(payloads.map { $0["batch"] }) == [.number(1), .number(2), .number(3)])
         await db.drop()
     }
 

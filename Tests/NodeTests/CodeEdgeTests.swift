@@ -73,16 +73,16 @@ extension ComponentQueues {
 
         struct Claims: JWTPayload {
             var sub: SubjectClaim
-            var exp: ExpirationClaim
-            var isSupreme: Bool?
+            var exp: ExpirationClaim?
+            var isSupreme: JSONValue?
             func verify(using algorithm: some JWTAlgorithm) async throws {}
         }
 
-        /// A token signed with `secret`, expiring `expiresIn` seconds from now (negative: expired).
-        static func token(supreme: Bool? = true, expiresIn: TimeInterval = 600, secret: String = secret) async throws -> String {
+        /// A token signed with `secret`, expiring `expiresIn` seconds from now (negative: expired; nil: no `exp`).
+        static func token(supreme: JSONValue? = .bool(true), expiresIn: TimeInterval? = 600, secret: String = secret) async throws -> String {
             let keys = JWTKeyCollection()
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-            return try await keys.sign(Claims(sub: SubjectClaim(value: "tests"), exp: ExpirationClaim(value: Date(timeIntervalSinceNow: expiresIn)),
+            return try await keys.sign(Claims(sub: SubjectClaim(value: "tests"), exp: expiresIn.map { ExpirationClaim(value: Date(timeIntervalSinceNow: $0)) },
                                               isSupreme: supreme))
         }
 
@@ -181,6 +181,13 @@ extension ComponentQueues {
                 #expect(try await code("POST", "/v1/c1/release", body) == "400 emptyCodes", "\(body)")
             }
             #expect(try await code("POST", "/v1/c1/assign", #"{"codes": ["A1", 7]}"#) == "400 bad_request")
+            #expect(try await code("POST", "/v1/c1/release", #"{"codes": ["A1"], "reserveId": "nope"}"#) == "400 bad_request")
+            // A link in the store that leads outside it, and a file that is not a regular one.
+            try FileManager.default.createDirectory(at: f.store.appendingPathComponent("codes/c1/tm"), withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: f.store.appendingPathComponent("codes/c1/tm/link.csv").path, withDestinationPath: "/etc/hostname")
+            #expect(try await code("POST", "/v1/c1/codes", #"{"fileKey": "codes/c1/tm/link.csv"}"#) == "400 invalidFileKey")
+            #expect(mkfifo(f.store.appendingPathComponent("codes/c1/tm/fifo.csv").path, 0o600) == 0)
+            #expect(try await code("POST", "/v1/c1/codes", #"{"fileKey": "codes/c1/tm/fifo.csv"}"#) == "422 unprocessable")
             #expect(try await code("POST", "/v1/c1/assign", "not json") == "400 bad_request")
             #expect(try await code("GET", "/v1/bad.campaign/codes/count?type=tm") == "400 bad_request")
             // Nothing was stored by any of them.
@@ -198,8 +205,10 @@ extension ComponentQueues {
                 return "\(reply.status) \(code)"
             }
             #expect(try await f.call("GET", path, token: try await Self.token()).status == 200)
-            #expect(try await refusal(try await Self.token(supreme: false)) == "401 supremeUserRequired")
+            #expect(try await refusal(try await Self.token(supreme: .bool(false))) == "401 supremeUserRequired")
             #expect(try await refusal(try await Self.token(supreme: nil)) == "401 supremeUserRequired")
+            #expect(try await refusal(try await Self.token(supreme: .string("true"))) == "401 supremeUserRequired", "only JSON true")
+            #expect(try await refusal(try await Self.token(expiresIn: nil)) == "401 unauthorized", "a token without exp")
             #expect(try await refusal(try await Self.token(expiresIn: -60)) == "401 unauthorized", "expired")
             #expect(try await refusal(try await Self.token(secret: "another-secret-of-thirty-two-bytes-000")) == "401 unauthorized", "another key")
             #expect(try await refusal(nil) == "401 unauthorized", "no token")

@@ -54,27 +54,32 @@ public enum CodePool {
     }
 
     /// Upserts one batch of valid codes in the caller's transaction: new codes are inserted available; a code the
-    /// pool has (or one repeated in the batch) counts as updated and keeps its type and state. Codes are written in
-    /// sorted order, so two uploads of overlapping files wait for each other instead of deadlocking.
+    /// pool has (or one repeated in the batch) counts as updated and is left as it is, its type, state and
+    /// `saved_at` (the first upload's time) kept. Existing rows are not even locked, so a re-upload never makes
+    /// reservers skip them. Codes are written in sorted order, so two uploads of overlapping files wait for each
+    /// other instead of deadlocking.
     public static func upsert(campaign: String, type: CodeType, codes: [String], on db: PostgresConnection) throws -> UploadCount {
         guard !codes.isEmpty else { return UploadCount() }
         let inserted: Int = try db.query("""
             WITH up AS (INSERT INTO code_pool (campaign_id, code, type)
                         SELECT $1, code, $2 FROM (SELECT DISTINCT code FROM unnest($3::text[]) AS code) c ORDER BY code
-                        ON CONFLICT (campaign_id, code) DO UPDATE SET saved_at = now()
-                        RETURNING xmax = 0 AS inserted),
+                        ON CONFLICT (campaign_id, code) DO NOTHING
+                        RETURNING 1),
                  deltas AS (SELECT $2::text AS type, 'all'::text AS kind, '-infinity'::timestamptz AS bucket, 1::bigint AS d
-                            FROM up WHERE inserted),
+                            FROM up),
                  counted AS (\(countsUpsert))
             SELECT count(*)::int AS n FROM deltas
             """, [campaign, type.rawValue, PostgresArray(codes)]).rows[0].decode("n")
         return UploadCount(read: codes.count, inserted: inserted, updated: codes.count - inserted)
     }
 
-    /// Emits `codes.uploaded` with an upload's counts.
-    public static func uploaded(campaign: String, type: CodeType, count: UploadCount, badRows: Int, on db: PostgresConnection) throws {
+    /// Emits `codes.uploaded` with the counts of one batch of upload `uploadId` (in the batch's transaction, so every
+    /// stored batch has its event and no other does); `badRows`: the rows skipped since the batch before.
+    public static func uploaded(campaign: String, type: CodeType, uploadId: UUID, batch: Int, count: UploadCount, badRows: Int,
+                                on db: PostgresConnection) throws {
         try emit(DomainTopic.codesUploaded, campaign: campaign, [
-            "type": .string(type.rawValue), "in": .number(Double(count.read)), "inserted": .number(Double(count.inserted)),
+            "type": .string(type.rawValue), "uploadId": .string(uploadId.lowercasedString), "batch": .number(Double(batch)),
+            "in": .number(Double(count.read)), "inserted": .number(Double(count.inserted)),
             "updated": .number(Double(count.updated)), "badRows": .number(Double(badRows)),
         ], on: db)
     }
@@ -135,27 +140,32 @@ public enum CodePool {
         """
 
     /// Assigns the campaign's `codes` that are not assigned yet (terminal: an assigned code is never touched
-    /// again), in a transaction of its own. - Returns: how many changed.
-    public static func assign(campaign: String, codes: [String], on db: PostgresConnection) throws -> Int {
+    /// again), in a transaction of its own; with a `reserveId`, only those it holds (reserved under it within 24
+    /// hours): a caller whose reservation expired and went to another cannot take that one's codes.
+    /// - Returns: how many changed.
+    public static func assign(campaign: String, codes: [String], reserveId: UUID? = nil, on db: PostgresConnection) throws -> Int {
         try change(DomainTopic.codesAssigned, campaign: campaign, codes: codes, on: db) { db in
-            try db.query(assignStatement, [campaign, PostgresArray(codes)]).rows[0].decode("n")
+            try db.query(assignStatement, [campaign, PostgresArray(codes), reserveId, reservationLifetime]).rows[0].decode("n")
         }
     }
 
     /// Releases the campaign's `codes` that are reserved and not assigned (an available or assigned code is left
-    /// as it is), in a transaction of its own. - Returns: how many changed.
-    public static func release(campaign: String, codes: [String], on db: PostgresConnection) throws -> Int {
+    /// as it is), in a transaction of its own; with a `reserveId`, only those reserved under it. - Returns: how many
+    /// changed.
+    public static func release(campaign: String, codes: [String], reserveId: UUID? = nil, on db: PostgresConnection) throws -> Int {
         try change(DomainTopic.codesReleased, campaign: campaign, codes: codes, on: db) { db in
-            try db.query(releaseStatement, [campaign, PostgresArray(codes), reservationLifetime]).rows[0].decode("n")
+            try db.query(releaseStatement, [campaign, PostgresArray(codes), reservationLifetime, reserveId]).rows[0].decode("n")
         }
     }
 
-    /// Assigns campaign $1's codes $2 that are not assigned, counting them; returns how many (`n`). The rows are
-    /// locked in code order (as uploads lock them) and updated by `code = ANY (ARRAY(...))`, an index lookup
-    /// whatever the statistics say.
+    /// Assigns campaign $1's codes $2 that are not assigned (and, when $3 is a reserve id, reserved under it within
+    /// $4), counting them; returns how many (`n`). The rows are locked in code order (as uploads lock them) and
+    /// updated by `code = ANY (ARRAY(...))`, an index lookup whatever the statistics say.
     static let assignStatement = """
         WITH target AS (SELECT code, type, reserved_at FROM code_pool
-                        WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL ORDER BY code FOR UPDATE),
+                        WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL
+                          AND ($3::uuid IS NULL OR (reserve_id = $3::uuid AND reserved_at > now() - $4::interval))
+                        ORDER BY code FOR UPDATE),
              updated AS (UPDATE code_pool c SET assigned_at = now()
                          WHERE c.campaign_id = $1 AND c.code = ANY (ARRAY(SELECT code FROM target)) AND c.assigned_at IS NULL
                          RETURNING c.code),
@@ -167,12 +177,13 @@ public enum CodePool {
         SELECT count(*)::int AS n FROM changed
         """
 
-    /// Releases campaign $1's codes $2 reserved within $3 and not assigned, counting them; returns how many
-    /// (`n`). Locked and found as ``assignStatement`` does.
+    /// Releases campaign $1's codes $2 reserved within $3 (under reserve id $4 when it is not null) and not
+    /// assigned, counting them; returns how many (`n`). Locked and found as ``assignStatement`` does.
     static let releaseStatement = """
         WITH target AS (SELECT code, type, reserved_at FROM code_pool
                         WHERE campaign_id = $1 AND code = ANY ($2::text[]) AND assigned_at IS NULL
-                          AND reserved_at > now() - $3::interval ORDER BY code FOR UPDATE),
+                          AND reserved_at > now() - $3::interval AND ($4::uuid IS NULL OR reserve_id = $4::uuid)
+                        ORDER BY code FOR UPDATE),
              updated AS (UPDATE code_pool c SET reserved_at = NULL, reserve_id = NULL
                          WHERE c.campaign_id = $1 AND c.code = ANY (ARRAY(SELECT code FROM target)) AND c.assigned_at IS NULL
                            AND c.reserved_at > now() - $3::interval
@@ -189,12 +200,12 @@ public enum CodePool {
     public static func count(campaign: String, type: CodeType, on db: PostgresConnection) throws -> [Status: Int] {
         let row = try db.query("""
             WITH edge AS (SELECT now() - $3::interval AS since, date_trunc('hour', now() - $3::interval, 'UTC') AS hour),
-                 counters AS (SELECT coalesce(sum(n) FILTER (WHERE kind = 'all'), 0)::int8 AS total,
-                                     coalesce(sum(n) FILTER (WHERE kind = 'assigned'), 0)::int8 AS assigned,
-                                     coalesce(sum(n) FILTER (WHERE kind = 'reserved'), 0)::int8 AS reserved
-                              FROM code_pool_counts, edge
-                              WHERE campaign_id = $1 AND type = $2
-                                AND (kind IN ('all', 'assigned') OR (kind = 'reserved' AND bucket > edge.hour))),
+                 counters AS (SELECT (SELECT coalesce(sum(n), 0) FROM code_pool_counts
+                                      WHERE campaign_id = $1 AND type = $2 AND kind = 'all')::int8 AS total,
+                                     (SELECT coalesce(sum(n), 0) FROM code_pool_counts
+                                      WHERE campaign_id = $1 AND type = $2 AND kind = 'assigned')::int8 AS assigned,
+                                     (SELECT coalesce(sum(n), 0) FROM code_pool_counts, edge     -- past buckets: not read
+                                      WHERE campaign_id = $1 AND type = $2 AND kind = 'reserved' AND bucket > edge.hour)::int8 AS reserved),
                  boundary AS (SELECT count(*)::int8 AS reserved FROM code_pool, edge
                               WHERE campaign_id = $1 AND type = $2 AND assigned_at IS NULL
                                 AND reserved_at > edge.since AND reserved_at < edge.hour + interval '1 hour')

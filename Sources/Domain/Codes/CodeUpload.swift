@@ -1,10 +1,12 @@
 import Bridges
+import ActorRuntime
+import Foundation
 
 /// Reads a CSV of codes as it arrives and upserts it into a campaign's pool in batches of
 /// ``CodePool/uploadBatch`` (each batch its own transaction, written while the next ones are read), so memory stays
-/// flat however large the file; then emits `codes.uploaded` with the totals. A batch that fails stops the upload,
-/// the batches written meanwhile committed: uploading the file again counts those codes as updated and the rest
-/// as inserted.
+/// flat however large the file; each batch is committed with its `codes.uploaded` (its counts, the upload's id and
+/// its number). A batch that fails stops the upload, the batches written meanwhile committed with their events:
+/// uploading the file again counts those codes as updated and the rest as inserted.
 public struct CodeUpload: Sendable {
     /// What the upload did, and the records skipped as not valid codes.
     public struct Outcome: Sendable, Equatable {
@@ -36,18 +38,24 @@ public struct CodeUpload: Sendable {
     /// read while ``writers`` others are written (each its own transaction, on its own connection): the parsing
     /// and PostgreSQL's work overlap instead of taking turns.
     public func run<Chunks: AsyncSequence>(_ chunks: Chunks) async throws -> Outcome where Chunks.Element: Sequence<UInt8> {
+        let upload = UUID.v7()
         var reader = CSVFirstColumn()
         var batch: [String] = []
         batch.reserveCapacity(batchSize)
+        var batches = 0, badRowsReported = 0
         let total: CodePool.UploadCount = try await withThrowingTaskGroup(of: CodePool.UploadCount.self) { writes in
             var total = CodePool.UploadCount(), inFlight = 0
-            /// Waits for a batch in flight when ``writers`` are, then starts writing `codes`.
+            /// Waits for a batch in flight when ``writers`` are, then starts writing `codes` with the rows skipped
+            /// since the batch before.
             func write(_ codes: [String]) async throws {
                 if inFlight == writers, let done = try await writes.next() {
                     total = total + done
                     inFlight -= 1
                 }
-                writes.addTask { try await store(codes) }
+                batches += 1
+                let number = batches, badRows = reader.badRows - badRowsReported
+                badRowsReported = reader.badRows
+                writes.addTask { try await store(codes, upload: upload, batch: number, badRows: badRows) }
                 inFlight += 1
             }
             for try await chunk in chunks {
@@ -62,21 +70,33 @@ public struct CodeUpload: Sendable {
                 for codes in full { try await write(codes) }
             }
             reader.finish { batch.append($0) }
-            if !batch.isEmpty { try await write(batch) }
+            // The last batch carries the last bad rows; a file whose last rows are all bad reports them in an
+            // event of their own.
+            if !batch.isEmpty || reader.badRows > badRowsReported { try await write(batch) }
             for try await done in writes { total = total + done }
             return total
         }
-        let outcome = Outcome(count: total, badRows: reader.badRows)
-        try await pool.withConnection { [campaign, type] db in
-            // Statistics that predate a large upload estimate its campaign at a row or so, and the planner then reads
-            // the whole campaign to reserve 10 codes (tested); autovacuum would refresh them only later.
-            if total.inserted >= CodePool.analyzeAfter { try db.query("ANALYZE code_pool") }
-            try CodePool.uploaded(campaign: campaign, type: type, count: outcome.count, badRows: outcome.badRows, on: db)
-        }
-        return outcome
+        if total.inserted >= CodePool.analyzeAfter { await refreshStatistics() }
+        return Outcome(count: total, badRows: reader.badRows)
     }
 
-    private func store(_ codes: [String]) async throws -> CodePool.UploadCount {
-        try await pool.transaction { [campaign, type] db in try CodePool.upsert(campaign: campaign, type: type, codes: codes, on: db) }
+    /// One batch and its `codes.uploaded`, in one transaction.
+    private func store(_ codes: [String], upload: UUID, batch: Int, badRows: Int) async throws -> CodePool.UploadCount {
+        try await pool.transaction { [campaign, type] db in
+            let count = try CodePool.upsert(campaign: campaign, type: type, codes: codes, on: db)
+            try CodePool.uploaded(campaign: campaign, type: type, uploadId: upload, batch: batch, count: count, badRows: badRows, on: db)
+            return count
+        }
+    }
+
+    /// `ANALYZE code_pool`: statistics that predate a large upload estimate its campaign at a row or so, and the
+    /// planner then reads the whole campaign to reserve 10 codes (tested); autovacuum would refresh them only later.
+    /// It waits at most a few seconds for its lock (a long VACUUM holds it), then leaves the work to autovacuum: the
+    /// upload is stored either way.
+    private func refreshStatistics() async {
+        _ = try? await pool.transaction { db in
+            try db.query("SET LOCAL lock_timeout = '3s'")
+            try db.query("ANALYZE code_pool")
+        }
     }
 }

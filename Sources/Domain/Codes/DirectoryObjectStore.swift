@@ -5,9 +5,9 @@ import Foundation
 import Glibc
 #endif
 
-/// An ``ObjectStore`` over a directory: key `codes/c1/tm/a.csv` is the file `{root}/codes/c1/tm/a.csv`. Reads a
-/// chunk at a time on a thread of its own (file reads block), opening the file for each chunk, so an upload that
-/// stops early leaves no descriptor open.
+/// An ``ObjectStore`` over a directory: key `codes/c1/tm/a.csv` is the file `{root}/codes/c1/tm/a.csv`, which must
+/// be a regular file inside the root once links are followed. Reads a chunk at a time on a thread of its own (file
+/// reads block), opening the file for each chunk, so an upload that stops early leaves no descriptor open.
 public struct DirectoryObjectStore: ObjectStore {
     public let root: String
     /// Bytes read per chunk.
@@ -24,12 +24,17 @@ public struct DirectoryObjectStore: ObjectStore {
               !key.utf8.contains(0) else {
             throw ObjectStoreError.invalidKey(key)
         }
-        let path = root + "/" + key
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw ObjectStoreError.notFound(key)
-        }
+        // The file as the links lead to it must be inside the root: a link in the store reaches nothing outside.
+        guard let base = Self.resolved(root), let path = Self.resolved(root + "/" + key) else { throw ObjectStoreError.notFound(key) }
+        guard path.hasPrefix(base.hasSuffix("/") ? base : base + "/") else { throw ObjectStoreError.invalidKey(key) }
         return Chunks(key: key, path: path, chunkSize: chunkSize)
+    }
+
+    /// `path` with every link, `.` and `..` resolved; nil when it does not exist.
+    static func resolved(_ path: String) -> String? {
+        guard let pointer = realpath(path, nil) else { return nil }
+        defer { free(pointer) }
+        return String(cString: pointer)
     }
 
     /// The file's chunks, each read by `pread` at its offset.
@@ -56,12 +61,17 @@ public struct DirectoryObjectStore: ObjectStore {
             }
 
             static func read(key: String, path: String, size: Int, at offset: Int) throws -> [UInt8] {
-                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                // Not blocking on open (a FIFO would wait for a writer forever); only a regular file is read.
+                let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
                 guard fd >= 0 else {
                     let code = errno
                     throw code == ENOENT ? ObjectStoreError.notFound(key) : ObjectStoreError.unreadable(key, reason: String(cString: strerror(code)))
                 }
                 defer { close(fd) }
+                var info = stat()
+                guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+                    throw ObjectStoreError.unreadable(key, reason: "not a regular file")
+                }
                 var bytes = [UInt8](repeating: 0, count: size)
                 var filled = 0
                 while filled < size {

@@ -40,12 +40,15 @@ enum CodeRoutes {
                     }
                 }
                 guard let store else { throw EdgeError.notFound("no object store is configured (topology.json: inventory.codes.objectStore)") }
-                let chunks: any AsyncSequence<[UInt8], any Error> & Sendable
-                do { chunks = try await store.read(key.key) } catch let error as ObjectStoreError {
-                    if case .notFound = error { throw EdgeError.notFound("fileKey: \(error)") }
-                    throw error
+                do {
+                    upload = try await CodeUpload(campaign: campaign, type: key.type, pool: uploads).run(try await store.read(key.key))
+                } catch let error as ObjectStoreError {
+                    switch error {
+                    case .notFound: throw EdgeError.notFound("fileKey: \(error)")
+                    case .invalidKey: throw Self.invalid("invalidFileKey", "fileKey: \(error) (it leads outside the store)")
+                    case .unreadable: throw EdgeError.unprocessable("fileKey: \(error)")
+                    }
                 }
-                upload = try await CodeUpload(campaign: campaign, type: key.type, pool: uploads).run(chunks)
             }
             logger.info("codes uploaded", metadata: ["correlationId": "\(context.correlationID)", "campaign": "\(campaign)",
                                                      "in": "\(upload.count.read)", "inserted": "\(upload.count.inserted)", "badRows": "\(upload.badRows)"])
@@ -75,9 +78,17 @@ enum CodeRoutes {
         for assigning in [true, false] {
             pools.post(assigning ? "/assign" : "/release") { request, context -> Response in
                 let campaign = try Self.campaign(context)
-                let codes = try Self.codes(in: try await Self.json(request))
-                let updated = try await pool.withConnection { db in
-                    assigning ? try CodePool.assign(campaign: campaign, codes: codes, on: db) : try CodePool.release(campaign: campaign, codes: codes, on: db)
+                let json = try await Self.json(request)
+                let codes = try Self.codes(in: json)
+                // Optional: only the codes this reservation holds (one that expired and went to another is not its).
+                var reserveId: UUID?
+                if let value = json["reserveId"], value != .null {
+                    guard case .string(let text) = value, let id = UUID(text: text) else { throw EdgeError.badRequest("reserveId: must be a reserve id (a UUID)") }
+                    reserveId = id
+                }
+                let updated = try await pool.withConnection { [reserveId] db in
+                    assigning ? try CodePool.assign(campaign: campaign, codes: codes, reserveId: reserveId, on: db)
+                        : try CodePool.release(campaign: campaign, codes: codes, reserveId: reserveId, on: db)
                 }
                 return EdgeJSON.response(.ok, .object(["count": .object(["in": Self.number(codes.count), "updated": Self.number(updated)])]))
             }

@@ -13,7 +13,23 @@ struct SupremeToken: Sendable {
         var sub: SubjectClaim?
         var exp: ExpirationClaim
         var iat: IssuedAtClaim?
+        /// Only the JSON `true` is supreme; a string or a number is not (the token is otherwise valid).
         var isSupreme: Bool?
+
+        init(sub: SubjectClaim?, exp: ExpirationClaim, iat: IssuedAtClaim?, isSupreme: Bool?) {
+            self.sub = sub
+            self.exp = exp
+            self.iat = iat
+            self.isSupreme = isSupreme
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            sub = try c.decodeIfPresent(SubjectClaim.self, forKey: .sub)
+            exp = try c.decode(ExpirationClaim.self, forKey: .exp)
+            iat = try c.decodeIfPresent(IssuedAtClaim.self, forKey: .iat)
+            isSupreme = (try? c.decodeIfPresent(Bool.self, forKey: .isSupreme)) ?? nil
+        }
 
         func verify(using algorithm: some JWTAlgorithm) async throws { try exp.verifyNotExpired() }
     }
