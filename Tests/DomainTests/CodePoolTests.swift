@@ -229,6 +229,31 @@ import Testing
         await db.drop()
     }
 
+    /// Two uploads at once of files that overlap: each code is inserted by exactly one of them and counted as
+    /// updated by the other, whichever wins each batch.
+    @Test func concurrentOverlappingUploadsCountEachNewCodeOnce() async throws {
+        let db = try await DomainDatabase()
+        let wide = PostgresPool(.init(url: DomainDatabase.url, size: 4, applicationName: db.schema, schema: db.schema))
+        let first = (0..<30_000).map { "O\($0)\n" }.joined(), second = (15_000..<45_000).map { "O\($0)\n" }.joined()
+        func upload(_ file: String) async throws -> CodeUpload.Outcome {
+            let chunks = AsyncStream<[UInt8]> { c in
+                let bytes = Array(file.utf8)
+                for start in stride(from: 0, to: bytes.count, by: 4096) { c.yield(Array(bytes[start..<min(start + 4096, bytes.count)])) }
+                c.finish()
+            }
+            return try await CodeUpload(campaign: "c1", type: .tm, pool: wide, batchSize: 1_000).run(chunks)
+        }
+        async let a = upload(first)
+        async let b = upload(second)
+        let (one, two) = try await (a, b)
+        await wide.shutdown()
+        #expect(one.count.read == 30_000 && two.count.read == 30_000)
+        #expect(one.count.inserted + two.count.inserted == 45_000, "\(one.count) \(two.count)")
+        #expect(one.count.updated + two.count.updated == 15_000)
+        #expect(try await counts(db) == [.available: 45_000, .reserved: 0, .assigned: 0])
+        await db.drop()
+    }
+
     /// A CSV read in small chunks and stored in batches of 3: the counts add up over batches, bad rows are
     /// counted, and `codes.uploaded` carries the totals.
     @Test func anUploadStreamsTheFileInBatchesAndReportsItsTotals() async throws {
