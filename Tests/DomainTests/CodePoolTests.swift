@@ -40,20 +40,16 @@ import Testing
     }
 
     /// Moves the reservations of `codes` back in time to `reservedAt` (SQL), as if they had been made then: the
-    /// rows, and the counters rebuilt from the rows as migration 0116 builds them.
-    func backdate(_ codes: [String], to reservedAt: String, _ db: DomainDatabase) async throws {
+    /// rows, and the counters rebuilt from the rows by migration 0116's own backfill (so it is tested too). The
+    /// counters are checked before, so a drift from the steps before is not hidden by the rebuild.
+    func backdate(_ codes: [String], to reservedAt: String, _ db: DomainDatabase, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        _ = try await counts(db, sourceLocation: sourceLocation)
+        let migration = try #require(try DomainSchema.migrations().first { $0.version == 116 })
+        let backfill = String(try #require(migration.sql.range(of: "INSERT INTO code_pool_counts").map { migration.sql[$0.lowerBound...] }))
         try await db.pool.transaction { c in
             _ = try c.query("UPDATE code_pool SET reserved_at = \(reservedAt) WHERE code = ANY ($1::text[])", [PostgresArray(codes)])
             _ = try c.query("DELETE FROM code_pool_counts")
-            _ = try c.query("""
-                INSERT INTO code_pool_counts (campaign_id, type, kind, bucket, shard, n)
-                SELECT campaign_id, type, 'all', '-infinity'::timestamptz, 0, count(*) FROM code_pool GROUP BY campaign_id, type
-                UNION ALL
-                SELECT campaign_id, type, 'assigned', '-infinity', 0, count(*) FROM code_pool WHERE assigned_at IS NOT NULL GROUP BY campaign_id, type
-                UNION ALL
-                SELECT campaign_id, type, 'reserved', date_trunc('hour', reserved_at, 'UTC'), 0, count(*) FROM code_pool
-                WHERE assigned_at IS NULL AND reserved_at IS NOT NULL GROUP BY campaign_id, type, date_trunc('hour', reserved_at, 'UTC')
-                """)
+            try c.execute(script: backfill)
         }
     }
 
