@@ -36,6 +36,10 @@ public final class EnvelopeConsumer: Sendable {
         public var classify: @Sendable (any Error) -> FailureDisposition
         /// How long inbox rows are kept (duplicates older than this are no longer recognised).
         public var inboxRetention: Duration = .seconds(7 * 86400)
+        /// A message that comes back unsettled this many times (its consumer crashed or stopped while it was in
+        /// hand) is dead-lettered instead of handled again: a message that crashes its node costs that message,
+        /// not the node.
+        public var quarantineAfter = 3
 
         public init(component: String, topics: [String], prefetch: Int = 256, batchSize: Int = 64,
                     topology: WireTopology = WireTopology(), classify: @escaping @Sendable (any Error) -> FailureDisposition = FailurePolicy.defaultClassifier) {
@@ -117,11 +121,65 @@ public final class EnvelopeConsumer: Sendable {
         while true {
             let batch = await consumer.next(max: configuration.batchSize)
             if batch.isEmpty { break }
-            let before = previous
-            previous = Task { await self.handle(batch, after: before) }
-            await before?.value
+            for part in Self.parts(of: batch) {
+                if part.count == 1, part[0].redelivered {
+                    // Back unsettled: alone, with nothing else in hand (a crash now costs no other delivery a
+                    // count), counted first, quarantined at the limit.
+                    await previous?.value
+                    previous = nil
+                    await handleReturned(part[0])
+                    continue
+                }
+                let before = previous
+                previous = Task { await self.handle(part, after: before) }
+                await before?.value
+            }
         }
         await previous?.value
+    }
+
+    /// `batch` cut where a redelivered delivery stands, each of those alone, in delivery order (the acks'
+    /// `multiple` covers earlier tags, so the parts must settle in this order).
+    static func parts(of batch: [AMQPDelivery]) -> [[AMQPDelivery]] {
+        var parts: [[AMQPDelivery]] = [], run: [AMQPDelivery] = []
+        for delivery in batch {
+            if delivery.redelivered {
+                if !run.isEmpty { parts.append(run); run = [] }
+                parts.append([delivery])
+            } else {
+                run.append(delivery)
+            }
+        }
+        if !run.isEmpty { parts.append(run) }
+        return parts
+    }
+
+    /// A delivery that came back unsettled: counted (its own autocommit, before anything of it runs), then
+    /// dead-lettered at ``Configuration/quarantineAfter``, else handled as usual. Without the database the count
+    /// is skipped and the handling waits for it as usual.
+    private func handleReturned(_ delivery: AMQPDelivery) async {
+        let component = configuration.component, key = Self.messageKey(delivery.message)
+        let returns = (try? await pool.withConnection { db in
+            try db.query("""
+                INSERT INTO troupe_redeliveries (component, message_key, count) VALUES ($1, $2, 1)
+                ON CONFLICT (component, message_key) DO UPDATE SET count = troupe_redeliveries.count + 1, last_at = now()
+                RETURNING count
+                """, [component, key]).rows[0].decode("count", as: Int.self)
+        }) ?? 0
+        guard returns >= configuration.quarantineAfter else { return await handle([delivery], after: nil) }
+        let reason = "crashed the consumer \(returns) times (came back unsettled \(returns) times); quarantined"
+        logger.error("a message keeps crashing or stopping its consumer: dead-lettered", metadata: ["id": "\(key)", "returns": "\(returns)"])
+        let (_, dead) = await route([delivery], [.dead(attempts: attempt(of: delivery), reason: reason)])
+        counters.withLock { $0.deadLettered += dead }
+    }
+
+    /// What identifies a message across its deliveries: its AMQP message id (the envelope's id, by the wire
+    /// contract), else an FNV-1a hash of its body.
+    static func messageKey(_ message: AMQPMessage) -> String {
+        if let id = message.messageID, !id.isEmpty, !id.utf8.contains(0) { return id }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in message.body { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return "body:" + String(hash, radix: 16) + ":" + String(message.body.count)
     }
 
     /// Stops gracefully: no more deliveries (`basic.cancel`), the deliveries already taken are handled,
@@ -158,8 +216,10 @@ public final class EnvelopeConsumer: Sendable {
     public func pruneInbox() async throws -> Int {
         let component = configuration.component, seconds = configuration.inboxRetention.inSeconds
         return try await pool.transaction { db in
-            try db.query("DELETE FROM troupe_inbox WHERE component = $1 AND handled_at < now() - make_interval(secs => $2)",
-                         [component, seconds]).affectedRows
+            try db.query("DELETE FROM troupe_redeliveries WHERE component = $1 AND last_at < now() - make_interval(secs => $2)",
+                         [component, seconds])
+            return try db.query("DELETE FROM troupe_inbox WHERE component = $1 AND handled_at < now() - make_interval(secs => $2)",
+                                [component, seconds]).affectedRows
         }
     }
 

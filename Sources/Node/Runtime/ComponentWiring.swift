@@ -12,8 +12,8 @@ struct ComponentWiring: Sendable {
 
     init(_ router: TopicRouter) {
         topics = router.topics
-        handler = router.handler
         prepare = router.prepare
+        handler = TestCrashHook.wrap(router.handler)
     }
 
     /// Declares the queues of every component `topology` hosts, on whichever node (bindings, retry and

@@ -81,11 +81,12 @@ struct NodeRuntime {
         let trees = node.components.map { hosted in
             let wiring = ComponentWiring.of(hosted.component, vendor: vendor, reservationTTL: topology.inventory.reservationTTL,
                                             notification: notification)
-            let configuration = EnvelopeConsumer.Configuration(
+            var configuration = EnvelopeConsumer.Configuration(
                 component: hosted.component.rawValue, topics: wiring.topics, prefetch: hosted.mailboxCapacity,
                 batchSize: min(64, hosted.mailboxCapacity), topology: wire)
+            configuration.quarantineAfter = topology.broker.quarantineAfter
             let amqpURL = topology.broker.url
-            return ComponentTreeService.Hosted(component: hosted.component.rawValue, instances: hosted.instances) {
+            return ComponentTreeService.Hosted(component: hosted.component.rawValue, instances: hosted.instances) { [configuration] in
                 try EnvelopeConsumer(configuration, amqpURL: amqpURL, pool: pool, publisher: publisher, prepare: wiring.prepare, handler: wiring.handler)
             }
         }

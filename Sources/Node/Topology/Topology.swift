@@ -18,6 +18,9 @@ struct Topology: Sendable, Equatable {
         var deadLetterRetention: Duration = .seconds(14 * 86400)
         /// Redeliveries of a failing message: attempts in all, and the delays between them (retry queues).
         var retry = RetryPolicy(maxAttempts: 5, initialDelay: .seconds(1), maxDelay: .seconds(60), jitter: 0)
+        /// A message that comes back unsettled this many times (it crashed or stopped its consumer each time) is
+        /// dead-lettered instead of handled again.
+        var quarantineAfter = 3
 
         /// The wire contract these settings describe.
         var wire: WireTopology {

@@ -60,7 +60,7 @@ enum TopologyLoader {
                                   "analytics", "rateLimits", "notification", "nodes"])
 
         let b = try top.object("broker")
-        try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry"])
+        try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry", "quarantineAfter"])
         let queueTypeText = try b.string("queueType", default: "classic")
         guard let queueType = Topology.QueueType(rawValue: queueTypeText) else {
             throw b.error("queueType", "must be one of: classic, quorum")
@@ -78,6 +78,7 @@ enum TopologyLoader {
         var broker = Topology.Broker(url: try b.string("url"), exchange: try b.string("exchange", default: "troupe.events"),
                                      queueType: queueType)
         broker.deadLetterRetention = try duration(b, "deadLetterRetention", default: "14d")
+        broker.quarantineAfter = try b.int("quarantineAfter", default: 3, in: 1...1000)
         if b.has("retry") {
             let r = try b.object("retry")
             try r.rejectUnknownKeys(["maxAttempts", "initialDelay", "maxDelay"])
