@@ -79,9 +79,7 @@ import Testing
               "nodes": [ { "name": "all", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
                          { "name": "brand-sync" }, { "name": "notification" }, { "name": "analytics" } ] } ] }
             """
-        #expect(throws: (any Error).self) { try TopologyLoader.decode(Data(json.utf8), file: "t.json") }
-        do { _ = try TopologyLoader.decode(Data(json.utf8), file: "t.json") } catch {
-            #expect("\(error)".contains(expected), "\(error)")
-        }
+        let error = #expect(throws: TopologyError.self) { try TopologyLoader.decode(Data(json.utf8), file: "t.json") }
+        #expect(error.map { "\($0)".contains(expected) } == true, "\(String(describing: error))")
     }
 }

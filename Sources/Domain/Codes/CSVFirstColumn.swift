@@ -43,23 +43,23 @@ public struct CSVFirstColumn: Sendable {
                     if bom.count == 3 { started = true; bom = [] }
                     continue
                 }
-                started = true
-                let held = bom
-                bom = []
-                for b in held { try take(b, emit) }
+                try startAfterPartialBOM(emit)
             }
             try take(byte, emit)
         }
     }
 
+    /// Past the byte order mark's place: bytes that began like a mark but were not one are data.
+    private mutating func startAfterPartialBOM(_ emit: (String) throws -> Void) rethrows {
+        started = true
+        let held = bom
+        bom = []
+        for b in held { try take(b, emit) }
+    }
+
     /// Ends the file: the last record need not end with a line break. A quote left open makes it a bad row.
     public mutating func finish(_ emit: (String) throws -> Void) rethrows {
-        if !started {
-            started = true
-            let held = bom
-            bom = []
-            for b in held { try take(b, emit) }
-        }
+        if !started { try startAfterPartialBOM(emit) }
         switch state {
         case .recordStart: break
         case .quoted, .restQuoted:

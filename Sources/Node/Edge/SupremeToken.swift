@@ -28,7 +28,7 @@ struct SupremeToken: Sendable {
             sub = try c.decodeIfPresent(SubjectClaim.self, forKey: .sub)
             exp = try c.decode(ExpirationClaim.self, forKey: .exp)
             iat = try c.decodeIfPresent(IssuedAtClaim.self, forKey: .iat)
-            isSupreme = (try? c.decodeIfPresent(Bool.self, forKey: .isSupreme)) ?? nil
+            isSupreme = try? c.decodeIfPresent(Bool.self, forKey: .isSupreme)
         }
 
         func verify(using algorithm: some JWTAlgorithm) async throws { try exp.verifyNotExpired() }
