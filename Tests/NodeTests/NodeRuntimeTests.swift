@@ -124,6 +124,32 @@ extension ComponentQueues {
             #expect(try await rows().isEmpty, "a stopped node withdraws its figures")
         }
 
+        /// Issue 21 §2: a graceful shutdown that overruns (a handler stuck, deaf to it and to cancellation) ends
+        /// the node with a log line naming what did not stop and a non-zero code, not a library's `Fatal error`.
+        @Test func aShutdownThatOverrunsEndsTheNodeWithTheReasonAndANonZeroCode() async throws {
+            let admin = try AMQPConnection(url: AMQPURL(Self.amqpURL))
+            try WireTopology().declare(component: "notification", topics: [], on: admin)
+            try admin.purge("troupe.notification")
+            defer { _ = try? admin.purge("troupe.notification") }     // the stuck message went back to the queue
+            let node = try NodeProcess(["node", "alpha", "--topology", Self.twoNodes()],
+                                       environment: Self.env.merging(["TROUPE_TEST_CRASH_HOOK": "1"]) { _, new in new })
+            defer { node.kill() }
+            try await node.waitFor("node started")
+            let envelope = Envelope(topic: "test.hang", producerId: "test", correlationId: "req-hang-1", payload: .object(["troupeTestHang": .string("notification")]))
+            try await DedicatedThread.run("test.publish") {
+                let c = try AMQPConnection(url: AMQPURL(Self.amqpURL))
+                try c.publish(exchange: "", routingKey: "troupe.notification", OutboxRelay.message(envelope))
+            }
+            try await node.waitFor("TROUPE_TEST_CRASH_HOOK: hanging notification on envelope \(envelope.id.lowercasedString)")
+
+            node.signal(SIGTERM)
+            let code = try await node.waitForExit(timeout: .seconds(40))
+            #expect(code == 70, "exit \(code); it printed:\n\(node.text)")
+            #expect(node.text.contains("shutdown overran"), "\(node.text)")
+            #expect(node.text.contains("still running: database connections, notification consumer /user/notification/1"), "\(node.text)")
+            #expect(!node.text.contains("Fatal error"), "\(node.text)")
+        }
+
         @Test func upRestartsANodeKilledWithSIGKILLAndStopsEveryNodeOnSIGTERM() async throws {
             let up = try NodeProcess(["up", "--topology", Self.twoNodes()], environment: Self.env)
             defer { up.kill() }
@@ -182,16 +208,37 @@ extension ComponentQueues {
             #expect(node.text.contains("node edge: cannot listen on 127.0.0.1:\(listener.port): the address is in use"), "\(node.text)")
         }
 
-        @Test func upGivesUpOnANodeThatKeepsCrashing() async throws {
+        /// With `"onNodeFailure": "stopAll"`, OTP's escalation: a node over its restart intensity stops every node.
+        @Test func upWithStopAllGivesUpOnANodeThatKeepsCrashing() async throws {
             // PostgreSQL unreachable: every node exits 69 at once, again and again.
             var env = Self.env
             env["TROUPE_DATABASE_URL"] = "postgresql://troupe:troupe@127.0.0.1:1/troupe"
-            let up = try NodeProcess(["up", "--topology", Self.twoNodes()], environment: env)
+            let topology = try CLI.writeTopology(try String(contentsOfFile: Self.twoNodes(), encoding: .utf8)
+                .replacingOccurrences(of: #""nodes": ["#, with: #""onNodeFailure": "stopAll", "nodes": ["#))
+            let up = try NodeProcess(["up", "--topology", topology], environment: env)
             defer { up.kill() }
             #expect(try await up.waitForExit(timeout: .seconds(60)) == 1)
             #expect(up.text.contains("restarted too often; stopping every node"))
             #expect(up.text.contains("exit=exit code 69"))
             #expect(up.text.contains("cannot reach PostgreSQL"))
+        }
+
+        /// By default a node over its restart intensity is held (issue 21 §2): troupe up runs on, prints the status
+        /// table naming it, and still stops at once on SIGTERM while it waits.
+        @Test func upHoldsANodeThatKeepsCrashingAndStillStopsOnSIGTERM() async throws {
+            var env = Self.env
+            env["TROUPE_DATABASE_URL"] = "postgresql://troupe:troupe@127.0.0.1:1/troupe"
+            let up = try NodeProcess(["up", "--topology", Self.twoNodes()], environment: env)
+            defer { up.kill() }
+            for node in ["alpha", "beta", "gamma"] {
+                try await up.eventually("\(node) held in the status table", timeout: .seconds(60)) {
+                    up.text.split(separator: "\n").contains { $0.hasPrefix("  \(node) ") && $0.contains(" held        restarted 5 times within 60.0 seconds; next try at ") }
+                }
+            }
+            #expect(up.exitCode == nil, "troupe up runs on")
+            #expect(!up.text.contains("stopping every node"))
+            up.signal(SIGTERM)
+            #expect(try await up.waitForExit(timeout: .seconds(10)) == 0)
         }
 
         /// The pids `troupe up` started for `node`, in order.

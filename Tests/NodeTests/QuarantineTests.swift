@@ -23,7 +23,7 @@ extension ComponentQueues {
             defer { up.kill() }
             try await up.waitFor("node started")
 
-            let published = try await CLI.run(["publish", "inventory.reserve", #"{"orderId": "00000000-0000-7000-8000-000000000001", "troupeTestCrash": true}"#,
+            let published = try await CLI.run(["publish", "inventory.reserve", #"{"orderId": "00000000-0000-7000-8000-000000000001", "troupeTestCrash": "inventory"}"#,
                                                "--topology", topology], environment: NodeRuntimeTests.env)
             #expect(published.code == 0, "\(published.err)")
             let id = published.out.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -34,8 +34,8 @@ extension ComponentQueues {
                 return list.out.split(separator: "\n").contains { $0.hasPrefix(id) && $0.contains("crashed the consumer 3 times") }
             }
             let restarts = up.text.components(separatedBy: "node exited abnormally; restarting").count - 1
-            #expect(restarts == 3, "troupe up restarted the node \(restarts) times")
-            #expect(up.text.contains("TROUPE_TEST_CRASH_HOOK: crashing on envelope \(id)"), "the hook's trap crashed it")
+            #expect(restarts == 3, "troupe up restarted the node \(restarts) times; it printed:\n\(up.text)")
+            #expect(up.text.contains("TROUPE_TEST_CRASH_HOOK: crashing inventory on envelope \(id)"), "the hook's trap crashed it")
             #expect(try await db.scalar("SELECT count AS v FROM troupe_redeliveries WHERE component = 'inventory' AND message_key = $1", [id]) == 3)
 
             // The node runs on: troupe up did not stop, and the restarted node handles what comes next.
@@ -49,6 +49,60 @@ extension ComponentQueues {
             up.signal(SIGTERM)
             _ = try? await up.waitForExit(timeout: .seconds(20))
             await db.drop()
+        }
+
+        /// Issue 21 §2 and §3: a node in a crash loop over its restart intensity (here 2 restarts) is held, alone:
+        /// orders through the other nodes complete meanwhile, the edge's /health names it, and after its hold it
+        /// comes back, the message that crashed it dead-lettered at its third return.
+        @Test func aNodeInACrashLoopIsHeldWhileOrdersThroughTheOthersCompleteAndComesBackAfterItsHold() async throws {
+            let admin = try AMQPConnection(url: AMQPURL(Edge.amqpURL))
+            try WireTopology().declare(component: "notification", topics: [], on: admin)
+            try admin.purge("troupe.notification")
+            let f = try await SagaTests.start(stock: 10, settings: #""nodeRestarts": { "max": 2, "within": "60s", "holdFor": "30s" },"#,
+                                              environment: NodeRuntimeTests.env.merging(["TROUPE_TEST_CRASH_HOOK": "1"]) { _, new in new })
+            defer { f.up.kill() }
+            try await f.up.waitFor("node=workers [Node] node started")
+            let envelope = Envelope(topic: "test.crash", producerId: "test", correlationId: "req-held-1", payload: .object(["troupeTestCrash": .string("notification")]))
+            try await DedicatedThread.run("test.publish") {
+                let c = try AMQPConnection(url: AMQPURL(Edge.amqpURL))
+                try c.publish(exchange: "", routingKey: "troupe.notification", OutboxRelay.message(envelope))
+            }
+
+            // Three crashes (the first delivery and two returns): held, the status table printed.
+            try await f.up.waitFor("node restarted too often; held, the other nodes run on", timeout: .seconds(60))
+            #expect(f.up.text.contains("node=workers restarts=2"), "\(f.up.text)")
+            try await f.up.eventually("the status table (printed after the log line)") {
+                let table = f.up.text.split(separator: "\n")
+                return table.contains { $0.hasPrefix("  workers ") && $0.contains(" held        restarted 2 times within 60.0 seconds; next try at ") }
+                    && table.contains { $0.hasPrefix("  orders ") && $0.contains(" running     pid ") }
+            }
+
+            // Meanwhile orders through the edge and the orders node complete.
+            let id = try await SagaTests.place(f, ref: "held-1", quantity: 1)
+            try await eventually("the order completed") { try await SagaTests.state(f, id).status == "Completed" }
+            #expect(!f.up.text.contains("held node started again"), "the order completed while workers was held")
+
+            // The edge's /health says which node is down.
+            let health = f.edge.base.appendingPathComponent("health")
+            try await eventually("/health naming the held node", timeout: .seconds(25)) {
+                let r = try await EdgeTests.get(health)
+                guard r.status == 200, case .string(let status)? = r.json["status"], case .string(let why)? = r.json["nodesDown"]?["workers"] else { return false }
+                return status == "degraded" && why.hasPrefix("down: last seen ")
+            }
+
+            // After its hold it comes back; the message, back a third time, is dead-lettered and the node runs on.
+            try await f.up.waitFor("held node started again", timeout: .seconds(45))
+            try await eventually("the crasher dead-lettered") {
+                let list = try await CLI.run(["dlq", "list", "notification", "--topology", f.topology], environment: NodeRuntimeTests.env)
+                return list.out.split(separator: "\n").contains { $0.hasPrefix(envelope.id.lowercasedString) && $0.contains("crashed the consumer 3 times") }
+            }
+            try await eventually("/health ok again", timeout: .seconds(20)) {
+                let r = try await EdgeTests.get(health)
+                return r.json["status"] == .string("ok") && r.json["nodesDown"] == nil
+            }
+            #expect(f.up.exitCode == nil, "troupe up runs on")
+            #expect(f.up.text.components(separatedBy: "node restarted too often").count == 2, "held once")
+            await SagaTests.stop(f)
         }
     }
 }

@@ -15,17 +15,21 @@ extension ComponentQueues {
             let up: NodeProcess
             let edge: EdgeTests.Fixture
             let vendor: URL
+            /// The topology file's path.
+            let topology: String
         }
 
         /// `troupe up` with an edge node and an orders node; a product with `stock` units.
         /// `troupe up` with the vendor simulator, an edge node and an orders node (vendor breaker: 2 failures,
         /// 2 s cool-down); the simulator's product 1001 with `stock` units; partner a with 100 in its wallet.
+        /// `settings`: more top-level keys of the topology (each followed by a comma); `environment`: the nodes'.
         static func start(stock: Int, wallet: Decimal = 100, breakerThreshold: Int = 2, vendorTimeout: String = "10s",
-                          reservationTTL: String = "15m") async throws -> Fixture {
+                          reservationTTL: String = "15m", settings: String = "",
+                          environment: [String: String] = NodeRuntimeTests.env) async throws -> Fixture {
             let port = try FreePort.pick(in: 30_000...31_399), vendorPort = try FreePort.pick(in: 31_400...32_767)
             let path = try CLI.writeTopology("""
                 { "broker": { "url": "\(EdgeTests.amqpURL)" }, "database": { "url": "\(EdgeTests.databaseURL)" },
-                  "security": { "apiKeySecret": "\(EdgeTests.secret)" }, "inventory": { "reservationTTL": "\(reservationTTL)" },
+                  "security": { "apiKeySecret": "\(EdgeTests.secret)" }, "inventory": { "reservationTTL": "\(reservationTTL)" }, \(settings)
                   "vendor": { "url": "http://127.0.0.1:\(vendorPort)", "clientId": "troupe", "clientSecret": "saga-secret",
                               "timeout": "\(vendorTimeout)", "notFoundGrace": "1s",
                               "breaker": { "failureThreshold": \(breakerThreshold), "coolDown": "2s" }, "simulator": { "catalogLimit": 100 } },
@@ -33,7 +37,7 @@ extension ComponentQueues {
                              { "name": "orders", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" } ] },
                              { "name": "workers", "components": [ { "name": "brand-sync" }, { "name": "notification" } ] } ] }
                 """)
-            let up = try NodeProcess(["up", "--topology", path], environment: NodeRuntimeTests.env)
+            let up = try NodeProcess(["up", "--topology", path], environment: environment)
             let base = URL(string: "http://127.0.0.1:\(port)")!
             try await up.eventually("the edge answering /health") { (try? await EdgeTests.get(base.appendingPathComponent("health")).status) == 200 }
             try await up.waitFor("node=orders [Node] node started")
@@ -54,7 +58,7 @@ extension ComponentQueues {
             let a = try await registry.add(name: "saga-a-\(UUID().uuidString.prefix(8))", wallet: wallet, pricePercent: Decimal(string: "97.5")!)
             let b = try await registry.add(name: "saga-b-\(UUID().uuidString.prefix(8))", wallet: 0, pricePercent: 100)
             return Fixture(up: up, edge: EdgeTests.Fixture(node: up, base: base, pool: pool, sku: sku, key: a.key.text, otherKey: b.key.text, partner: a.id),
-                           vendor: URL(string: "http://127.0.0.1:\(vendorPort)")!)
+                           vendor: URL(string: "http://127.0.0.1:\(vendorPort)")!, topology: path)
         }
 
         /// Checkouts that reached the simulator (placed or answered with a failure).

@@ -155,31 +155,55 @@ public final class EnvelopeConsumer: Sendable {
     }
 
     /// A delivery that came back unsettled: counted (its own autocommit, before anything of it runs), then
-    /// dead-lettered at ``Configuration/quarantineAfter``, else handled as usual. Without the database the count
-    /// is skipped and the handling waits for it as usual.
+    /// dead-lettered at ``Configuration/quarantineAfter``, else handled as usual. One at a time in the whole process
+    /// (``ReturnedGate``): when a returned delivery crashes the process, it is the only returned one in hand, so
+    /// another consumer's returned message is not counted for its crash. A message the inbox already recorded
+    /// (committed, its ack lost) is a duplicate, acked, never quarantined. Without the database the count is
+    /// skipped (logged) and the handling waits for it as usual.
     private func handleReturned(_ delivery: AMQPDelivery) async {
-        let component = configuration.component, key = Self.messageKey(delivery.message)
-        let returns = (try? await pool.withConnection { db in
-            try db.query("""
-                INSERT INTO troupe_redeliveries (component, message_key, count) VALUES ($1, $2, 1)
-                ON CONFLICT (component, message_key) DO UPDATE SET count = troupe_redeliveries.count + 1, last_at = now()
-                RETURNING count
-                """, [component, key]).rows[0].decode("count", as: Int.self)
-        }) ?? 0
+        await ReturnedGate.shared.acquire()
+        await countAndHandle(delivery)
+        await ReturnedGate.shared.release()
+    }
+
+    private func countAndHandle(_ delivery: AMQPDelivery) async {
+        let component = configuration.component, envelopeID = (try? Envelope.decode(delivery.message.body))?.id.lowercasedString
+        let key = envelopeID ?? Self.bodyKey(delivery.message.body)
+        let returns: Int
+        do {
+            returns = try await pool.withConnection { db in
+                try db.query("""
+                    INSERT INTO troupe_redeliveries (component, message_key, count) VALUES ($1, $2, 1)
+                    ON CONFLICT (component, message_key) DO UPDATE SET count = troupe_redeliveries.count + 1, last_at = now()
+                    RETURNING count
+                    """, [component, key]).rows[0].decode("count", as: Int.self)
+            }
+        } catch {
+            logger.warning("a returned message could not be counted; handled without the quarantine's check",
+                           metadata: ["id": "\(key)", "reason": "\(error)"])
+            return await handle([delivery], after: nil)
+        }
         guard returns >= configuration.quarantineAfter else { return await handle([delivery], after: nil) }
+        if let envelopeID {
+            let recorded = try? await pool.withConnection { db in
+                try db.query("SELECT 1 FROM troupe_inbox WHERE component = $1 AND envelope_id = $2", [component, envelopeID]).rows.isEmpty == false
+            }
+            // Handled and committed already (or the check cannot be made): the usual path acks the duplicate, or
+            // holds the delivery until the database is back.
+            if recorded != false { return await handle([delivery], after: nil) }
+        }
         let reason = "crashed the consumer \(returns) times (came back unsettled \(returns) times); quarantined"
         logger.error("a message keeps crashing or stopping its consumer: dead-lettered", metadata: ["id": "\(key)", "returns": "\(returns)"])
         let (_, dead) = await route([delivery], [.dead(attempts: attempt(of: delivery), reason: reason)])
         counters.withLock { $0.deadLettered += dead }
     }
 
-    /// What identifies a message across its deliveries: its AMQP message id (the envelope's id, by the wire
-    /// contract), else an FNV-1a hash of its body.
-    static func messageKey(_ message: AMQPMessage) -> String {
-        if let id = message.messageID, !id.isEmpty, !id.utf8.contains(0) { return id }
+    /// What identifies a message that is not an envelope across its deliveries: an FNV-1a hash of its body (an
+    /// envelope is identified by its id).
+    static func bodyKey(_ body: [UInt8]) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in message.body { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        return "body:" + String(hash, radix: 16) + ":" + String(message.body.count)
+        for byte in body { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return "body:" + String(hash, radix: 16) + ":" + String(body.count)
     }
 
     /// Stops gracefully: no more deliveries (`basic.cancel`), the deliveries already taken are handled,

@@ -9,8 +9,10 @@ struct UpCommand: AsyncParsableCommand {
         abstract: "Run every node of the topology as supervised child processes.",
         discussion: """
         Each node runs as `troupe node NAME` (and, when the topology's vendor has a `simulator`, `troupe-vendor-sim`
-        too; when its paymentProvider has one, `troupe-payment-sim`, its webhooks going to the first edge node). A child that exits abnormally is restarted with backoff; more than
-        5 restarts of one node within 60 s stop everything (exit 1). SIGINT/SIGTERM stop every node gracefully.
+        too; when its paymentProvider has one, `troupe-payment-sim`, its webhooks going to the first edge node). A child that exits abnormally is restarted with backoff.
+        A node restarted more than 5 times within 60 s (topology.json's nodeRestarts) is held: retried after 1 min, doubling up to
+        15 min, while the other nodes run on; a status table is printed each time. With "onNodeFailure": "stopAll" it stops
+        every node instead (exit 1). SIGINT/SIGTERM stop every node gracefully.
         """
     )
 
@@ -45,7 +47,7 @@ struct UpCommand: AsyncParsableCommand {
                 name: "payment-sim", executable: ChildProcess.sibling("troupe-payment-sim"), arguments: arguments,
                 environment: ["PAYMENT_SIM_SECRET_KEY": provider.secretKey, "PAYMENT_SIM_WEBHOOK_SECRET": provider.webhookSecret]), at: 0)
         }
-        let code = await NodeSupervisor(children: children).run()
+        let code = await NodeSupervisor(children: children, limits: .init(topology.nodeFailure)).run()
         if code != 0 { throw ExitCode(code) }
     }
 }

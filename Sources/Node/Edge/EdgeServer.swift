@@ -19,7 +19,7 @@ enum EdgeServer {
                             adminToken: String?, vault: CardVault, analytics: AnalyticsBuffer, rateLimits: Topology.RateLimits,
                             catalogSync: CatalogSync.Settings, paymentProvider: Topology.PaymentProvider?,
                             codeToken: SupremeToken?, codeUploads: PostgresPool, codeStore: (any ObjectStore)?,
-                            logger: Logger) -> some ApplicationProtocol {
+                            otherNodes: [String], logger: Logger) -> some ApplicationProtocol {
         let router = Router(context: EdgeContext.self)
         let metrics = EdgeMetrics()
         let limits = EdgeRateLimits(rateLimits)
@@ -28,16 +28,19 @@ enum EdgeServer {
         let desk = OrderDesk(pool: pool)
 
         router.get("/health") { _, _ -> Response in
-            let database = (try? await pool.withConnection { db in try db.query("SELECT 1") }) != nil
+            let down = try? await pool.withConnection { db in try NodeHeartbeat.down(otherNodes, on: db) }
+            let database = down != nil
             let broker = publisher.isConnected, blocked = publisher.blocked
             let ready = database && broker
             // A broker that blocks publishing (a resource alarm) leaves the edge ready: accepted orders wait
-            // in the outbox until it unblocks.
-            return EdgeJSON.response(ready ? .ok : .serviceUnavailable, .object([
-                "status": .string(ready && blocked == nil ? "ok" : "degraded"),
+            // in the outbox until it unblocks. So does another node that is down: their messages wait in the queues.
+            var body: [String: JSONValue] = [
+                "status": .string(ready && blocked == nil && down?.isEmpty != false ? "ok" : "degraded"),
                 "database": .string(database ? "ok" : "unreachable"),
                 "broker": .string(!broker ? "unreachable" : blocked.map { "blocked: \($0)" } ?? "ok"),
-            ]))
+            ]
+            if let down, !down.isEmpty { body["nodesDown"] = .object(down.mapValues { .string($0) }) }
+            return EdgeJSON.response(ready ? .ok : .serviceUnavailable, .object(body))
         }
 
         // The reference's liveness probe, open like /health.

@@ -36,9 +36,9 @@ final class ComponentInstance: ActorBehavior {
         let consumer = try make()
         self.consumer = consumer
         stats.attach(consumer, at: context.path)
-        let me = context.myself, closing = self.closing
+        let me = context.myself, closing = self.closing, name = "\(consumer.configuration.component) consumer \(context.path)"
         running = Task {
-            await consumer.run()
+            await ShutdownWatchdog.shared.tracking(name) { await consumer.run() }
             if !closing.flag.load(ordering: .acquiring) { await me.tell(.consumerEnded) }
         }
     }

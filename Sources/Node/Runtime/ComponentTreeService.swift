@@ -5,8 +5,8 @@ import ServiceLifecycle
 
 /// The node's components as actor trees under one root supervisor (the actor system's guardian,
 /// one-for-one): a ``ComponentSupervisor`` per hosted component, an instance actor per consumer. It
-/// reports the trees' figures (``NodeStats``) every few seconds, withdraws them when it stops, and logs
-/// each restart. At shutdown the system stops children before parents: every consumer stops taking
+/// reports the trees' figures (``NodeStats``) and the node's ``NodeHeartbeat`` every few seconds, withdraws
+/// them when it stops, and logs each restart. At shutdown the system stops children before parents: every consumer stops taking
 /// deliveries and settles its batches.
 /// A guardian that gives up (restart intensity exceeded) fails the service, so the node exits non-zero
 /// and `troupe up` restarts it.
@@ -21,7 +21,7 @@ struct ComponentTreeService: Service {
         let description: String
     }
 
-    static let reportEvery: Duration = .seconds(5)
+    static let reportEvery: Duration = .seconds(2)
 
     let node: String
     let hosted: [Hosted]
@@ -43,9 +43,13 @@ struct ComponentTreeService: Service {
         for h in hosted {
             _ = try system.spawn(ComponentSupervisor.props(instances: h.instances, stats: stats, make: h.makeConsumer), name: h.component)
         }
+        let heartbeat = NodeHeartbeat(node: node)
         let reporting = Task {
             while !Task.isCancelled {
-                do { try await stats.report(node: node, pool: pool) } catch {
+                do {
+                    try await heartbeat.beat(pool: pool)
+                    try await stats.report(node: node, pool: pool)
+                } catch {
                     logger.debug("node stats not reported", metadata: ["reason": "\(error)"])
                 }
                 try? await Task.sleep(for: Self.reportEvery)
@@ -60,6 +64,7 @@ struct ComponentTreeService: Service {
         watching.cancel()
         await reporting.value
         try? await stats.withdraw(node: node, pool: pool)        // a stopped node has no figures to show
+        try? await heartbeat.stopped(pool: pool)
         if case .failed(let reason) = termination { throw TreeFailed(description: "the components' root supervisor gave up: \(reason)") }
     }
 }

@@ -13,7 +13,7 @@ struct ComponentWiring: Sendable {
     init(_ router: TopicRouter) {
         topics = router.topics
         prepare = router.prepare
-        handler = TestCrashHook.wrap(router.handler)
+        handler = router.handler
     }
 
     /// Declares the queues of every component `topology` hosts, on whichever node (bindings, retry and

@@ -20,7 +20,7 @@ struct NodeRuntime {
     /// How long a graceful shutdown may take before the rest is cancelled.
     static let shutdownLimit: Duration = .seconds(9)
     /// After a graceful shutdown that overran ``shutdownLimit``, how long cancelled services get before
-    /// the process is ended (a node that outlives its supervisor would hold its ports and queues).
+    /// the ``ShutdownWatchdog`` ends the process (a node that outlives its supervisor would hold its ports and queues).
     static let cancellationLimit: Duration = .seconds(3)
 
     init(topology: Topology, node: Topology.Node, apiKeySecret: String?, vault: CardVault = .development) {
@@ -38,15 +38,13 @@ struct NodeRuntime {
         // Code uploads write on connections of their own: a long upload never holds the ones the node shares.
         let uploads = node.http != nil && topology.inventory.codes.key != nil
             ? topology.database.pool(size: CodeUpload.writers, applicationName: "troupe node \(node.name) uploads") : nil
-        do {
-            try await run(pool: pool, uploads: uploads)
-        } catch {
+        var failure: (any Error)?
+        do { try await run(pool: pool, uploads: uploads) } catch { failure = error }
+        await ShutdownWatchdog.shared.tracking("database connections") {
             await pool.shutdown()
             await uploads?.shutdown()
-            throw error
         }
-        await pool.shutdown()
-        await uploads?.shutdown()
+        if let failure { throw failure }
     }
 
     private func run(pool: PostgresPool, uploads: PostgresPool?) async throws {
@@ -87,7 +85,8 @@ struct NodeRuntime {
             configuration.quarantineAfter = topology.broker.quarantineAfter
             let amqpURL = topology.broker.url
             return ComponentTreeService.Hosted(component: hosted.component.rawValue, instances: hosted.instances) { [configuration] in
-                try EnvelopeConsumer(configuration, amqpURL: amqpURL, pool: pool, publisher: publisher, prepare: wiring.prepare, handler: wiring.handler)
+                try EnvelopeConsumer(configuration, amqpURL: amqpURL, pool: pool, publisher: publisher, prepare: wiring.prepare,
+                                     handler: TestCrashHook.wrap(wiring.handler, component: configuration.component))
             }
         }
         services.append(.init(service: ComponentTreeService(node: node.name, hosted: trees, pool: pool, stats: stats, logger: logger),
@@ -113,18 +112,24 @@ struct NodeRuntime {
                                               paymentProvider: topology.paymentProvider,
                                               codeToken: codeToken, codeUploads: uploads ?? pool,
                                               codeStore: topology.inventory.codes.objectStoreDirectory.map { DirectoryObjectStore(root: $0) },
-                                              logger: logger)
+                                              otherNodes: topology.nodes.map(\.name).filter { $0 != node.name }, logger: logger)
             services.append(.init(service: edge, serviceName: "http edge \(http.host):\(http.port)"))
         }
         services.append(.init(service: BrokerShutdownNotice(publisher: publisher), serviceName: "broker shutdown notice"))
         // A service that fails (the edge cannot listen: its port is taken) shuts the node down gracefully and
         // its error ends the node, which then exits non-zero; by default the group cancelled its services
         // instead, some of which do not end on cancellation, and the node hung, ignoring SIGTERM.
+        // Each tracked by the watchdog, so a shutdown that overruns names what did not stop; the watchdog last, so
+        // a shutdown arms it first.
+        services = services.map { .init(service: TrackedService(name: $0.serviceName, service: $0.service), serviceName: $0.serviceName) }
+        services.append(.init(service: ShutdownWatchdogService(limit: Self.shutdownLimit + Self.cancellationLimit, logger: logger),
+                              serviceName: "shutdown watchdog"))
         for i in services.indices { services[i].failureTerminationBehavior = .gracefullyShutdownGroup }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger)
         configuration.maximumGracefulShutdownDuration = Self.shutdownLimit
-        configuration.maximumCancellationDuration = Self.cancellationLimit
+        // Not the library's limit (a `Fatal error` trace): the watchdog ends an overrunning shutdown, saying why.
+        configuration.maximumCancellationDuration = nil
         let group = ServiceGroup(configuration: configuration)
         let hosted = node.components.map { "\($0.component)×\($0.instances)" }.joined(separator: ", ")
         logger.info("node started", metadata: ["components": "\(hosted)", "http": "\(node.http.map { "\($0.host):\($0.port)" } ?? "none")"])

@@ -2,16 +2,23 @@ import ActorRuntime
 import Bridges
 import Foundation
 
-/// For the tests of the quarantine only (issue 21): with `TROUPE_TEST_CRASH_HOOK=1` in a node's environment, an
-/// envelope whose payload has `"troupeTestCrash": true` traps the process in its handler, as a crash bug would.
-/// Without the variable the handler is returned as it is.
+/// For the tests of issue 21 only: with `TROUPE_TEST_CRASH_HOOK=1` in a node's environment, an envelope whose
+/// payload has `"troupeTestCrash": "<component>"` traps the process in that component's handler, as a crash bug
+/// would, and one with `"troupeTestHang": "<component>"` blocks that handler's thread for good, deaf to shutdown
+/// and cancellation, as a handler stuck in a call would. Without the variable the handler is returned as it is.
 enum TestCrashHook {
     static let variable = "TROUPE_TEST_CRASH_HOOK"
 
-    static func wrap(_ handler: @escaping EnvelopeConsumer.Handler) -> EnvelopeConsumer.Handler {
+    static func wrap(_ handler: @escaping EnvelopeConsumer.Handler, component: String) -> EnvelopeConsumer.Handler {
         guard ProcessInfo.processInfo.environment[variable] == "1" else { return handler }
         return { envelope, context in
-            if envelope.payload["troupeTestCrash"] == .bool(true) { fatalError("\(variable): crashing on envelope \(envelope.id.lowercasedString)") }
+            if envelope.payload["troupeTestCrash"] == .string(component) {
+                fatalError("\(variable): crashing \(component) on envelope \(envelope.id.lowercasedString)")
+            }
+            if envelope.payload["troupeTestHang"] == .string(component) {
+                FileHandle.standardError.write(Data("\(variable): hanging \(component) on envelope \(envelope.id.lowercasedString)\n".utf8))
+                while true { sleep(3600) }
+            }
             try handler(envelope, context)
         }
     }

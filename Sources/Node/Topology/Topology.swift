@@ -31,6 +31,18 @@ struct Topology: Sendable, Equatable {
 
     typealias QueueType = WireTopology.QueueType
 
+    /// What `troupe up` does with a node that exceeds its restart intensity (more than `maxRestarts` abnormal
+    /// exits within `within`): hold it (retried after `holdFor`, doubling up to `maxHold`) while the others run
+    /// on, or stop every node (OTP's escalation).
+    struct NodeFailure: Sendable, Equatable {
+        enum Policy: String, Sendable, Equatable { case hold, stopAll }
+        var policy = Policy.hold
+        var maxRestarts = 5
+        var within: Duration = .seconds(60)
+        var holdFor: Duration = .seconds(60)
+        var maxHold: Duration = .seconds(900)
+    }
+
     struct Database: Sendable, Equatable {
         /// `postgresql://user:password@host:port/database`.
         var url: String
@@ -243,6 +255,7 @@ struct Topology: Sendable, Equatable {
     var analytics = AnalyticsBuffer.Configuration()
     var rateLimits = RateLimits()
     var notification = Notification()
+    var nodeFailure = NodeFailure()
     var nodes: [Node]
 
     /// A few lines for operators; passwords in URLs are masked.

@@ -57,7 +57,7 @@ enum TopologyLoader {
         do { root = try JSONValue(parsing: data) } catch { throw fail("", "is not valid JSON (\(error))") }
         let top = try JSONReader(root, path: "", fail: fail)
         try top.rejectUnknownKeys(["$schema", "broker", "database", "security", "vendor", "inventory", "brandSync", "paymentProvider", "alerts",
-                                  "analytics", "rateLimits", "notification", "nodes"])
+                                  "analytics", "rateLimits", "notification", "onNodeFailure", "nodeRestarts", "nodes"])
 
         let b = try top.object("broker")
         try b.rejectUnknownKeys(["url", "exchange", "queueType", "deadLetterRetention", "retry", "quarantineAfter"])
@@ -78,7 +78,7 @@ enum TopologyLoader {
         var broker = Topology.Broker(url: try b.string("url"), exchange: try b.string("exchange", default: "troupe.events"),
                                      queueType: queueType)
         broker.deadLetterRetention = try duration(b, "deadLetterRetention", default: "14d")
-        broker.quarantineAfter = try b.int("quarantineAfter", default: 3, in: 1...1000)
+        broker.quarantineAfter = try b.int("quarantineAfter", default: 3, in: 2...1000)
         if b.has("retry") {
             let r = try b.object("retry")
             try r.rejectUnknownKeys(["maxAttempts", "initialDelay", "maxDelay"])
@@ -300,9 +300,24 @@ enum TopologyLoader {
             notification.webhookTimeout = try duration(n, "webhookTimeout", default: "10s")
             notification.concurrency = try n.int("concurrency", default: notification.concurrency, in: 1...1024)
         }
-        return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory, brandSync: brandSync,
-                        paymentProvider: paymentProvider, alerts: alerts,
-                        analytics: analytics, rateLimits: limits, notification: notification, nodes: nodes)
+        var nodeFailure = Topology.NodeFailure()
+        let policy = try top.string("onNodeFailure", default: "hold")
+        guard let parsedPolicy = Topology.NodeFailure.Policy(rawValue: policy) else { throw fail("onNodeFailure", "must be one of: hold, stopAll") }
+        nodeFailure.policy = parsedPolicy
+        if top.has("nodeRestarts") {
+            let r = try top.object("nodeRestarts")
+            try r.rejectUnknownKeys(["max", "within", "holdFor", "maxHold"])
+            nodeFailure.maxRestarts = try r.int("max", default: 5, in: 0...1000)
+            nodeFailure.within = try duration(r, "within", default: "60s")
+            nodeFailure.holdFor = try duration(r, "holdFor", default: "1m")
+            nodeFailure.maxHold = try duration(r, "maxHold", default: "15m")
+            guard nodeFailure.maxHold >= nodeFailure.holdFor else { throw r.error("maxHold", "must not be shorter than holdFor") }
+        }
+        var topology = Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory, brandSync: brandSync,
+                                paymentProvider: paymentProvider, alerts: alerts,
+                                analytics: analytics, rateLimits: limits, notification: notification, nodes: nodes)
+        topology.nodeFailure = nodeFailure
+        return topology
     }
 
     /// `inventory.codes`: `jwt` with `hs256Secret` or `rs256PublicKey` (PEM text) or `rs256PublicKeyFile`, and

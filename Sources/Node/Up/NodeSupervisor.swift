@@ -6,15 +6,32 @@ import UnixSignals
 
 /// `troupe up`: every node of the topology as a child process (`troupe node NAME`), supervised like an
 /// Erlang/OTP supervisor's permanent children. A child that exits abnormally (non-zero code, a signal)
-/// is restarted after a backoff; more than `maxRestarts` restarts of one node within `within` and the
-/// supervisor gives up: it stops every node and exits 1. SIGINT and SIGTERM are forwarded to the
-/// children (which shut down gracefully); one still running after `stopTimeout` gets SIGKILL.
+/// is restarted after a backoff. A node restarted more than `maxRestarts` times within `within` has exceeded
+/// its restart intensity; then, by the topology's `onNodeFailure`:
+/// - `hold` (the default): that node alone is held, retried after a long backoff (`holdFor` doubling up to
+///   `maxHold`), logged as an error each time, while every other node runs on; the status table is printed.
+/// - `stopAll`: OTP's escalation: every node is stopped and `troupe up` exits 1.
+/// SIGINT and SIGTERM are forwarded to the children (which shut down gracefully); one still running after
+/// `stopTimeout` gets SIGKILL.
 actor NodeSupervisor {
     struct Limits: Sendable {
-        var maxRestarts = 5
-        var within: Duration = .seconds(60)
+        var maxRestarts: Int
+        var within: Duration
         var backoff = Backoff(initial: .milliseconds(250), maximum: .seconds(5))
-        var stopTimeout: Duration = .seconds(12)
+        var onFailure: Topology.NodeFailure.Policy
+        /// The delays of a held node: doubling from `initial` to `maximum`, from `initial` again once the node
+        /// ran for `within`.
+        var hold: Backoff
+        /// Longer than a node's own shutdown limit (its watchdog ends it after 12 s, saying why).
+        var stopTimeout: Duration = .seconds(15)
+
+        /// The limits a topology sets.
+        init(_ policy: Topology.NodeFailure = Topology.NodeFailure()) {
+            maxRestarts = policy.maxRestarts
+            within = policy.within
+            onFailure = policy.policy
+            hold = Backoff(initial: policy.holdFor, maximum: policy.maxHold)
+        }
     }
 
     /// A child process: a node (`troupe node NAME`) or the vendor simulator.
@@ -25,10 +42,16 @@ actor NodeSupervisor {
         var environment: [String: String] = [:]
     }
 
+    /// What a child is doing, for the status table.
+    enum State: Sendable {
+        case running(pid: pid_t), restarting(after: Duration), held(until: Date, restarts: Int), exited(String), stopped
+    }
+
     private let children: [Child]
     private let limits: Limits
     private let logger = Logger(label: "troupe.up")
     private var running: [String: ChildProcess] = [:]
+    private var states: [String: State] = [:]
     private var stopping = false
     private var gaveUp = false
 
@@ -42,7 +65,7 @@ actor NodeSupervisor {
         nodes.map { Child(name: $0, executable: ChildProcess.selfPath, arguments: ["node", $0, "--topology", topologyPath]) }
     }
 
-    /// Runs the nodes until a signal stops them or one restarts too often; returns the exit code.
+    /// Runs the nodes until a signal stops them (or, with `stopAll`, one restarts too often); returns the exit code.
     func run() async -> Int32 {
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let listener = Task {
@@ -61,8 +84,9 @@ actor NodeSupervisor {
 
     private func supervise(_ spec: Child) async {
         let node = spec.name
-        var backoff = limits.backoff
+        var backoff = limits.backoff, hold = limits.hold
         var restarts: [ContinuousClock.Instant] = []
+        var afterHold = false
         while !stopping {
             let child: ChildProcess
             do {
@@ -75,33 +99,86 @@ actor NodeSupervisor {
                 return
             }
             running[node] = child
+            states[node] = .running(pid: child.pid)
             let started = ContinuousClock.now
             logger.info("node started", metadata: ["node": "\(node)", "pid": "\(child.pid)"])
+            if afterHold {
+                logger.warning("held node started again", metadata: ["node": "\(node)", "pid": "\(child.pid)"])
+                printStatus()
+                afterHold = false
+            }
             let exit = await child.exit()
             running[node] = nil
             if stopping {
+                states[node] = .stopped
                 logger.info("node stopped", metadata: ["node": "\(node)", "exit": "\(exit)"])
                 return
             }
             if exit.isNormal {
+                states[node] = .exited("exited normally; not restarted")
                 logger.info("node exited normally; not restarted", metadata: ["node": "\(node)"])
                 return
             }
             let now = ContinuousClock.now
-            if now - started > limits.within { backoff.succeeded() }
+            if now - started > limits.within {
+                backoff.succeeded()
+                hold.succeeded()
+            }
             restarts = restarts.filter { now - $0 < limits.within } + [now]
             if restarts.count > limits.maxRestarts {
-                logger.error("node restarted too often; stopping every node",
-                             metadata: ["node": "\(node)", "restarts": "\(restarts.count - 1)", "within": "\(limits.within)"])
-                gaveUp = true
-                stop(because: "node \(node) restarted too often")
-                return
+                let count = restarts.count - 1
+                if limits.onFailure == .stopAll {
+                    logger.error("node restarted too often; stopping every node",
+                                 metadata: ["node": "\(node)", "restarts": "\(count)", "within": "\(limits.within)", "exit": "\(exit)"])
+                    gaveUp = true
+                    stop(because: "node \(node) restarted too often")
+                    return
+                }
+                let delay = hold.failed()
+                states[node] = .held(until: Date() + delay.inSeconds, restarts: count)
+                logger.error("node restarted too often; held, the other nodes run on",
+                             metadata: ["node": "\(node)", "restarts": "\(count)", "within": "\(limits.within)", "exit": "\(exit)",
+                                        "retry in": "\(delay)"])
+                printStatus()
+                restarts = []
+                backoff.succeeded()
+                afterHold = true
+                await pause(delay)
+                continue
             }
             let delay = backoff.failed()
+            states[node] = .restarting(after: delay)
             logger.warning("node exited abnormally; restarting",
                            metadata: ["node": "\(node)", "exit": "\(exit)", "delay": "\(delay)"])
             await pause(delay)
         }
+    }
+
+    /// The status table on stdout: each child and what it is doing.
+    private func printStatus() {
+        let width = children.map(\.name.count).max() ?? 0
+        var lines = ["troupe up: status"]
+        for child in children {
+            let name = child.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            let state: String
+            switch states[child.name] {
+            case .running(let pid)?: state = "running     pid \(pid)"
+            case .restarting(let delay)?: state = "restarting  in \(delay)"
+            case .held(let until, let restarts)?:
+                state = "held        restarted \(restarts) times within \(limits.within); next try at \(Self.clock(until))"
+            case .exited(let why)?: state = "exited      \(why)"
+            case .stopped?: state = "stopped"
+            case nil: state = "starting"
+            }
+            lines.append("  \(name)  \(state)")
+        }
+        print(lines.joined(separator: "\n"))
+        fflush(nil)
+    }
+
+    private static func clock(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        return formatter.string(from: date)
     }
 
     /// Sleeps `delay`, or less if stopping meanwhile.
