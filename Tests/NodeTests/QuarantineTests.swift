@@ -51,6 +51,55 @@ extension ComponentQueues {
             await db.drop()
         }
 
+        /// Found by review of the first quarantine: a message of another component that came back with the crasher
+        /// (both in hand when the process died) was counted and in hand at each of the crasher's crashes, and was
+        /// quarantined with it. Returned deliveries now pass one gate per process: the innocent one is counted at
+        /// most once and handled.
+        @Test func anotherComponentsMessageReturnedWithTheCrasherIsHandledNotQuarantined() async throws {
+            let db = PrivateSchema()
+            let topology = try CLI.writeTopology("""
+                { "broker": { "url": "\(Edge.amqpURL)", "quarantineAfter": 3 }, "database": { "url": "\(Edge.databaseURL)", "schema": "\(db.name)" },
+                  "security": { "apiKeySecret": "\(Edge.secret)" },
+                  "nodes": [ { "name": "all", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
+                                                              { "name": "notification" }, { "name": "analytics" }, { "name": "brand-sync" } ] } ] }
+                """)
+            let admin = try AMQPConnection(url: AMQPURL(Edge.amqpURL))
+            for component in ["analytics", "inventory"] {
+                try WireTopology().declare(component: component, topics: [], on: admin)
+                try admin.purge("troupe.\(component)")
+            }
+            let up = try NodeProcess(["up", "--topology", topology], environment: NodeRuntimeTests.env.merging(["TROUPE_TEST_CRASH_HOOK": "1"]) { _, new in new })
+            defer { up.kill() }
+            try await up.waitFor("node=all [Node] node started")
+            func send(_ queue: String, _ marker: String, _ component: String) async throws -> Envelope {
+                let envelope = Envelope(topic: "test.\(marker)", producerId: "test", correlationId: "req-\(marker)", payload: .object([marker: .string(component)]))
+                try await DedicatedThread.run("test.publish") {
+                    try AMQPConnection(url: AMQPURL(Edge.amqpURL)).publish(exchange: "", routingKey: queue, OutboxRelay.message(envelope))
+                }
+                return envelope
+            }
+            // The innocent message is in analytics' hands (its handler takes 3 s) when the crasher kills the process.
+            let innocent = try await send("troupe.analytics", "troupeTestSlow", "analytics")
+            try await up.waitFor("TROUPE_TEST_CRASH_HOOK: slow analytics on envelope \(innocent.id.lowercasedString)")
+            let crasher = try await send("troupe.inventory", "troupeTestCrash", "inventory")
+
+            try await up.eventually("the crasher dead-lettered", timeout: .seconds(90)) {
+                let list = try await CLI.run(["dlq", "list", "inventory", "--topology", topology], environment: NodeRuntimeTests.env)
+                return list.out.split(separator: "\n").contains { $0.hasPrefix(crasher.id.lowercasedString) && $0.contains("crashed the consumer 3 times") }
+            }
+            try await up.eventually("the innocent message handled") {
+                try await db.scalar("SELECT count(*)::int AS v FROM troupe_inbox WHERE component = 'analytics' AND envelope_id = $1", [innocent.id]) == 1
+            }
+            let counted: Int = try await db.scalar("SELECT coalesce(max(count), 0) AS v FROM troupe_redeliveries WHERE component = 'analytics' AND message_key = $1",
+                                                   [innocent.id.lowercasedString])
+            #expect(counted <= 1, "the innocent message was counted \(counted) times; troupe up printed:\n\(up.text)")
+            let dead = try await CLI.run(["dlq", "list", "analytics", "--topology", topology], environment: NodeRuntimeTests.env)
+            #expect(!dead.out.contains(innocent.id.lowercasedString), "\(dead.out)")
+            up.signal(SIGTERM)
+            _ = try? await up.waitForExit(timeout: .seconds(20))
+            await db.drop()
+        }
+
         /// Issue 21 §2 and §3: a node in a crash loop over its restart intensity (here 2 restarts) is held, alone:
         /// orders through the other nodes complete meanwhile, the edge's /health names it, and after its hold it
         /// comes back, the message that crashed it dead-lettered at its third return.
