@@ -179,6 +179,15 @@ struct CLI {
              "brandSync.catalogLimit.calls: must be between 1 and 1000000"),
             (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "brandSync": {"every": "often"}, "nodes": [{"name": "a", "components": \#(all)}]}"#,
              "brandSync.every:"),
+            // Issue 21: the quarantine and the node-failure policy.
+            (#"{"broker": {"url": "amqp://h", "quarantineAfter": 1}, "database": {"url": "postgres://h/db"}, "nodes": [{"name": "a", "components": \#(all)}]}"#,
+             "broker.quarantineAfter: must be between 2 and 1000"),
+            (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "onNodeFailure": "shrug", "nodes": [{"name": "a", "components": \#(all)}]}"#,
+             "onNodeFailure: must be one of: hold, stopAll"),
+            (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "nodeRestarts": {"holdFor": "2m", "maxHold": "1m"}, "nodes": [{"name": "a", "components": \#(all)}]}"#,
+             "nodeRestarts.maxHold: must not be shorter than holdFor"),
+            (#"{"broker": {"url": "amqp://h"}, "database": {"url": "postgres://h/db"}, "nodeRestarts": {"maximum": 3}, "nodes": [{"name": "a", "components": \#(all)}]}"#,
+             "nodeRestarts.maximum: unknown key"),
         ]
         for (json, expected) in cases {
             let r = try await CLI.run(["node", "a", "--topology", try CLI.writeTopology(json)])

@@ -262,7 +262,9 @@ struct Topology: Sendable, Equatable {
     func summary(path: String) -> String {
         var lines = ["Topology \(path): \(nodes.count) node(s)",
                      "  broker   \(Redact.url(broker.url)) (exchange \(broker.exchange), \(broker.queueType.rawValue) queues)",
-                     "  database \(Redact.url(database.url))"]
+                     "  database \(Redact.url(database.url))",
+                     "  on node failure: " + (nodeFailure.policy == .stopAll ? "stop every node" : "hold the node (\(nodeFailure.holdFor) doubling to \(nodeFailure.maxHold))")
+                        + " after \(nodeFailure.maxRestarts) restarts within \(nodeFailure.within)"]
         for node in nodes {
             var parts = node.components.map { "\($0.component.rawValue)×\($0.instances)" }
             if let http = node.http { parts.insert("http \(http.host):\(http.port)", at: 0) }
