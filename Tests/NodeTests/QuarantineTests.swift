@@ -53,8 +53,8 @@ extension ComponentQueues {
 
         /// Found by review of the first quarantine: a message of another component that came back with the crasher
         /// (both in hand when the process died) was counted and in hand at each of the crasher's crashes, and was
-        /// quarantined with it. Returned deliveries now pass one gate per process: the innocent one is counted at
-        /// most once and handled.
+        /// quarantined with it. Returned deliveries now pass one gate per process: the innocent one is handled,
+        /// counted below the limit.
         @Test func anotherComponentsMessageReturnedWithTheCrasherIsHandledNotQuarantined() async throws {
             let db = PrivateSchema()
             let topology = try CLI.writeTopology("""
@@ -92,7 +92,8 @@ extension ComponentQueues {
             }
             let counted: Int = try await db.scalar("SELECT coalesce(max(count), 0) AS v FROM troupe_redeliveries WHERE component = 'analytics' AND message_key = $1",
                                                    [innocent.id.lowercasedString])
-            #expect(counted <= 1, "the innocent message was counted \(counted) times; troupe up printed:\n\(up.text)")
+            // Once, or twice if its ack had not left when the crasher struck; never up to the limit.
+            #expect(counted < 3, "the innocent message was counted \(counted) times; troupe up printed:\n\(up.text)")
             let dead = try await CLI.run(["dlq", "list", "analytics", "--topology", topology], environment: NodeRuntimeTests.env)
             #expect(!dead.out.contains(innocent.id.lowercasedString), "\(dead.out)")
             up.signal(SIGTERM)

@@ -156,14 +156,19 @@ public final class EnvelopeConsumer: Sendable {
 
     /// A delivery that came back unsettled: counted (its own autocommit, before anything of it runs), then
     /// dead-lettered at ``Configuration/quarantineAfter``, else handled as usual. One at a time in the whole process
-    /// (``ReturnedGate``): when a returned delivery crashes the process, it is the only returned one in hand, so
-    /// another consumer's returned message is not counted for its crash. A message the inbox already recorded
+    /// (``ReturnedGate``, for its lease at most): when a returned delivery crashes the process, it is the only
+    /// returned one in hand, so another consumer's returned message is not counted for its crash. A message the inbox already recorded
     /// (committed, its ack lost) is a duplicate, acked, never quarantined. Without the database the count is
     /// skipped (logged) and the handling waits for it as usual.
     private func handleReturned(_ delivery: AMQPDelivery) async {
-        await ReturnedGate.shared.acquire()
-        await countAndHandle(delivery)
-        await ReturnedGate.shared.release()
+        let ticket = await ReturnedGate.shared.acquire()
+        if isClosing {
+            // Its turn came while stopping: back to the queue uncounted (this stop is not its crash).
+            consumer.reject(delivery, requeue: true)
+        } else {
+            await countAndHandle(delivery)
+        }
+        await ReturnedGate.shared.release(ticket)
     }
 
     private func countAndHandle(_ delivery: AMQPDelivery) async {

@@ -8,3 +8,6 @@ CREATE TABLE troupe_node_heartbeats (
     seen_at    timestamptz NOT NULL DEFAULT now(),
     stopped_at timestamptz
 );
+
+-- 0007's comment predates the envelope id as the key (a migration is not edited once applied).
+COMMENT ON COLUMN troupe_redeliveries.message_key IS 'the envelope id, or a hash of the body when it is not an envelope';

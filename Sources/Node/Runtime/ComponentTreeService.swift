@@ -5,8 +5,8 @@ import ServiceLifecycle
 
 /// The node's components as actor trees under one root supervisor (the actor system's guardian,
 /// one-for-one): a ``ComponentSupervisor`` per hosted component, an instance actor per consumer. It
-/// reports the trees' figures (``NodeStats``) and the node's ``NodeHeartbeat`` every few seconds, withdraws
-/// them when it stops, and logs each restart. At shutdown the system stops children before parents: every consumer stops taking
+/// reports the trees' figures (``NodeStats``) and beats the node's ``NodeHeartbeat`` every few seconds,
+/// withdraws the figures when it stops, and logs each restart. At shutdown the system stops children before parents: every consumer stops taking
 /// deliveries and settles its batches.
 /// A guardian that gives up (restart intensity exceeded) fails the service, so the node exits non-zero
 /// and `troupe up` restarts it.
@@ -24,6 +24,7 @@ struct ComponentTreeService: Service {
     static let reportEvery: Duration = .seconds(2)
 
     let node: String
+    let heartbeat: NodeHeartbeat
     let hosted: [Hosted]
     let pool: PostgresPool
     let stats: NodeStats
@@ -32,7 +33,7 @@ struct ComponentTreeService: Service {
     func run() async throws {
         let system = ActorSystem(name: "node-\(node)", configuration: .init(logger: logger))
         let events = system.events.subscribe()
-        let stats = self.stats, logger = self.logger, node = self.node, pool = self.pool
+        let stats = self.stats, logger = self.logger, node = self.node, pool = self.pool, heartbeat = self.heartbeat
         let watching = Task {
             for await event in events {
                 guard case .restarted(let path, let reason, let delay) = event else { continue }
@@ -43,7 +44,6 @@ struct ComponentTreeService: Service {
         for h in hosted {
             _ = try system.spawn(ComponentSupervisor.props(instances: h.instances, stats: stats, make: h.makeConsumer), name: h.component)
         }
-        let heartbeat = NodeHeartbeat(node: node)
         let reporting = Task {
             while !Task.isCancelled {
                 do {
@@ -64,7 +64,6 @@ struct ComponentTreeService: Service {
         watching.cancel()
         await reporting.value
         try? await stats.withdraw(node: node, pool: pool)        // a stopped node has no figures to show
-        try? await heartbeat.stopped(pool: pool)
         if case .failed(let reason) = termination { throw TreeFailed(description: "the components' root supervisor gave up: \(reason)") }
     }
 }

@@ -89,7 +89,8 @@ struct NodeRuntime {
                                      handler: TestCrashHook.wrap(wiring.handler, component: configuration.component))
             }
         }
-        services.append(.init(service: ComponentTreeService(node: node.name, hosted: trees, pool: pool, stats: stats, logger: logger),
+        let heartbeat = NodeHeartbeat(node: node.name)
+        services.append(.init(service: ComponentTreeService(node: node.name, heartbeat: heartbeat, hosted: trees, pool: pool, stats: stats, logger: logger),
                               serviceName: "component trees"))
         if notification != nil {
             services.append(.init(service: NotificationSender(pool: pool, settings: topology.notification, vault: vault, logger: logger),
@@ -134,6 +135,8 @@ struct NodeRuntime {
         let hosted = node.components.map { "\($0.component)×\($0.instances)" }.joined(separator: ", ")
         logger.info("node started", metadata: ["components": "\(hosted)", "http": "\(node.http.map { "\($0.host):\($0.port)" } ?? "none")"])
         try await group.run()
+        // Stopped on purpose (a node that failed is down, not stopped, in the edges' /health).
+        try? await heartbeat.stopped(pool: pool)
         logger.info("node stopped")
     }
 }

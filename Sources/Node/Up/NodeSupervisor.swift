@@ -10,6 +10,8 @@ import UnixSignals
 /// its restart intensity; then, by the topology's `onNodeFailure`:
 /// - `hold` (the default): that node alone is held, retried after a long backoff (`holdFor` doubling up to
 ///   `maxHold`), logged as an error each time, while every other node runs on; the status table is printed.
+///   Back from a hold, the node has its whole restart intensity again (so messages that crash it keep reaching
+///   their quarantine), and the hold doubles only if it is held again before it ran for `within`.
 /// - `stopAll`: OTP's escalation: every node is stopped and `troupe up` exits 1.
 /// SIGINT and SIGTERM are forwarded to the children (which shut down gracefully); one still running after
 /// `stopTimeout` gets SIGKILL.
@@ -93,10 +95,19 @@ actor NodeSupervisor {
                 child = try ChildProcess.spawn(spec.executable, spec.arguments,
                                                environment: spec.environment.merging([OrphanWatch.variable: "\(getpid())"]) { a, _ in a })
             } catch {
-                logger.error("cannot start node", metadata: ["node": "\(node)", "reason": "\(error)"])
-                gaveUp = true
-                stop(because: "node \(node) cannot start")
-                return
+                guard limits.onFailure == .hold else {
+                    logger.error("cannot start node; stopping every node", metadata: ["node": "\(node)", "reason": "\(error)"])
+                    gaveUp = true
+                    stop(because: "node \(node) cannot start")
+                    return
+                }
+                let delay = hold.failed()
+                states[node] = .held(until: Date() + delay.inSeconds, restarts: restarts.count)
+                logger.error("cannot start node; held, the other nodes run on", metadata: ["node": "\(node)", "reason": "\(error)", "retry in": "\(delay)"])
+                printStatus()
+                afterHold = true
+                await pause(delay)
+                continue
             }
             running[node] = child
             states[node] = .running(pid: child.pid)
