@@ -10,14 +10,19 @@ extension ComponentQueues {
     @Suite(.serialized) struct QuarantineTests {
         typealias Edge = EdgeTests
 
-        @Test func aMessageThatCrashesItsNodeIsDeadLetteredAfterThreeCrashesAndTheNodeRunsOn() async throws {
-            let db = PrivateSchema()
-            let topology = try CLI.writeTopology("""
+        /// Every component on one node, `all`, in `db`'s schema; quarantine after 3 returns.
+        static func oneNode(_ db: PrivateSchema) throws -> String {
+            try CLI.writeTopology("""
                 { "broker": { "url": "\(Edge.amqpURL)", "quarantineAfter": 3 }, "database": { "url": "\(Edge.databaseURL)", "schema": "\(db.name)" },
                   "security": { "apiKeySecret": "\(Edge.secret)" },
                   "nodes": [ { "name": "all", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
                                                               { "name": "notification" }, { "name": "analytics" }, { "name": "brand-sync" } ] } ] }
                 """)
+        }
+
+        @Test func aMessageThatCrashesItsNodeIsDeadLetteredAfterThreeCrashesAndTheNodeRunsOn() async throws {
+            let db = PrivateSchema()
+            let topology = try Self.oneNode(db)
             let env = NodeRuntimeTests.env.merging(["TROUPE_TEST_CRASH_HOOK": "1"]) { _, new in new }
             let up = try NodeProcess(["up", "--topology", topology], environment: env)
             defer { up.kill() }
@@ -57,12 +62,7 @@ extension ComponentQueues {
         /// counted below the limit.
         @Test func anotherComponentsMessageReturnedWithTheCrasherIsHandledNotQuarantined() async throws {
             let db = PrivateSchema()
-            let topology = try CLI.writeTopology("""
-                { "broker": { "url": "\(Edge.amqpURL)", "quarantineAfter": 3 }, "database": { "url": "\(Edge.databaseURL)", "schema": "\(db.name)" },
-                  "security": { "apiKeySecret": "\(Edge.secret)" },
-                  "nodes": [ { "name": "all", "components": [ { "name": "order-queue" }, { "name": "inventory" }, { "name": "payment" },
-                                                              { "name": "notification" }, { "name": "analytics" }, { "name": "brand-sync" } ] } ] }
-                """)
+            let topology = try Self.oneNode(db)
             let admin = try AMQPConnection(url: AMQPURL(Edge.amqpURL))
             for component in ["analytics", "inventory"] {
                 try WireTopology().declare(component: component, topics: [], on: admin)
