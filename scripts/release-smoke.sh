@@ -3,7 +3,8 @@
 # broken code that passed every debug test (task-group tuples handed back garbage; an actor resumed off
 # its executor, so `troupe up` aborted at a node's second abnormal exit). Needs the services running
 # (scripts/test.sh runs this after the suite). It checks that:
-#   1. `troupe up` supervises crashing nodes (database unreachable: each exits 69) and gives up with exit 1;
+#   1. `troupe up` supervises crashing nodes (database unreachable: each exits 69): holds them and stops on
+#      SIGTERM with exit 0, or, with "onNodeFailure": "stopAll", gives up with exit 1;
 #   2. `troupe up` on private ports takes orders to `Completed` (troupe-bench orders, 200 of them) and
 #      stops every node on SIGTERM with exit 0.
 set -euo pipefail
@@ -16,12 +17,28 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "release smoke: $*" >&2; exit 1; }
 
-# 1. Crashing nodes: restarted with backoff, then given up on.
+# 1. Crashing nodes: restarted with backoff, then held (the default), or, with "onNodeFailure": "stopAll",
+#    given up on.
 status=0
-TROUPE_DATABASE_URL=postgresql://troupe:troupe@127.0.0.1:1/troupe timeout -k 5 90 "$bin/troupe" up >"$work/crash.log" 2>&1 || status=$?
-[ "$status" = 1 ] || { tail -20 "$work/crash.log" >&2; fail "troupe up with crashing nodes exited $status, not 1"; }
-grep -q "restarted too often; stopping every node" "$work/crash.log" || fail "troupe up did not give up on the crashing nodes"
-echo "release smoke: troupe up restarted crashing nodes, then gave up (exit 1)"
+sed -e 's/^{$/{ "onNodeFailure": "stopAll",/' topology.json >"$work/stopall.json"
+TROUPE_DATABASE_URL=postgresql://troupe:troupe@127.0.0.1:1/troupe timeout -k 5 90 "$bin/troupe" up --topology "$work/stopall.json" \
+  >"$work/crash.log" 2>&1 || status=$?
+[ "$status" = 1 ] || { tail -20 "$work/crash.log" >&2; fail "troupe up (stopAll) with crashing nodes exited $status, not 1"; }
+grep -q "restarted too often; stopping every node" "$work/crash.log" || fail "troupe up (stopAll) did not give up on the crashing nodes"
+echo "release smoke: troupe up (stopAll) restarted crashing nodes, then gave up (exit 1)"
+TROUPE_DATABASE_URL=postgresql://troupe:troupe@127.0.0.1:1/troupe "$bin/troupe" up >"$work/held.log" 2>&1 &
+held=$!
+for _ in $(seq 1 600); do
+  [ "$(grep -c 'held, the other nodes run on' "$work/held.log")" -ge 3 ] && break
+  kill -0 "$held" 2>/dev/null || break
+  sleep 0.1
+done
+[ "$(grep -c 'held, the other nodes run on' "$work/held.log")" -ge 3 ] || { kill -9 "$held" 2>/dev/null; tail -20 "$work/held.log" >&2; fail "troupe up did not hold the crashing nodes"; }
+grep -q "troupe up: status" "$work/held.log" || { kill -9 "$held"; fail "troupe up printed no status table"; }
+kill -TERM "$held"
+status=0; wait "$held" || status=$?
+[ "$status" = 0 ] || { tail -20 "$work/held.log" >&2; fail "troupe up holding nodes exited $status on SIGTERM, not 0"; }
+echo "release smoke: troupe up held the crashing nodes, printed their status, and stopped on SIGTERM (exit 0)"
 
 # 2. The saga, on ports of its own (so a Troupe already running elsewhere on this machine is no obstacle).
 edge=$((20000 + RANDOM % 5000)); vendor=$((25000 + RANDOM % 5000)); provider=$((30000 + RANDOM % 5000))
