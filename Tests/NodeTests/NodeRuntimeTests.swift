@@ -10,6 +10,15 @@ extension ComponentQueues {
         static let amqpURL = ProcessInfo.processInfo.environment["TROUPE_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5679/%2F"
         static let databaseURL = ProcessInfo.processInfo.environment["TROUPE_DATABASE_URL"] ?? "postgresql://troupe:troupe@127.0.0.1:5439/troupe"
         static let env = ["TROUPE_AMQP_URL": amqpURL, "TROUPE_DATABASE_URL": databaseURL]
+        /// `env` with the test-only crash hook on (``TestCrashHook``'s markers trap, slow or hang a handler).
+        static let hookEnv = env.merging(["TROUPE_TEST_CRASH_HOOK": "1"]) { _, new in new }
+
+        /// Publishes `envelope` straight onto `queue` (the default exchange), as the outbox relay would.
+        static func publish(_ envelope: Envelope, to queue: String) async throws {
+            try await DedicatedThread.run("test.publish") {
+                try AMQPConnection(url: AMQPURL(amqpURL)).publish(exchange: "", routingKey: queue, OutboxRelay.message(envelope))
+            }
+        }
 
         /// Two nodes: alpha hosts notification, beta analytics (components with no flows of their own yet).
         static func twoNodes() throws -> String {
@@ -97,10 +106,7 @@ extension ComponentQueues {
 
             // An envelope on a topic notification has no handler for: dead-lettered with the reason, not lost.
             let envelope = Envelope(topic: "nobody.handles", producerId: "test", correlationId: "req-node-1", payload: .object([:]))
-            try await DedicatedThread.run("test.publish") {
-                let c = try AMQPConnection(url: AMQPURL(Self.amqpURL))
-                try c.publish(exchange: "", routingKey: "troupe.notification", OutboxRelay.message(envelope))
-            }
+            try await Self.publish(envelope, to: "troupe.notification")
             try await eventually("the envelope in troupe.notification.dead") { try admin.messageCount("troupe.notification.dead") == 1 }
             let dead = try #require(try admin.get(queue: "troupe.notification.dead"))
             #expect(dead.message.messageID == envelope.id.lowercasedString)
@@ -131,15 +137,11 @@ extension ComponentQueues {
             try WireTopology().declare(component: "notification", topics: [], on: admin)
             try admin.purge("troupe.notification")
             defer { _ = try? admin.purge("troupe.notification") }     // the stuck message went back to the queue
-            let node = try NodeProcess(["node", "alpha", "--topology", Self.twoNodes()],
-                                       environment: Self.env.merging(["TROUPE_TEST_CRASH_HOOK": "1"]) { _, new in new })
+            let node = try NodeProcess(["node", "alpha", "--topology", Self.twoNodes()], environment: Self.hookEnv)
             defer { node.kill() }
             try await node.waitFor("node started")
             let envelope = Envelope(topic: "test.hang", producerId: "test", correlationId: "req-hang-1", payload: .object(["troupeTestHang": .string("notification")]))
-            try await DedicatedThread.run("test.publish") {
-                let c = try AMQPConnection(url: AMQPURL(Self.amqpURL))
-                try c.publish(exchange: "", routingKey: "troupe.notification", OutboxRelay.message(envelope))
-            }
+            try await Self.publish(envelope, to: "troupe.notification")
             try await node.waitFor("TROUPE_TEST_CRASH_HOOK: hanging notification on envelope \(envelope.id.lowercasedString)")
 
             node.signal(SIGTERM)

@@ -23,8 +23,7 @@ extension ComponentQueues {
         @Test func aMessageThatCrashesItsNodeIsDeadLetteredAfterThreeCrashesAndTheNodeRunsOn() async throws {
             let db = PrivateSchema()
             let topology = try Self.oneNode(db)
-            let env = NodeRuntimeTests.env.merging(["TROUPE_TEST_CRASH_HOOK": "1"]) { _, new in new }
-            let up = try NodeProcess(["up", "--topology", topology], environment: env)
+            let up = try NodeProcess(["up", "--topology", topology], environment: NodeRuntimeTests.hookEnv)
             defer { up.kill() }
             try await up.waitFor("node started")
 
@@ -68,14 +67,12 @@ extension ComponentQueues {
                 try WireTopology().declare(component: component, topics: [], on: admin)
                 try admin.purge("troupe.\(component)")
             }
-            let up = try NodeProcess(["up", "--topology", topology], environment: NodeRuntimeTests.env.merging(["TROUPE_TEST_CRASH_HOOK": "1"]) { _, new in new })
+            let up = try NodeProcess(["up", "--topology", topology], environment: NodeRuntimeTests.hookEnv)
             defer { up.kill() }
             try await up.waitFor("node=all [Node] node started")
             func send(_ queue: String, _ marker: String, _ component: String) async throws -> Envelope {
                 let envelope = Envelope(topic: "test.\(marker)", producerId: "test", correlationId: "req-\(marker)", payload: .object([marker: .string(component)]))
-                try await DedicatedThread.run("test.publish") {
-                    try AMQPConnection(url: AMQPURL(Edge.amqpURL)).publish(exchange: "", routingKey: queue, OutboxRelay.message(envelope))
-                }
+                try await NodeRuntimeTests.publish(envelope, to: queue)
                 return envelope
             }
             // The innocent message is in analytics' hands (its handler takes 3 s) when the crasher kills the process.
@@ -109,14 +106,11 @@ extension ComponentQueues {
             try WireTopology().declare(component: "notification", topics: [], on: admin)
             try admin.purge("troupe.notification")
             let f = try await SagaTests.start(stock: 10, settings: #""nodeRestarts": { "max": 2, "within": "60s", "holdFor": "30s" },"#,
-                                              environment: NodeRuntimeTests.env.merging(["TROUPE_TEST_CRASH_HOOK": "1"]) { _, new in new })
+                                              environment: NodeRuntimeTests.hookEnv)
             defer { f.up.kill() }
             try await f.up.waitFor("node=workers [Node] node started")
             let envelope = Envelope(topic: "test.crash", producerId: "test", correlationId: "req-held-1", payload: .object(["troupeTestCrash": .string("notification")]))
-            try await DedicatedThread.run("test.publish") {
-                let c = try AMQPConnection(url: AMQPURL(Edge.amqpURL))
-                try c.publish(exchange: "", routingKey: "troupe.notification", OutboxRelay.message(envelope))
-            }
+            try await NodeRuntimeTests.publish(envelope, to: "troupe.notification")
 
             // Three crashes (the first delivery and two returns): held, the status table printed.
             try await f.up.waitFor("node restarted too often; held, the other nodes run on", timeout: .seconds(60))

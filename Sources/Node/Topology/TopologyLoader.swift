@@ -313,11 +313,9 @@ enum TopologyLoader {
             nodeFailure.maxHold = try duration(r, "maxHold", default: "15m")
             guard nodeFailure.maxHold >= nodeFailure.holdFor else { throw r.error("maxHold", "must not be shorter than holdFor") }
         }
-        var topology = Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory, brandSync: brandSync,
-                                paymentProvider: paymentProvider, alerts: alerts,
-                                analytics: analytics, rateLimits: limits, notification: notification, nodes: nodes)
-        topology.nodeFailure = nodeFailure
-        return topology
+        return Topology(broker: broker, database: database, security: security, vendor: vendor, inventory: inventory, brandSync: brandSync,
+                        paymentProvider: paymentProvider, alerts: alerts, analytics: analytics, rateLimits: limits, notification: notification,
+                        nodeFailure: nodeFailure, nodes: nodes)
     }
 
     /// `inventory.codes`: `jwt` with `hs256Secret` or `rs256PublicKey` (PEM text) or `rs256PublicKeyFile`, and

@@ -86,7 +86,7 @@ actor NodeSupervisor {
 
     private func supervise(_ spec: Child) async {
         let node = spec.name
-        var backoff = limits.backoff, hold = limits.hold
+        var backoff = limits.backoff, holds = limits.hold
         var restarts: [ContinuousClock.Instant] = []
         var afterHold = false
         while !stopping {
@@ -101,12 +101,8 @@ actor NodeSupervisor {
                     stop(because: "node \(node) cannot start")
                     return
                 }
-                let delay = hold.failed()
-                states[node] = .held(until: Date() + delay.inSeconds, restarts: restarts.count)
-                logger.error("cannot start node; held, the other nodes run on", metadata: ["node": "\(node)", "reason": "\(error)", "retry in": "\(delay)"])
-                printStatus()
+                await hold(node, &holds, restarts: restarts.count, "cannot start node; held, the other nodes run on", ["reason": "\(error)"])
                 afterHold = true
-                await pause(delay)
                 continue
             }
             running[node] = child
@@ -133,7 +129,7 @@ actor NodeSupervisor {
             let now = ContinuousClock.now
             if now - started > limits.within {
                 backoff.succeeded()
-                hold.succeeded()
+                holds.succeeded()
             }
             restarts = restarts.filter { now - $0 < limits.within } + [now]
             if restarts.count > limits.maxRestarts {
@@ -145,16 +141,11 @@ actor NodeSupervisor {
                     stop(because: "node \(node) restarted too often")
                     return
                 }
-                let delay = hold.failed()
-                states[node] = .held(until: Date() + delay.inSeconds, restarts: count)
-                logger.error("node restarted too often; held, the other nodes run on",
-                             metadata: ["node": "\(node)", "restarts": "\(count)", "within": "\(limits.within)", "exit": "\(exit)",
-                                        "retry in": "\(delay)"])
-                printStatus()
                 restarts = []
                 backoff.succeeded()
+                await hold(node, &holds, restarts: count, "node restarted too often; held, the other nodes run on",
+                           ["restarts": "\(count)", "within": "\(limits.within)", "exit": "\(exit)"])
                 afterHold = true
-                await pause(delay)
                 continue
             }
             let delay = backoff.failed()
@@ -163,6 +154,16 @@ actor NodeSupervisor {
                            metadata: ["node": "\(node)", "exit": "\(exit)", "delay": "\(delay)"])
             await pause(delay)
         }
+    }
+
+    /// Holds `node` for its next hold delay: logged as an error, the status table printed, then waits (less if
+    /// stopping meanwhile).
+    private func hold(_ node: String, _ delays: inout Backoff, restarts: Int, _ message: Logger.Message, _ metadata: Logger.Metadata) async {
+        let delay = delays.failed()
+        states[node] = .held(until: Date() + delay.inSeconds, restarts: restarts)
+        logger.error(message, metadata: metadata.merging(["node": "\(node)", "retry in": "\(delay)"]) { a, _ in a })
+        printStatus()
+        await pause(delay)
     }
 
     /// The status table on stdout: each child and what it is doing.
@@ -176,7 +177,7 @@ actor NodeSupervisor {
             case .running(let pid)?: state = "running     pid \(pid)"
             case .restarting(let delay)?: state = "restarting  in \(delay)"
             case .held(let until, let restarts)?:
-                state = "held        restarted \(restarts) times within \(limits.within); next try at \(Self.clock(until))"
+                state = "held        restarted \(restarts) times within \(limits.within); next try at \(ISO8601DateFormatter().string(from: until))"
             case .exited(let why)?: state = "exited      \(why)"
             case .stopped?: state = "stopped"
             case nil: state = "starting"
@@ -185,11 +186,6 @@ actor NodeSupervisor {
         }
         print(lines.joined(separator: "\n"))
         fflush(nil)
-    }
-
-    private static func clock(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        return formatter.string(from: date)
     }
 
     /// Sleeps `delay`, or less if stopping meanwhile.
