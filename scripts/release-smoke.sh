@@ -14,29 +14,34 @@ export TROUPE_AMQP_URL TROUPE_DATABASE_URL
 for product in troupe troupe-vendor-sim troupe-payment-sim troupe-bench; do swift build -c release --product "$product"; done
 bin=.build/release
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+held=; up=
+trap 'kill ${held:-} ${up:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 fail() { echo "release smoke: $*" >&2; exit 1; }
 
 # 1. Crashing nodes: restarted with backoff, then held (the default), or, with "onNodeFailure": "stopAll",
 #    given up on.
 status=0
 sed -e 's/^{$/{ "onNodeFailure": "stopAll",/' topology.json >"$work/stopall.json"
+grep -q '"onNodeFailure": "stopAll"' "$work/stopall.json" || fail "could not write the stopAll topology (topology.json no longer opens with a line '{')"
 TROUPE_DATABASE_URL=postgresql://troupe:troupe@127.0.0.1:1/troupe timeout -k 5 90 "$bin/troupe" up --topology "$work/stopall.json" \
   >"$work/crash.log" 2>&1 || status=$?
 [ "$status" = 1 ] || { tail -20 "$work/crash.log" >&2; fail "troupe up (stopAll) with crashing nodes exited $status, not 1"; }
 grep -q "restarted too often; stopping every node" "$work/crash.log" || fail "troupe up (stopAll) did not give up on the crashing nodes"
 echo "release smoke: troupe up (stopAll) restarted crashing nodes, then gave up (exit 1)"
-TROUPE_DATABASE_URL=postgresql://troupe:troupe@127.0.0.1:1/troupe "$bin/troupe" up >"$work/held.log" 2>&1 &
+allHeld() { for n in edge orders workers; do grep -q "node=$n .*held, the other nodes run on" "$work/held.log" || return 1; done; }
+touch "$work/held.log"
+# timeout ends it (124) if it ignores the SIGTERM below.
+TROUPE_DATABASE_URL=postgresql://troupe:troupe@127.0.0.1:1/troupe timeout -k 5 120 "$bin/troupe" up >"$work/held.log" 2>&1 &
 held=$!
-for _ in $(seq 1 600); do
-  [ "$(grep -c 'held, the other nodes run on' "$work/held.log")" -ge 3 ] && break
+for _ in $(seq 1 900); do
+  allHeld && break
   kill -0 "$held" 2>/dev/null || break
   sleep 0.1
 done
-[ "$(grep -c 'held, the other nodes run on' "$work/held.log")" -ge 3 ] || { kill -9 "$held" 2>/dev/null; tail -20 "$work/held.log" >&2; fail "troupe up did not hold the crashing nodes"; }
-grep -q "troupe up: status" "$work/held.log" || { kill -9 "$held"; fail "troupe up printed no status table"; }
-kill -TERM "$held"
-status=0; wait "$held" || status=$?
+allHeld || { kill -9 "$held" 2>/dev/null || true; tail -20 "$work/held.log" >&2; fail "troupe up did not hold the crashing nodes"; }
+grep -q "troupe up: status" "$work/held.log" || { tail -20 "$work/held.log" >&2; fail "troupe up printed no status table"; }
+kill -TERM "$held" 2>/dev/null || true
+status=0; wait "$held" || status=$?; held=
 [ "$status" = 0 ] || { tail -20 "$work/held.log" >&2; fail "troupe up holding nodes exited $status on SIGTERM, not 0"; }
 echo "release smoke: troupe up held the crashing nodes, printed their status, and stopped on SIGTERM (exit 0)"
 
@@ -65,5 +70,5 @@ status=0
 wait "$up" || status=$?
 kill "$watchdog" 2>/dev/null || true
 [ "$status" = 0 ] || { tail -20 "$work/up.log" >&2; fail "troupe up exited $status on SIGTERM"; }
-! grep -q "Incorrect actor executor" "$work/up.log" "$work/crash.log" || fail "an actor ran off its executor"
+! grep -q "Incorrect actor executor" "$work/up.log" "$work/crash.log" "$work/held.log" || fail "an actor ran off its executor"
 echo "release smoke: 200 orders completed through the release build; every node stopped on SIGTERM"

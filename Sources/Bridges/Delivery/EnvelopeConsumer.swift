@@ -161,6 +161,8 @@ public final class EnvelopeConsumer: Sendable {
     /// (committed, its ack lost) is a duplicate, acked, never quarantined. Without the database the count is
     /// skipped (logged) and the handling waits for it as usual.
     private func handleReturned(_ delivery: AMQPDelivery) async {
+        // Stopping: not in line behind the others (the stop would wait out their leases).
+        guard !isClosing else { return consumer.reject(delivery, requeue: true) }
         let ticket = await ReturnedGate.shared.acquire()
         if isClosing {
             // Its turn came while stopping: back to the queue uncounted (this stop is not its crash).

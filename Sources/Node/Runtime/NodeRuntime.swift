@@ -136,7 +136,7 @@ struct NodeRuntime {
         logger.info("node started", metadata: ["components": "\(hosted)", "http": "\(node.http.map { "\($0.host):\($0.port)" } ?? "none")"])
         try await group.run()
         // Stopped on purpose (a node that failed is down, not stopped, in the edges' /health).
-        try? await heartbeat.stopped(pool: pool)
+        await ShutdownWatchdog.shared.tracking("node heartbeat") { try? await heartbeat.stopped(pool: pool) }
         logger.info("node stopped")
     }
 }
